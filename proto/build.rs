@@ -1,0 +1,26 @@
+//! Compiles the .proto contracts with protox (pure Rust, no system protoc) and writes the
+//! file descriptor set that gRPC reflection serves.
+
+use prost::Message;
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "latchkey/auth/v1/auth.proto",
+    "latchkey/settings/v1/settings.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=latchkey");
+    println!("cargo:rerun-if-changed=google");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let descriptors = protox::compile(PROTOS, ["."])?;
+    std::fs::write(
+        out_dir.join("latchkey_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The error catalogue: every reason Latchkey can answer, defined once with its gRPC code and
+//! HTTP status, and the one conversion each way between [`ApiError`] and `tonic::Status`
+//! (`google.rpc.Status` carrying `ErrorInfo`, `BadRequest` and `RetryInfo` via tonic-types).
+
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::Code;
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// `ErrorInfo.domain` of every Latchkey error.
+pub const ERROR_DOMAIN: &str = "latchkey";
+
+macro_rules! catalogue {
+    ($( $variant:ident = $wire:literal => ($code:ident, $http:literal, $title:literal) ),+ $(,)?) => {
+        /// A stable, UPPER_SNAKE_CASE reason: the same word in gRPC `ErrorInfo.reason`, in the
+        /// REST problem+json `code`, in logs and in docs/TROUBLESHOOTING.md.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason { $( #[doc = $title] $variant ),+ }
+
+        impl Reason {
+            /// Every reason, in catalogue order (for tests and generated docs).
+            pub const ALL: &'static [Reason] = &[ $( Reason::$variant ),+ ];
+
+            /// The wire name, e.g. `TOKEN_EXPIRED`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Reason::$variant => $wire ),+ }
+            }
+
+            /// The gRPC status code this reason travels with.
+            pub fn grpc_code(self) -> Code {
+                match self { $( Reason::$variant => Code::$code ),+ }
+            }
+
+            /// The HTTP status the gateway answers with.
+            pub fn http_status(self) -> u16 {
+                match self { $( Reason::$variant => $http ),+ }
+            }
+
+            /// A short human title (problem+json `title`).
+            pub fn title(self) -> &'static str {
+                match self { $( Reason::$variant => $title ),+ }
+            }
+        }
+    };
+}
+
+catalogue! {
+    TokenMissing = "TOKEN_MISSING" => (Unauthenticated, 401, "No access token was sent"),
+    TokenMalformed = "TOKEN_MALFORMED" => (Unauthenticated, 401, "The access token is not a well-formed JWT"),
+    TokenAlgorithmRejected = "TOKEN_ALGORITHM_REJECTED" => (Unauthenticated, 401, "The token's signing algorithm is not accepted"),
+    TokenKeyUnknown = "TOKEN_KEY_UNKNOWN" => (Unauthenticated, 401, "The token was signed by a key Latchkey does not publish"),
+    TokenSignatureInvalid = "TOKEN_SIGNATURE_INVALID" => (Unauthenticated, 401, "The token's signature does not verify"),
+    TokenExpired = "TOKEN_EXPIRED" => (Unauthenticated, 401, "The access token has expired"),
+    TokenNotYetValid = "TOKEN_NOT_YET_VALID" => (Unauthenticated, 401, "The access token is not valid yet"),
+    TokenIssuerUntrusted = "TOKEN_ISSUER_UNTRUSTED" => (Unauthenticated, 401, "The token was issued by an untrusted issuer"),
+    TokenAudienceMismatch = "TOKEN_AUDIENCE_MISMATCH" => (Unauthenticated, 401, "The token is meant for another audience"),
+    TokenRevoked = "TOKEN_REVOKED" => (Unauthenticated, 401, "The token has been revoked"),
+    UserNotSynced = "USER_NOT_SYNCED" => (Unauthenticated, 401, "The token's user was never synced"),
+    UserDisabled = "USER_DISABLED" => (PermissionDenied, 403, "The user is disabled"),
+    SyncSecretMissing = "SYNC_SECRET_MISSING" => (Unauthenticated, 401, "No sync secret was sent"),
+    SyncSecretInvalid = "SYNC_SECRET_INVALID" => (Unauthenticated, 401, "The sync secret does not match"),
+    ClientCredentialsInvalid = "CLIENT_CREDENTIALS_INVALID" => (Unauthenticated, 401, "The service client id or secret is wrong"),
+    ScopeMissing = "SCOPE_MISSING" => (PermissionDenied, 403, "The token lacks a required scope"),
+    InvalidArgument = "INVALID_ARGUMENT" => (InvalidArgument, 400, "The request is invalid"),
+    NotFound = "NOT_FOUND" => (NotFound, 404, "Not found"),
+    MethodNotAllowed = "METHOD_NOT_ALLOWED" => (Unimplemented, 405, "Method not allowed"),
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE" => (ResourceExhausted, 413, "The request body is too large"),
+    RateLimited = "RATE_LIMITED" => (ResourceExhausted, 429, "Too many requests"),
+    DataIntegrity = "DATA_INTEGRITY" => (DataLoss, 500, "A stored value failed its integrity check"),
+    UpstreamUnavailable = "UPSTREAM_UNAVAILABLE" => (Unavailable, 503, "A service Latchkey depends on is unavailable"),
+    DeadlineExceeded = "DEADLINE_EXCEEDED" => (DeadlineExceeded, 504, "The request ran out of time"),
+    Internal = "INTERNAL" => (Internal, 500, "Internal error"),
+}
+
+impl Reason {
+    /// Parses a wire name back into a reason.
+    pub fn parse(name: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.as_str() == name)
+    }
+
+    /// The reason to assume for a status that carries no `ErrorInfo` (e.g. from a proxy).
+    pub fn from_code(code: Code) -> Reason {
+        match code {
+            Code::Unauthenticated => Reason::TokenMalformed,
+            Code::PermissionDenied => Reason::ScopeMissing,
+            Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+                Reason::InvalidArgument
+            }
+            Code::NotFound => Reason::NotFound,
+            Code::ResourceExhausted => Reason::RateLimited,
+            Code::Unavailable => Reason::UpstreamUnavailable,
+            Code::DeadlineExceeded | Code::Cancelled => Reason::DeadlineExceeded,
+            Code::Unimplemented => Reason::MethodNotAllowed,
+            Code::DataLoss => Reason::DataIntegrity,
+            _ => Reason::Internal,
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem with one field or one line of the request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Violation {
+    /// The field (`settings.FLY_API_TOKEN`) or line (`line 7`) at fault.
+    pub field: String,
+    /// What is wrong, as a sentence.
+    pub description: String,
+}
+
+/// An error on its way to a client: a catalogue reason, a `detail` sentence saying what to do,
+/// and optional metadata, violations and retry delay. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct ApiError {
+    pub reason: Reason,
+    pub detail: String,
+    pub metadata: HashMap<String, String>,
+    pub violations: Vec<Violation>,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// An error with a reason and the sentence a caller reads.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        ApiError {
+            reason,
+            detail: detail.into(),
+            metadata: HashMap::new(),
+            violations: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// INVALID_ARGUMENT listing every violation.
+    pub fn invalid(detail: impl Into<String>, violations: Vec<Violation>) -> Self {
+        ApiError {
+            violations,
+            ..ApiError::new(Reason::InvalidArgument, detail)
+        }
+    }
+
+    /// INTERNAL with a generic detail: internals never reach the client.
+    pub fn internal() -> Self {
+        ApiError::new(
+            Reason::Internal,
+            "An internal error occurred; the server log has the details under this request id.",
+        )
+    }
+
+    /// UPSTREAM_UNAVAILABLE naming the dependency that is down.
+    pub fn unavailable(what: &str) -> Self {
+        ApiError::new(
+            Reason::UpstreamUnavailable,
+            format!(
+                "{what} is unavailable; retry shortly, and run `latchkey doctor` if it persists."
+            ),
+        )
+        .with_metadata("upstream", what)
+    }
+
+    /// Adds one `ErrorInfo.metadata` entry.
+    pub fn with_metadata(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Sets how long the client should wait before retrying.
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// The `google.rpc.Status` form: code, detail as message, `ErrorInfo`, and `BadRequest` /
+    /// `RetryInfo` when present.
+    pub fn to_status(&self) -> tonic::Status {
+        let mut details = ErrorDetails::with_error_info(
+            self.reason.as_str(),
+            ERROR_DOMAIN,
+            self.metadata.clone(),
+        );
+        if !self.violations.is_empty() {
+            let violations = self
+                .violations
+                .iter()
+                .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+                .collect::<Vec<_>>();
+            details.set_bad_request(violations);
+        }
+        if let Some(delay) = self.retry_after {
+            details.set_retry_info(Some(delay));
+        }
+        tonic::Status::with_error_details(self.reason.grpc_code(), self.detail.clone(), details)
+    }
+
+    /// Reads an error back from a status; a status without `ErrorInfo` gets the reason its code
+    /// implies, and transport failures become UPSTREAM_UNAVAILABLE.
+    pub fn from_status(status: &tonic::Status) -> Self {
+        let details = status.get_error_details();
+        let info = details
+            .error_info()
+            .filter(|info| info.domain == ERROR_DOMAIN);
+        let reason = info
+            .and_then(|info| Reason::parse(&info.reason))
+            .unwrap_or_else(|| Reason::from_code(status.code()));
+        let violations = details
+            .bad_request()
+            .map(|br| {
+                br.field_violations
+                    .iter()
+                    .map(|v| Violation {
+                        field: v.field.clone(),
+                        description: v.description.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ApiError {
+            reason,
+            detail: status.message().to_owned(),
+            metadata: info.map(|i| i.metadata.clone()).unwrap_or_default(),
+            violations,
+            retry_after: details.retry_info().and_then(|r| r.retry_delay),
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> Self {
+        error.to_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_round_trips_through_grpc_status() {
+        for &reason in Reason::ALL {
+            let error = ApiError::new(reason, "do the thing").with_metadata("k", "v");
+            let back = ApiError::from_status(&error.to_status());
+            assert_eq!(back, error, "{reason}");
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+        }
+    }
+
+    #[test]
+    fn every_reason_follows_the_canonical_code_to_http_table() {
+        for &reason in Reason::ALL {
+            let expected = match reason.grpc_code() {
+                Code::Unauthenticated => 401,
+                Code::PermissionDenied => 403,
+                Code::InvalidArgument => 400,
+                Code::NotFound => 404,
+                Code::ResourceExhausted if reason == Reason::PayloadTooLarge => 413,
+                Code::ResourceExhausted => 429,
+                Code::Unavailable => 503,
+                Code::DeadlineExceeded => 504,
+                Code::Unimplemented => 405,
+                Code::Internal | Code::DataLoss => 500,
+                other => panic!("{reason} uses a code outside the table: {other:?}"),
+            };
+            assert_eq!(reason.http_status(), expected, "{reason}");
+            assert!(
+                reason
+                    .as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{reason} is not UPPER_SNAKE_CASE"
+            );
+            assert!(!reason.title().is_empty());
+        }
+    }
+
+    #[test]
+    fn design_catalogue_reasons_are_all_present() {
+        let required = [
+            "TOKEN_MISSING",
+            "TOKEN_MALFORMED",
+            "TOKEN_ALGORITHM_REJECTED",
+            "TOKEN_KEY_UNKNOWN",
+            "TOKEN_SIGNATURE_INVALID",
+            "TOKEN_EXPIRED",
+            "TOKEN_NOT_YET_VALID",
+            "TOKEN_ISSUER_UNTRUSTED",
+            "TOKEN_AUDIENCE_MISMATCH",
+            "TOKEN_REVOKED",
+            "USER_NOT_SYNCED",
+            "USER_DISABLED",
+            "SYNC_SECRET_MISSING",
+            "SYNC_SECRET_INVALID",
+            "SCOPE_MISSING",
+            "INVALID_ARGUMENT",
+            "NOT_FOUND",
+            "PAYLOAD_TOO_LARGE",
+            "RATE_LIMITED",
+            "UPSTREAM_UNAVAILABLE",
+            "INTERNAL",
+        ];
+        for name in required {
+            assert!(
+                Reason::parse(name).is_some(),
+                "{name} missing from the catalogue"
+            );
+        }
+    }
+
+    #[test]
+    fn violations_and_retry_travel_in_the_status() {
+        let error = ApiError::invalid(
+            "Fix the lines listed.",
+            vec![Violation {
+                field: "line 3".into(),
+                description: "no `=`".into(),
+            }],
+        )
+        .with_retry_after(Duration::from_secs(2));
+        let back = ApiError::from_status(&error.to_status());
+        assert_eq!(back.violations, error.violations);
+        assert_eq!(back.retry_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_status_without_error_info_maps_by_code() {
+        let status = tonic::Status::unavailable("connection refused");
+        assert_eq!(
+            ApiError::from_status(&status).reason,
+            Reason::UpstreamUnavailable
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! latchkey gateway (skeleton)

@@ -1,0 +1,1 @@
+//! latchkey settings (skeleton)
