@@ -1,1 +1,20 @@
-//! shared
+//! Plumbing shared by the Latchkey services, and nothing of their domains:
+//!
+//! - [`config`]: the table of every setting, layered loading (defaults → `latchkey.toml` →
+//!   `LATCHKEY_*` env, `…_FILE` for secrets) and validation problems with their fixes.
+//! - [`secret`]: fingerprints and constant-time comparison of secrets.
+//! - [`seal`]: AES-256-GCM sealing with associated data (signing keys, settings values).
+//! - [`clock`]: time as an input, so expiry and rotation are testable without sleeping.
+//! - [`db`]: connecting to SQLite or PostgreSQL, with credentials kept out of messages.
+//! - [`telemetry`]: tracing setup and the per-request span with its request id.
+//! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C.
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod seal;
+pub mod secret;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use secrecy::{ExposeSecret, SecretString};

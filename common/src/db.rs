@@ -1,0 +1,144 @@
+//! Database connection for SQLite (embedded default) and PostgreSQL, with URLs redacted in every
+//! message so credentials never reach a log.
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::time::Duration;
+
+/// The kind of database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    /// Reads the kind from a URL's scheme.
+    pub fn of(url: &str) -> Option<DbKind> {
+        if url.starts_with("sqlite:") {
+            Some(DbKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DbKind::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// Why the database could not be used; display text carries no credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database url `{0}` is neither sqlite:// nor postgres://")]
+    UnknownScheme(String),
+    #[error("cannot create the directory for {0}: {1}")]
+    Directory(String, std::io::ErrorKind),
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+}
+
+/// The URL with any password replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparseable url>".to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Connects (creating the SQLite file's directory when needed) and checks the connection.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
+    let kind = DbKind::of(url).ok_or_else(|| DbError::UnknownScheme(redact_url(url)))?;
+    if kind == DbKind::Sqlite {
+        ensure_sqlite_dir(url)?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if kind == DbKind::Sqlite { 4 } else { 16 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| connect_error(url, &e))?;
+    if kind == DbKind::Sqlite {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        )
+        .await
+        .map_err(|e| connect_error(url, &e))?;
+    }
+    Ok(db)
+}
+
+fn connect_error(url: &str, error: &DbErr) -> DbError {
+    let reason = error.to_string().replace(url, &redact_url(url));
+    DbError::Connect {
+        url: redact_url(url),
+        reason,
+    }
+}
+
+fn ensure_sqlite_dir(url: &str) -> Result<(), DbError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Directory(path.to_owned(), e.kind()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// True when a database error means "the database is not reachable right now", which callers
+/// answer with UPSTREAM_UNAVAILABLE rather than an internal error.
+pub fn is_outage(error: &DbErr) -> bool {
+    matches!(error, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+        || error
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("connection")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_passwords() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://.latchkey/l.db?mode=rwc"),
+            "sqlite://.latchkey/l.db?mode=rwc"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_connects_and_creates_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/l.db?mode=rwc", dir.path().display());
+        connect(&url).await.unwrap();
+        assert!(dir.path().join("nested/l.db").exists());
+    }
+}
