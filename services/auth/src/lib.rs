@@ -1,1 +1,23 @@
-//! auth
+//! Latchkey auth: owns users and signing keys, issues and verifies tokens.
+//!
+//! - [`config`]: auth's typed, validated configuration.
+//! - [`store`]: tables (users, signing keys) and migrations.
+//! - [`keys`]: Ed25519 key generation, sealing, rotation and the hot-swapped key ring.
+//! - [`tokens`]: token claims and every verification rule (pure, clock passed in).
+//! - [`service`]: the domain: sync, issue, authenticate, revoke, delete.
+//! - [`error`]: domain errors and their mapping onto the catalogue.
+//! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
+//! - [`app`]: build, bind, serve, stop.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod keys;
+pub mod purge;
+pub mod service;
+pub mod store;
+pub mod tokens;
+
+pub use app::{AuthApp, build};
+pub use config::AuthConfig;

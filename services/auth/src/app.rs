@@ -1,0 +1,119 @@
+//! Building and running the auth server: bind its own listener (port 0 in tests), serve
+//! `AuthService`, `grpc.health.v1` and reflection, refresh signing keys, stop gracefully.
+
+use crate::config::AuthConfig;
+use crate::grpc::AuthGrpc;
+use crate::service::{AuthCore, SettingsPurger};
+use latchkey_common::clock::SharedClock;
+use latchkey_common::shutdown::Shutdown;
+use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A built, bound, not yet serving auth server.
+pub struct AuthApp {
+    listener: TcpListener,
+    core: Arc<AuthCore>,
+    refresh: std::time::Duration,
+}
+
+/// Connects to the database, migrates (unless told not to), loads keys, binds the listener.
+pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<AuthApp> {
+    use anyhow::Context;
+    let db = latchkey_common::db::connect(config.database_url.expose_secret()).await?;
+    if config.auto_migrate {
+        crate::store::migrate(&db)
+            .await
+            .context("applying auth migrations")?;
+    }
+    let purger: Option<Box<dyn SettingsPurger>> = match &config.settings_url {
+        Some(url) => Some(Box::new(
+            crate::purge::GrpcPurger::new(url)
+                .context("LATCHKEY_SETTINGS_URL is not a valid URL")?,
+        )),
+        None => {
+            tracing::warn!(
+                "LATCHKEY_SETTINGS_URL is not set: deleting a user will not purge their settings"
+            );
+            None
+        }
+    };
+    let core = AuthCore::new(db, config, clock, purger)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting auth: {e}"))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    Ok(AuthApp {
+        listener,
+        core: Arc::new(core),
+        refresh: config.key_refresh,
+    })
+}
+
+impl AuthApp {
+    /// Where the server listens (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The domain core (for in-process callers such as `latchkey dev`).
+    pub fn core(&self) -> Arc<AuthCore> {
+        self.core.clone()
+    }
+
+    /// Serves until `shutdown` fires: health flips to NOT_SERVING first, in-flight calls finish.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        tokio::spawn(refresh_keys(
+            self.core.clone(),
+            self.refresh,
+            shutdown.clone(),
+        ));
+        let stopping = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.wait().await;
+                reporter
+                    .set_not_serving::<AuthServiceServer<AuthGrpc>>()
+                    .await;
+            }
+        };
+        tracing::info!(addr = %self.local_addr(), "auth serving");
+        tonic::transport::Server::builder()
+            .trace_fn(latchkey_common::telemetry::grpc_span)
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(AuthServiceServer::new(AuthGrpc::new(self.core)))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(self.listener),
+                stopping,
+            )
+            .await?;
+        tracing::info!("auth stopped");
+        Ok(())
+    }
+}
+
+async fn refresh_keys(core: Arc<AuthCore>, every: std::time::Duration, shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        if let Err(error) = core.reload_keys().await {
+            tracing::warn!(%error, "signing key refresh failed; keeping the previous keys");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Auth's domain errors, and their one mapping onto the catalogue ([`ApiError`]); the gRPC layer
+//! turns that into a `google.rpc.Status`.
+
+use crate::tokens::TokenError;
+use latchkey_proto::{ApiError, Reason, Violation};
+
+/// Everything an auth operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("token was revoked")]
+    TokenRevoked,
+    #[error("user {0} is not synced")]
+    UserNotSynced(String),
+    #[error("user {0} is disabled")]
+    UserDisabled(String),
+    #[error("sync secret missing")]
+    SyncSecretMissing,
+    #[error("sync secret invalid")]
+    SyncSecretInvalid,
+    #[error("client credentials invalid")]
+    ClientCredentialsInvalid,
+    #[error("scope {0} missing")]
+    ScopeMissing(String),
+    #[error("invalid request")]
+    Invalid(String, Vec<Violation>),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
+    #[error("{0} unavailable")]
+    Upstream(&'static str),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<sea_orm::DbErr> for AuthError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        if latchkey_common::db::is_outage(&error) {
+            AuthError::DatabaseUnavailable(error.to_string())
+        } else {
+            AuthError::Internal(format!("database: {error}"))
+        }
+    }
+}
+
+impl From<crate::keys::KeyError> for AuthError {
+    fn from(error: crate::keys::KeyError) -> Self {
+        match error {
+            crate::keys::KeyError::Db(db) => db.into(),
+            other => AuthError::Internal(other.to_string()),
+        }
+    }
+}
+
+const SIGN_IN_AGAIN: &str = "Sign in again to get a new token.";
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        use AuthError as E;
+        match error {
+            E::Token(token) => token_error(token),
+            E::TokenRevoked => ApiError::new(Reason::TokenRevoked, format!("This token was revoked (sign-out everywhere, or an administrator). {SIGN_IN_AGAIN}")),
+            E::UserNotSynced(who) => ApiError::new(
+                Reason::UserNotSynced,
+                format!("The token is valid but user {who} was never synced; call POST /api/auth/sync-user from your sign-in callback."),
+            )
+            .with_metadata("user", who),
+            E::UserDisabled(id) => ApiError::new(Reason::UserDisabled, "This user is disabled; an operator must re-enable them.").with_metadata("user_id", id),
+            E::SyncSecretMissing => ApiError::new(
+                Reason::SyncSecretMissing,
+                "Send the sync secret in the X-Latchkey-Sync-Secret header (gRPC metadata x-latchkey-sync-secret); it is LATCHKEY_SYNC_SECRET on the server.",
+            ),
+            E::SyncSecretInvalid => ApiError::new(
+                Reason::SyncSecretInvalid,
+                "The sync secret does not match LATCHKEY_SYNC_SECRET; compare `latchkey fingerprint` on both machines.",
+            ),
+            E::ClientCredentialsInvalid => ApiError::new(
+                Reason::ClientCredentialsInvalid,
+                "Unknown client id or wrong client secret; check LATCHKEY_SERVICE_CLIENTS on the auth server.",
+            ),
+            E::ScopeMissing(scope) => ApiError::new(Reason::ScopeMissing, format!("This call needs a token with scope `{scope}`."))
+                .with_metadata("scope", scope),
+            E::Invalid(detail, violations) => ApiError::invalid(detail, violations),
+            E::NotFound(what) => ApiError::new(Reason::NotFound, format!("{what} does not exist.")),
+            E::DatabaseUnavailable(_) => ApiError::unavailable("the auth database"),
+            E::Upstream(what) => ApiError::unavailable(what),
+            E::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
+fn token_error(error: TokenError) -> ApiError {
+    use TokenError as T;
+    let (reason, detail) = match &error {
+        T::Missing => (
+            Reason::TokenMissing,
+            "Send the access token as `Authorization: Bearer <token>`.".to_owned(),
+        ),
+        T::Malformed(why) => (
+            Reason::TokenMalformed,
+            format!(
+                "The token is not a well-formed JWT ({why}); send the access_token exactly as Latchkey issued it."
+            ),
+        ),
+        T::AlgorithmRejected(alg) => (
+            Reason::TokenAlgorithmRejected,
+            format!(
+                "Tokens signed with {alg} are not accepted; use a token issued by Latchkey (EdDSA), or enable legacy HS256 mode for web-app-signed tokens."
+            ),
+        ),
+        T::KeyUnknown(kid) => (
+            Reason::TokenKeyUnknown,
+            format!(
+                "No published signing key has kid {kid}; the key was rotated out or the token comes from another installation. {SIGN_IN_AGAIN}"
+            ),
+        ),
+        T::SignatureInvalid => (
+            Reason::TokenSignatureInvalid,
+            "The signature does not verify; the token was altered or signed with another key."
+                .to_owned(),
+        ),
+        T::Expired(at) => (
+            Reason::TokenExpired,
+            format!(
+                "The token expired at {}; request a new one with POST /api/auth/token.",
+                latchkey_common::clock::rfc3339(*at)
+            ),
+        ),
+        T::NotYetValid(at) => (
+            Reason::TokenNotYetValid,
+            format!(
+                "The token is valid from {}; check the clocks of issuer and verifier.",
+                latchkey_common::clock::rfc3339(*at)
+            ),
+        ),
+        T::IssuerUntrusted(iss) => (
+            Reason::TokenIssuerUntrusted,
+            format!(
+                "Issuer {iss:?} is not trusted; check LATCHKEY_ISSUER (or LATCHKEY_LEGACY_ISSUER)."
+            ),
+        ),
+        T::AudienceMismatch(aud) => (
+            Reason::TokenAudienceMismatch,
+            format!("The token's audience does not include {aud}; check LATCHKEY_AUDIENCE."),
+        ),
+    };
+    ApiError::new(reason, detail)
+}
+
+/// Short-hand for one field violation.
+pub fn violation(field: &str, description: impl Into<String>) -> Violation {
+    Violation {
+        field: field.to_owned(),
+        description: description.into(),
+    }
+}

@@ -1,0 +1,241 @@
+//! The gRPC adapter: decode the request, call [`AuthCore`], map errors through the catalogue.
+//! Nothing else lives here.
+
+use crate::service::{AuthCore, Principal, SyncInput, UserRef};
+use crate::store::users;
+use latchkey_common::clock::rfc3339;
+use latchkey_proto::ApiError;
+use latchkey_proto::auth::v1 as pb;
+use latchkey_proto::auth::v1::auth_service_server::AuthService;
+use std::sync::Arc;
+use tonic::{Request, Response, Status, metadata::MetadataMap};
+
+/// `AuthService` over [`AuthCore`].
+#[derive(Clone)]
+pub struct AuthGrpc {
+    core: Arc<AuthCore>,
+}
+
+impl AuthGrpc {
+    /// Wraps the core.
+    pub fn new(core: Arc<AuthCore>) -> Self {
+        AuthGrpc { core }
+    }
+}
+
+/// Maps a domain error to a status, logging it with the request's id.
+fn status(metadata: &MetadataMap, error: crate::error::AuthError) -> Status {
+    let request_id = request_id(metadata);
+    if matches!(
+        error,
+        crate::error::AuthError::Internal(_) | crate::error::AuthError::DatabaseUnavailable(_)
+    ) {
+        tracing::error!(%request_id, error = %error, "request failed");
+    }
+    let api: ApiError = error.into();
+    tracing::info!(%request_id, reason = %api.reason, "request refused");
+    api.with_metadata("request_id", request_id).to_status()
+}
+
+fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get(latchkey_proto::REQUEST_ID_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+/// The bearer token from `authorization` metadata ("" when absent).
+pub fn bearer(metadata: &MetadataMap) -> &str {
+    let value = metadata
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => value,
+    }
+}
+
+fn sync_secret(metadata: &MetadataMap) -> Option<&str> {
+    [latchkey_proto::SYNC_SECRET_METADATA, "x-auth-secret"]
+        .iter()
+        .find_map(|key| metadata.get(*key).and_then(|v| v.to_str().ok()))
+}
+
+/// The wire form of a user.
+pub fn user_message(user: &users::Model) -> pb::User {
+    pb::User {
+        id: user.id.clone(),
+        provider: user.provider.clone(),
+        subject: user.subject.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        avatar_url: user.avatar_url.clone(),
+        disabled: user.disabled,
+        created_at: rfc3339(user.created_at),
+        updated_at: rfc3339(user.updated_at),
+    }
+}
+
+fn access_token(issued: crate::service::Issued) -> pb::AccessToken {
+    pb::AccessToken {
+        access_token: issued.token,
+        token_type: "Bearer".into(),
+        expires_in: issued.expires_in,
+    }
+}
+
+fn authenticated(principal: Principal) -> pb::AuthenticateResponse {
+    use crate::tokens::Subject;
+    let (kind, client_id) = match &principal.token.subject {
+        Subject::Service(client) => (pb::PrincipalKind::Service, client.clone()),
+        _ => (pb::PrincipalKind::User, String::new()),
+    };
+    pb::AuthenticateResponse {
+        kind: kind as i32,
+        user: principal.user.as_ref().map(user_message),
+        client_id,
+        scopes: principal.token.scopes,
+        token_id: principal.token.token_id,
+        expires_at: principal.token.expires_at,
+        algorithm: principal.token.algorithm.to_owned(),
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthGrpc {
+    async fn sync_user(
+        &self,
+        request: Request<pb::SyncUserRequest>,
+    ) -> Result<Response<pb::SyncUserResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let body = request.into_inner();
+        let input = SyncInput {
+            provider: body.provider,
+            subject: body.subject,
+            email: body.email,
+            name: body.name,
+            avatar_url: body.avatar_url,
+        };
+        let (user, issued, created) = self
+            .core
+            .sync_user(sync_secret(&metadata), input)
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::SyncUserResponse {
+            user: Some(user_message(&user)),
+            token: Some(access_token(issued)),
+            created,
+        }))
+    }
+
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let who = match request.into_inner().user {
+            Some(pb::issue_token_request::User::UserId(id)) => UserRef::Id(id),
+            Some(pb::issue_token_request::User::Email(email)) => UserRef::Email(email),
+            None => UserRef::Id(String::new()),
+        };
+        let issued = self
+            .core
+            .issue_token(sync_secret(&metadata), who)
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::IssueTokenResponse {
+            token: Some(access_token(issued)),
+        }))
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let body = request.into_inner();
+        let issued = self
+            .core
+            .issue_service_token(&body.client_id, &body.client_secret, &body.scopes)
+            .map_err(|e| status(&metadata, e))?;
+        let scopes = issued.scopes.clone();
+        Ok(Response::new(pb::IssueServiceTokenResponse {
+            token: Some(access_token(issued)),
+            scopes,
+        }))
+    }
+
+    async fn authenticate(
+        &self,
+        request: Request<pb::AuthenticateRequest>,
+    ) -> Result<Response<pb::AuthenticateResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let body = request.into_inner();
+        let token = if body.token.is_empty() {
+            bearer(&metadata).to_owned()
+        } else {
+            body.token
+        };
+        let principal = self
+            .core
+            .authenticate(&token)
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(authenticated(principal)))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Ok(Response::new(pb::GetJwksResponse {
+            keys: self.core.jwks(),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
+        let metadata = request.metadata();
+        let user = self
+            .core
+            .current_user(bearer(metadata))
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(user_message(&user)),
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let metadata = request.metadata();
+        let settings_deleted = self
+            .core
+            .delete_user(bearer(metadata))
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::DeleteUserResponse { settings_deleted }))
+    }
+
+    async fn revoke_user_tokens(
+        &self,
+        request: Request<pb::RevokeUserTokensRequest>,
+    ) -> Result<Response<pb::RevokeUserTokensResponse>, Status> {
+        let metadata = request.metadata();
+        let revoked_before = self
+            .core
+            .revoke_tokens(bearer(metadata))
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::RevokeUserTokensResponse {
+            revoked_before,
+        }))
+    }
+}

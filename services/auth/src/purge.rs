@@ -1,0 +1,48 @@
+//! Asks the settings service to delete a user's data, over gRPC with auth's own service token.
+
+use crate::error::AuthError;
+use crate::service::SettingsPurger;
+use latchkey_proto::settings::v1::{
+    PurgeUserRequest, settings_service_client::SettingsServiceClient,
+};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// Purges through the settings service at a configured address.
+pub struct GrpcPurger {
+    channel: Channel,
+}
+
+impl GrpcPurger {
+    /// A lazily connected client (settings may start after auth).
+    pub fn new(url: &str) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Ok(GrpcPurger { channel })
+    }
+}
+
+#[async_trait::async_trait]
+impl SettingsPurger for GrpcPurger {
+    async fn purge(&self, user_id: &str, bearer: &str) -> Result<i64, AuthError> {
+        let mut request = tonic::Request::new(PurgeUserRequest {
+            user_id: user_id.to_owned(),
+        });
+        let value = format!("Bearer {bearer}")
+            .parse()
+            .map_err(|_| AuthError::Internal("token is not a header value".into()))?;
+        request.metadata_mut().insert("authorization", value);
+        match SettingsServiceClient::new(self.channel.clone())
+            .purge_user(request)
+            .await
+        {
+            Ok(response) => Ok(response.into_inner().settings_deleted),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "settings purge failed; the user is kept so nothing is orphaned");
+                Err(AuthError::Upstream("the settings service"))
+            }
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! The auth domain: user sync, token issue, authentication, revocation and deletion, over the
+//! store and the key ring. Knows nothing of gRPC: the adapter in [`crate::grpc`] decodes, calls
+//! and maps errors.
+
+use crate::config::{AuthConfig, ServiceClient};
+use crate::error::{AuthError, violation};
+use crate::keys::{self, KeyRing};
+use crate::store::users;
+use crate::tokens::{Subject, TokenRules, VerifiedToken, sign};
+use latchkey_common::clock::SharedClock;
+use latchkey_common::seal::SealKey;
+use latchkey_common::secret::secrets_match;
+use latchkey_proto::Violation;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use secrecy::SecretString;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Scope settings requires of auth's own token when purging a deleted user's data.
+pub const PURGE_SCOPE: &str = "settings:purge";
+/// The client id auth uses for its own calls to settings.
+pub const AUTH_CLIENT_ID: &str = "latchkey-auth";
+/// At most one forced key reload per this interval, however many unknown `kid`s arrive.
+const FORCED_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What a sync request carries.
+#[derive(Debug, Clone, Default)]
+pub struct SyncInput {
+    pub provider: String,
+    pub subject: String,
+    pub email: String,
+    pub name: String,
+    pub avatar_url: String,
+}
+
+/// An issued token.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: i64,
+    pub scopes: Vec<String>,
+}
+
+/// Who a token belongs to, after every check.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub token: VerifiedToken,
+    /// Set for user (and legacy) tokens.
+    pub user: Option<users::Model>,
+}
+
+/// How a token request names its user.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(String),
+    Email(String),
+}
+
+/// Deletes a user's settings in the settings service before the user goes.
+#[async_trait::async_trait]
+pub trait SettingsPurger: Send + Sync {
+    /// Removes every setting of `user_id`, answering how many went.
+    async fn purge(&self, user_id: &str, bearer: &str) -> Result<i64, AuthError>;
+}
+
+/// The auth domain's state.
+pub struct AuthCore {
+    db: DatabaseConnection,
+    keys: KeyRing,
+    seal: SealKey,
+    rules: TokenRules,
+    sync_secret: SecretString,
+    clients: Vec<ServiceClient>,
+    jit_provisioning: bool,
+    clock: SharedClock,
+    last_forced_reload: Mutex<Option<Instant>>,
+    purger: Option<Box<dyn SettingsPurger>>,
+}
+
+impl AuthCore {
+    /// Builds the core and loads (creating when absent) the signing keys.
+    pub async fn new(
+        db: DatabaseConnection,
+        config: &AuthConfig,
+        clock: SharedClock,
+        purger: Option<Box<dyn SettingsPurger>>,
+    ) -> Result<Self, AuthError> {
+        let now = clock.now();
+        keys::ensure_active_key(&db, &config.seal_key, now).await?;
+        let ring = KeyRing::default();
+        ring.reload(&db, &config.seal_key, now).await?;
+        Ok(AuthCore {
+            db,
+            keys: ring,
+            seal: config.seal_key.clone(),
+            rules: config.rules.clone(),
+            sync_secret: config.sync_secret.clone(),
+            clients: config.clients.clone(),
+            jit_provisioning: config.jit_provisioning,
+            clock,
+            last_forced_reload: Mutex::new(None),
+            purger,
+        })
+    }
+
+    /// The database, for readiness checks.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Re-reads signing keys (periodically, so rotation needs no restart).
+    pub async fn reload_keys(&self) -> Result<(), AuthError> {
+        Ok(self
+            .keys
+            .reload(&self.db, &self.seal, self.clock.now())
+            .await?)
+    }
+
+    /// Checks the sync secret in constant time.
+    pub fn check_sync_secret(&self, presented: Option<&str>) -> Result<(), AuthError> {
+        let presented = presented
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(AuthError::SyncSecretMissing)?;
+        if secrets_match(presented.as_bytes(), &self.sync_secret) {
+            Ok(())
+        } else {
+            Err(AuthError::SyncSecretInvalid)
+        }
+    }
+
+    /// Upserts a user by provider + subject and issues them a token. Returns (user, token, created).
+    pub async fn sync_user(
+        &self,
+        secret: Option<&str>,
+        input: SyncInput,
+    ) -> Result<(users::Model, Issued, bool), AuthError> {
+        self.check_sync_secret(secret)?;
+        let input = validate_sync(input)?;
+        let now = self.clock.now();
+        let existing = self
+            .find_by_identity(&input.provider, &input.subject)
+            .await?;
+        let row = users::ActiveModel {
+            id: Set(existing
+                .as_ref()
+                .map(|u| u.id.clone())
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
+            provider: Set(input.provider.clone()),
+            subject: Set(input.subject.clone()),
+            email: Set(input.email),
+            name: Set(input.name),
+            avatar_url: Set(input.avatar_url),
+            disabled: Set(false),
+            tokens_valid_after: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        users::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([users::Column::Provider, users::Column::Subject])
+                    .update_columns([
+                        users::Column::Email,
+                        users::Column::Name,
+                        users::Column::AvatarUrl,
+                        users::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        let user = self
+            .find_by_identity(&input.provider, &input.subject)
+            .await?
+            .ok_or_else(|| AuthError::Internal("user vanished after upsert".into()))?;
+        if user.disabled {
+            return Err(AuthError::UserDisabled(user.id));
+        }
+        let issued = self.issue_for_user(&user)?;
+        tracing::info!(user_id = %user.id, provider = %user.provider, created = existing.is_none(), "user synced");
+        Ok((user, issued, existing.is_none()))
+    }
+
+    /// Mints a fresh token for an already-synced user.
+    pub async fn issue_token(
+        &self,
+        secret: Option<&str>,
+        who: UserRef,
+    ) -> Result<Issued, AuthError> {
+        self.check_sync_secret(secret)?;
+        let user = match who {
+            UserRef::Id(id) if !id.trim().is_empty() => self
+                .find_user(id.trim())
+                .await?
+                .ok_or(AuthError::UserNotSynced(id))?,
+            UserRef::Email(email) if !email.trim().is_empty() => {
+                self.find_by_email(&normalise_email(&email)).await?
+            }
+            _ => {
+                return Err(AuthError::Invalid(
+                    "Name the user with user_id or email.".into(),
+                    vec![violation("user_id", "give user_id or email")],
+                ));
+            }
+        };
+        if user.disabled {
+            return Err(AuthError::UserDisabled(user.id));
+        }
+        self.issue_for_user(&user)
+    }
+
+    /// Client-credentials: a token with the requested scopes (or all the client may have).
+    pub fn issue_service_token(
+        &self,
+        client_id: &str,
+        secret: &str,
+        wanted: &[String],
+    ) -> Result<Issued, AuthError> {
+        let client = self.clients.iter().find(|c| c.id == client_id);
+        let secret_ok = match client {
+            Some(client) => secrets_match(secret.as_bytes(), &client.secret),
+            None => {
+                // Same work for an unknown id, so timing does not tell which ids exist.
+                secrets_match(secret.as_bytes(), &SecretString::from(String::from("-")));
+                false
+            }
+        };
+        let client = client
+            .filter(|_| secret_ok)
+            .ok_or(AuthError::ClientCredentialsInvalid)?;
+        let scopes = if wanted.is_empty() {
+            client.scopes.clone()
+        } else {
+            wanted.to_vec()
+        };
+        if let Some(missing) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+            return Err(AuthError::ScopeMissing(missing.clone()));
+        }
+        let issued = self.sign_now(
+            format!("client:{}", client.id),
+            scopes.join(" "),
+            Some(client.id.clone()),
+            self.clock.now(),
+        )?;
+        Ok(Issued { scopes, ..issued })
+    }
+
+    /// A token auth uses itself to ask settings to purge a user's data.
+    pub fn internal_token(&self, scope: &str) -> Result<String, AuthError> {
+        let issued = self.sign_now(
+            format!("client:{AUTH_CLIENT_ID}"),
+            scope.to_owned(),
+            Some(AUTH_CLIENT_ID.to_owned()),
+            self.clock.now(),
+        )?;
+        Ok(issued.token)
+    }
+
+    fn issue_for_user(&self, user: &users::Model) -> Result<Issued, AuthError> {
+        // After a revocation, issue at the revocation boundary so the new token is not revoked.
+        let iat = self.clock.now().max(user.tokens_valid_after);
+        self.sign_now(user.id.clone(), String::new(), None, iat)
+    }
+
+    fn sign_now(
+        &self,
+        sub: String,
+        scope: String,
+        client_id: Option<String>,
+        iat: i64,
+    ) -> Result<Issued, AuthError> {
+        let keys = self.keys.snapshot();
+        let active = keys
+            .active
+            .as_ref()
+            .ok_or_else(|| AuthError::Internal("no active signing key".into()))?;
+        let claims = self.rules.claims(sub, scope.clone(), client_id, iat);
+        let expires_in = claims.exp - self.clock.now();
+        Ok(Issued {
+            token: sign(active, &claims),
+            expires_in,
+            scopes: scope.split_whitespace().map(str::to_owned).collect(),
+        })
+    }
+
+    /// The public keys of every key whose tokens may still be live.
+    pub fn jwks(&self) -> Vec<latchkey_proto::auth::v1::Jwk> {
+        let keys = self.keys.snapshot();
+        let mut jwks: Vec<_> = keys.published.values().map(keys::jwk).collect();
+        jwks.sort_by(|a, b| a.kid.cmp(&b.kid));
+        jwks
+    }
+
+    /// Verifies a token and, for users, that they exist, are enabled and not revoked.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let verified = self.verify_signature(token).await?;
+        let user = match &verified.subject {
+            Subject::Service(_) => {
+                return Ok(Principal {
+                    token: verified,
+                    user: None,
+                });
+            }
+            Subject::User(id) => self
+                .find_user(id)
+                .await?
+                .ok_or_else(|| AuthError::UserNotSynced(id.clone()))?,
+            Subject::LegacyEmail(email) => self.legacy_user(email).await?,
+        };
+        if user.disabled {
+            return Err(AuthError::UserDisabled(user.id));
+        }
+        if verified.issued_at < user.tokens_valid_after {
+            return Err(AuthError::TokenRevoked);
+        }
+        Ok(Principal {
+            token: verified,
+            user: Some(user),
+        })
+    }
+
+    /// Verifies signature and claims; on an unknown `kid`, re-reads keys once (rate-limited).
+    async fn verify_signature(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let first = self
+            .rules
+            .verify(token, &self.keys.snapshot(), self.clock.now());
+        match first {
+            Err(crate::tokens::TokenError::KeyUnknown(_)) if self.may_force_reload() => {
+                self.reload_keys().await?;
+                Ok(self
+                    .rules
+                    .verify(token, &self.keys.snapshot(), self.clock.now())?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn may_force_reload(&self) -> bool {
+        let mut last = self.last_forced_reload.lock().expect("reload lock");
+        let due = last.is_none_or(|at| at.elapsed() >= FORCED_RELOAD_INTERVAL);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    async fn legacy_user(&self, email: &str) -> Result<users::Model, AuthError> {
+        match self.find_by_email(email).await {
+            Err(AuthError::UserNotSynced(_)) if self.jit_provisioning => {
+                let now = self.clock.now();
+                let input = SyncInput {
+                    provider: "legacy".into(),
+                    subject: email.to_owned(),
+                    email: email.to_owned(),
+                    ..Default::default()
+                };
+                let row = users::ActiveModel {
+                    id: Set(uuid::Uuid::new_v4().to_string()),
+                    provider: Set(input.provider),
+                    subject: Set(input.subject),
+                    email: Set(input.email),
+                    name: Set(String::new()),
+                    avatar_url: Set(String::new()),
+                    disabled: Set(false),
+                    tokens_valid_after: Set(0),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                };
+                let user = row.insert(&self.db).await?;
+                tracing::info!(user_id = %user.id, "user provisioned just in time from a legacy token");
+                Ok(user)
+            }
+            other => other,
+        }
+    }
+
+    /// The user behind a bearer token.
+    pub async fn current_user(&self, token: &str) -> Result<users::Model, AuthError> {
+        let principal = self.authenticate(token).await?;
+        principal.user.ok_or_else(|| {
+            AuthError::Invalid(
+                "This call needs a user token, not a service token.".into(),
+                Vec::new(),
+            )
+        })
+    }
+
+    /// Revokes every token issued to the bearer token's user so far. Returns the boundary.
+    pub async fn revoke_tokens(&self, token: &str) -> Result<i64, AuthError> {
+        let user = self.current_user(token).await?;
+        let boundary = self.clock.now() + 1;
+        let mut row: users::ActiveModel = user.into();
+        row.tokens_valid_after = Set(boundary);
+        row.updated_at = Set(self.clock.now());
+        row.update(&self.db).await?;
+        Ok(boundary)
+    }
+
+    /// Deletes the bearer token's user; their settings go first, so nothing is left orphaned.
+    pub async fn delete_user(&self, token: &str) -> Result<i64, AuthError> {
+        let user = self.current_user(token).await?;
+        let purged = match &self.purger {
+            Some(purger) => {
+                purger
+                    .purge(&user.id, &self.internal_token(PURGE_SCOPE)?)
+                    .await?
+            }
+            None => 0,
+        };
+        users::Entity::delete_by_id(user.id.clone())
+            .exec(&self.db)
+            .await?;
+        tracing::info!(user_id = %user.id, settings_deleted = purged, "user deleted");
+        Ok(purged)
+    }
+
+    async fn find_user(&self, id: &str) -> Result<Option<users::Model>, AuthError> {
+        Ok(users::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?)
+    }
+
+    async fn find_by_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<users::Model>, AuthError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Provider.eq(provider))
+            .filter(users::Column::Subject.eq(subject))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The most recently updated user with this email.
+    async fn find_by_email(&self, email: &str) -> Result<users::Model, AuthError> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .order_by_desc(users::Column::UpdatedAt)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AuthError::UserNotSynced(email.to_owned()))
+    }
+}
+
+/// Trimmed and lower-cased, so `Ada@Example.com ` and `ada@example.com` are one address.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn validate_sync(input: SyncInput) -> Result<SyncInput, AuthError> {
+    let provider = input.provider.trim().to_lowercase();
+    let subject = input.subject.trim().to_owned();
+    let email = normalise_email(&input.email);
+    let name = input.name.trim().to_owned();
+    let avatar_url = input.avatar_url.trim().to_owned();
+    let mut violations: Vec<Violation> = Vec::new();
+    let provider_ok = !provider.is_empty()
+        && provider.len() <= 64
+        && provider
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if !provider_ok {
+        violations.push(violation(
+            "provider",
+            "required: 1-64 characters of a-z, 0-9, `-`, `_`, `.` (e.g. google, github)",
+        ));
+    }
+    if subject.is_empty() || subject.len() > 255 {
+        violations.push(violation(
+            "subject",
+            "required: the provider's user id, at most 255 characters",
+        ));
+    }
+    let email_ok = email.len() <= 320
+        && email.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && !d.is_empty() && !email.contains(char::is_whitespace)
+        });
+    if !email_ok {
+        violations.push(violation(
+            "email",
+            "required: an address like ada@example.com",
+        ));
+    }
+    if name.chars().count() > 256 {
+        violations.push(violation("name", "at most 256 characters"));
+    }
+    if !avatar_url.is_empty()
+        && (avatar_url.len() > 2048
+            || !(avatar_url.starts_with("https://") || avatar_url.starts_with("http://")))
+    {
+        violations.push(violation(
+            "avatar_url",
+            "an http(s) URL of at most 2048 characters",
+        ));
+    }
+    if !violations.is_empty() {
+        return Err(AuthError::Invalid(
+            "The sync request has invalid fields; see the violations.".into(),
+            violations,
+        ));
+    }
+    Ok(SyncInput {
+        provider,
+        subject,
+        email,
+        name,
+        avatar_url,
+    })
+}

@@ -1,0 +1,36 @@
+//! The `signing_keys` table: Ed25519 key pairs, private halves sealed with the seal key.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "signing_keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub kid: String,
+    pub algorithm: String,
+    /// Raw 32-byte Ed25519 public key.
+    pub public_key: Vec<u8>,
+    /// PKCS#8 document sealed with AES-256-GCM, associated data = kid.
+    pub private_sealed: Vec<u8>,
+    pub created_at: i64,
+    /// When a newer key took over signing; None while active.
+    pub retired_at: Option<i64>,
+    /// After this unix second no live token can carry this key; it is dropped from JWKS.
+    pub publish_until: Option<i64>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,486 @@
+//! Token rules, free of transport and storage: what auth signs, and the checks a presented token
+//! must pass, each failure its own [`TokenError`] (never a generic "invalid token").
+
+use crate::keys::{ALGORITHM, ActiveKey, KeySet};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Claims of every token auth issues.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IssuedClaims {
+    pub iss: String,
+    /// User id, or `client:<id>` for a service token.
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Set on service tokens (RFC 9068).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// The audience claim as other issuers send it: one string or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Claims as presented; lenient in shape so a foreign token gets a precise reason, not a parse error.
+#[derive(Debug, Clone, Deserialize)]
+struct PresentedClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+    jti: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    email: Option<String>,
+}
+
+/// Why a token was refused, one variant per catalogue reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no token was presented")]
+    Missing,
+    #[error("the token is not a well-formed JWT: {0}")]
+    Malformed(&'static str),
+    #[error("algorithm {0} is not accepted")]
+    AlgorithmRejected(String),
+    #[error("no published key has kid {0}")]
+    KeyUnknown(String),
+    #[error("the signature does not verify")]
+    SignatureInvalid,
+    #[error("the token expired at {0}")]
+    Expired(i64),
+    #[error("the token is not valid before {0}")]
+    NotYetValid(i64),
+    #[error("issuer {0:?} is not trusted")]
+    IssuerUntrusted(String),
+    #[error("audience does not include {0}")]
+    AudienceMismatch(String),
+}
+
+/// A token that passed every check that needs no database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub subject: Subject,
+    pub scopes: Vec<String>,
+    pub token_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// `EdDSA`, or `HS256` for a legacy token.
+    pub algorithm: &'static str,
+}
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A Latchkey user id.
+    User(String),
+    /// A service client id.
+    Service(String),
+    /// A legacy (HS256) token's email; the user is looked up (or provisioned) by email.
+    LegacyEmail(String),
+}
+
+/// Settings for HS256 tokens signed by the web app (NextAuth-style), off unless configured.
+#[derive(Clone)]
+pub struct LegacyRules {
+    pub secret: SecretString,
+    /// When set, `iss` must equal it.
+    pub issuer: Option<String>,
+}
+
+/// The issuer/audience/leeway every token is held to.
+#[derive(Clone)]
+pub struct TokenRules {
+    pub issuer: String,
+    pub audience: String,
+    pub ttl: i64,
+    pub leeway: i64,
+    pub legacy: Option<LegacyRules>,
+}
+
+/// Signs claims with the active key.
+pub fn sign(key: &ActiveKey, claims: &IssuedClaims) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.encoding)
+        .expect("ed25519 signing cannot fail with a valid key")
+}
+
+/// Signs an HS256 token (legacy mode's shape; used by tests and benchmarks).
+pub fn sign_hs256(secret: &SecretString, claims: &serde_json::Value) -> String {
+    let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
+        .expect("hs256 signing cannot fail")
+}
+
+impl TokenRules {
+    /// Claims for a token issued now.
+    pub fn claims(
+        &self,
+        sub: String,
+        scope: String,
+        client_id: Option<String>,
+        iat: i64,
+    ) -> IssuedClaims {
+        IssuedClaims {
+            iss: self.issuer.clone(),
+            sub,
+            aud: self.audience.clone(),
+            exp: iat + self.ttl,
+            iat,
+            nbf: iat,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope,
+            client_id,
+        }
+    }
+
+    /// Checks signature, algorithm, key, expiry, issuer and audience against `keys` at `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<VerifiedToken, TokenError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(TokenError::Missing);
+        }
+        let header = read_header(token)?;
+        match header.alg.as_str() {
+            ALGORITHM => self.verify_eddsa(token, header.kid, keys, now),
+            "HS256" => match &self.legacy {
+                Some(legacy) => self.verify_legacy(token, legacy, now),
+                None => Err(TokenError::AlgorithmRejected(
+                    "HS256 (legacy mode is off)".into(),
+                )),
+            },
+            other => Err(TokenError::AlgorithmRejected(printable(other))),
+        }
+    }
+
+    fn verify_eddsa(
+        &self,
+        token: &str,
+        kid: Option<String>,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<VerifiedToken, TokenError> {
+        let kid =
+            kid.ok_or_else(|| TokenError::KeyUnknown("(none: the token has no kid)".into()))?;
+        let key = keys
+            .published
+            .get(&kid)
+            .ok_or_else(|| TokenError::KeyUnknown(printable(&kid)))?;
+        let claims = decode(token, &key.decoding, Algorithm::EdDSA)?;
+        let (expires_at, issued_at) = self.check_times(&claims, now)?;
+        if claims.iss.as_deref() != Some(self.issuer.as_str()) {
+            return Err(TokenError::IssuerUntrusted(printable(
+                claims.iss.as_deref().unwrap_or(""),
+            )));
+        }
+        if !audience_contains(claims.aud.as_ref(), &self.audience) {
+            return Err(TokenError::AudienceMismatch(self.audience.clone()));
+        }
+        let sub = claims
+            .sub
+            .filter(|s| !s.is_empty())
+            .ok_or(TokenError::Malformed("no sub claim"))?;
+        let subject = match claims.client_id {
+            Some(client) => Subject::Service(client),
+            None => Subject::User(sub),
+        };
+        Ok(VerifiedToken {
+            subject,
+            scopes: split_scopes(claims.scope.as_deref()),
+            token_id: claims.jti.unwrap_or_default(),
+            issued_at,
+            expires_at,
+            algorithm: ALGORITHM,
+        })
+    }
+
+    fn verify_legacy(
+        &self,
+        token: &str,
+        legacy: &LegacyRules,
+        now: i64,
+    ) -> Result<VerifiedToken, TokenError> {
+        let key = DecodingKey::from_secret(legacy.secret.expose_secret().as_bytes());
+        let claims = decode(token, &key, Algorithm::HS256)?;
+        let (expires_at, issued_at) = self.check_times(&claims, now)?;
+        if let Some(issuer) = &legacy.issuer {
+            if claims.iss.as_deref() != Some(issuer.as_str()) {
+                return Err(TokenError::IssuerUntrusted(printable(
+                    claims.iss.as_deref().unwrap_or(""),
+                )));
+            }
+        }
+        let email = claims
+            .email
+            .or(claims.sub)
+            .filter(|e| e.contains('@'))
+            .ok_or(TokenError::Malformed(
+                "legacy token has no email in sub or email",
+            ))?;
+        Ok(VerifiedToken {
+            subject: Subject::LegacyEmail(email.trim().to_lowercase()),
+            scopes: split_scopes(claims.scope.as_deref()),
+            token_id: claims.jti.unwrap_or_default(),
+            issued_at,
+            expires_at,
+            algorithm: "HS256",
+        })
+    }
+
+    /// Returns (exp, iat); `exp` is required, `nbf` optional, both with leeway.
+    fn check_times(&self, claims: &PresentedClaims, now: i64) -> Result<(i64, i64), TokenError> {
+        let exp = claims.exp.ok_or(TokenError::Malformed("no exp claim"))? as i64;
+        if now > exp + self.leeway {
+            return Err(TokenError::Expired(exp));
+        }
+        if let Some(nbf) = claims.nbf.map(|n| n as i64) {
+            if now + self.leeway < nbf {
+                return Err(TokenError::NotYetValid(nbf));
+            }
+        }
+        let iat = claims.iat.map(|i| i as i64).unwrap_or(0);
+        Ok((exp, iat))
+    }
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Reads the header ourselves: jsonwebtoken refuses unknown algorithms (such as `none`) with a
+/// parse error, and we want those reported as TOKEN_ALGORITHM_REJECTED.
+fn read_header(token: &str) -> Result<RawHeader, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed(
+            "a JWT has exactly three dot-separated parts",
+        ));
+    };
+    if header.is_empty() || payload.is_empty() {
+        return Err(TokenError::Malformed("empty header or payload"));
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .map_err(|_| TokenError::Malformed("the header is not base64url"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|_| TokenError::Malformed("the header is not a JSON object with alg"))
+}
+
+fn decode(
+    token: &str,
+    key: &DecodingKey,
+    algorithm: Algorithm,
+) -> Result<PresentedClaims, TokenError> {
+    let mut validation = Validation::new(algorithm);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    match jsonwebtoken::decode::<PresentedClaims>(token, key, &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(error) => Err(match error.kind() {
+            ErrorKind::InvalidSignature | ErrorKind::InvalidEddsaKey => {
+                TokenError::SignatureInvalid
+            }
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                TokenError::AlgorithmRejected(format!("{algorithm:?}"))
+            }
+            ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url"),
+            ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                TokenError::Malformed("the payload is not a JSON object of claims")
+            }
+            _ => TokenError::Malformed("the token cannot be decoded"),
+        }),
+    }
+}
+
+fn audience_contains(aud: Option<&Audience>, expected: &str) -> bool {
+    match aud {
+        Some(Audience::One(one)) => one == expected,
+        Some(Audience::Many(many)) => many.iter().any(|a| a == expected),
+        None => false,
+    }
+}
+
+fn split_scopes(scope: Option<&str>) -> Vec<String> {
+    scope
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Caller-supplied text in messages: short and printable only.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{ActiveKey, KeySet, PublishedKey};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    use std::sync::Arc;
+
+    fn keyset() -> KeySet {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let public = pair.public_key().as_ref().to_vec();
+        let mut set = KeySet {
+            active: Some(Arc::new(ActiveKey {
+                kid: "k1".into(),
+                encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            })),
+            ..Default::default()
+        };
+        set.published.insert(
+            "k1".into(),
+            PublishedKey {
+                kid: "k1".into(),
+                decoding: DecodingKey::from_ed_der(&public),
+                public_key: public,
+                publish_until: None,
+            },
+        );
+        set
+    }
+
+    fn rules() -> TokenRules {
+        TokenRules {
+            issuer: "latchkey".into(),
+            audience: "latchkey".into(),
+            ttl: 900,
+            leeway: 30,
+            legacy: None,
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_each_failure_has_its_reason() {
+        let keys = keyset();
+        let rules = rules();
+        let claims = rules.claims("user-1".into(), String::new(), None, 1_000);
+        let token = sign(keys.active.as_ref().unwrap(), &claims);
+        let ok = rules.verify(&token, &keys, 1_100).unwrap();
+        assert_eq!(ok.subject, Subject::User("user-1".into()));
+        assert_eq!(
+            rules.verify(&token, &keys, 1_000 + 900 + 31),
+            Err(TokenError::Expired(1_900))
+        );
+        assert_eq!(
+            rules.verify(&token, &keys, 1_000 - 31),
+            Err(TokenError::NotYetValid(1_000))
+        );
+        assert_eq!(rules.verify("", &keys, 1_000), Err(TokenError::Missing));
+        assert!(matches!(
+            rules.verify("a.b", &keys, 1_000),
+            Err(TokenError::Malformed(_))
+        ));
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(
+            rules.verify(&tampered, &keys, 1_100),
+            Err(TokenError::SignatureInvalid)
+        );
+        let other_iss = TokenRules {
+            issuer: "other".into(),
+            ..rules.clone()
+        };
+        assert!(matches!(
+            other_iss.verify(&token, &keys, 1_100),
+            Err(TokenError::IssuerUntrusted(_))
+        ));
+        let other_aud = TokenRules {
+            audience: "other".into(),
+            ..rules.clone()
+        };
+        assert!(matches!(
+            other_aud.verify(&token, &keys, 1_100),
+            Err(TokenError::AudienceMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn none_and_hs256_confusion_are_rejected() {
+        let keys = keyset();
+        let rules = rules();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u","exp":99999999999}"#);
+        let none = format!("{header}.{payload}.");
+        assert!(matches!(
+            rules.verify(&none, &keys, 1_000),
+            Err(TokenError::AlgorithmRejected(_))
+        ));
+        // HS256 signed with the public key bytes as the HMAC secret: the classic confusion attack.
+        let public = URL_SAFE_NO_PAD.encode(&keys.published["k1"].public_key);
+        let forged = sign_hs256(
+            &SecretString::from(public),
+            &serde_json::json!({"sub": "u", "exp": 99999999999i64}),
+        );
+        assert!(matches!(
+            rules.verify(&forged, &keys, 1_000),
+            Err(TokenError::AlgorithmRejected(_))
+        ));
+    }
+
+    #[test]
+    fn legacy_tokens_need_the_shared_secret_and_carry_an_email() {
+        let keys = keyset();
+        let secret = SecretString::from("legacy-shared-secret-0123456789abcdef".to_owned());
+        let rules = TokenRules {
+            legacy: Some(LegacyRules {
+                secret: secret.clone(),
+                issuer: Some("nextauth".into()),
+            }),
+            ..rules()
+        };
+        let token = sign_hs256(
+            &secret,
+            &serde_json::json!({"sub": "Ada@Example.com", "iss": "nextauth", "exp": 2_000, "iat": 1_000}),
+        );
+        let ok = rules.verify(&token, &keys, 1_500).unwrap();
+        assert_eq!(ok.subject, Subject::LegacyEmail("ada@example.com".into()));
+        let wrong = sign_hs256(
+            &SecretString::from("another".to_owned()),
+            &serde_json::json!({"sub": "a@b.c", "exp": 2_000}),
+        );
+        assert_eq!(
+            rules.verify(&wrong, &keys, 1_500),
+            Err(TokenError::SignatureInvalid)
+        );
+        let bad_iss = sign_hs256(
+            &secret,
+            &serde_json::json!({"sub": "a@b.c", "iss": "evil", "exp": 2_000}),
+        );
+        assert!(matches!(
+            rules.verify(&bad_iss, &keys, 1_500),
+            Err(TokenError::IssuerUntrusted(_))
+        ));
+    }
+}
