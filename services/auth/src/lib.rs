@@ -7,6 +7,7 @@
 //! - [`service`]: the domain: sync, issue, authenticate, revoke, delete.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
+//! - [`remote`]: the JWKS-caching verifier settings and the gateway use.
 //! - [`app`]: build, bind, serve, stop.
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod grpc;
 pub mod keys;
 pub mod purge;
+pub mod remote;
 pub mod service;
 pub mod store;
 pub mod tokens;

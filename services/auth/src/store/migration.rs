@@ -17,8 +17,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct CreateUsersAndKeys;
+
+impl MigrationName for CreateUsersAndKeys {
+    fn name(&self) -> &str {
+        "m20261125_000001_create_users_and_signing_keys"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Users {

@@ -1,0 +1,150 @@
+//! Verifying Latchkey tokens away from auth (in settings and the gateway): the JWKS is fetched
+//! from `AuthService.GetJwks`, cached, and refetched when a token names an unknown `kid` (at most
+//! once a second), so a signing-key rotation reaches every verifier without a restart.
+
+use crate::error::AuthError;
+use crate::keys::{KeySet, PublishedKey};
+use crate::tokens::{TokenError, TokenRules, VerifiedToken};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use latchkey_common::clock::SharedClock;
+use latchkey_proto::auth::v1::{GetJwksRequest, Jwk, auth_service_client::AuthServiceClient};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// Unknown-`kid` refetches happen at most this often.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A local verifier over auth's published keys. Cheap to clone.
+#[derive(Clone)]
+pub struct JwksVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: AuthServiceClient<Channel>,
+    rules: TokenRules,
+    clock: SharedClock,
+    keys: RwLock<Arc<KeySet>>,
+    last_fetch: Mutex<Option<Instant>>,
+    refreshes: std::sync::atomic::AtomicU64,
+}
+
+impl JwksVerifier {
+    /// A verifier holding tokens to `issuer`/`audience` with `leeway` seconds of clock skew.
+    /// Legacy HS256 tokens are not accepted here: only auth holds that secret.
+    pub fn new(
+        channel: Channel,
+        issuer: &str,
+        audience: &str,
+        leeway: i64,
+        clock: SharedClock,
+    ) -> Self {
+        let rules = TokenRules {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl: 0,
+            leeway,
+            legacy: None,
+        };
+        JwksVerifier {
+            inner: Arc::new(Inner {
+                client: AuthServiceClient::new(channel),
+                rules,
+                clock,
+                keys: RwLock::new(Arc::new(KeySet::default())),
+                last_fetch: Mutex::new(None),
+                refreshes: Default::default(),
+            }),
+        }
+    }
+
+    /// Verifies signature and claims locally; fetches the JWKS first when the `kid` is unknown.
+    /// Does not ask whether the user still exists or was revoked (that is `Authenticate`).
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let first = self
+            .inner
+            .rules
+            .verify(token, &self.snapshot(), self.inner.clock.now());
+        match first {
+            Err(TokenError::KeyUnknown(_)) if self.may_refetch() => {
+                self.refresh().await?;
+                Ok(self
+                    .inner
+                    .rules
+                    .verify(token, &self.snapshot(), self.inner.clock.now())?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Fetches the JWKS now. Auth being unreachable is UPSTREAM_UNAVAILABLE, never a token error.
+    pub async fn refresh(&self) -> Result<(), AuthError> {
+        let response = self
+            .inner
+            .client
+            .clone()
+            .get_jwks(GetJwksRequest {})
+            .await
+            .map_err(|status| {
+                tracing::warn!(code = ?status.code(), "jwks fetch failed");
+                AuthError::Upstream("the auth service")
+            })?;
+        let mut set = KeySet::default();
+        for jwk in response.into_inner().keys {
+            if let Some(key) = published_key(&jwk) {
+                set.published.insert(key.kid.clone(), key);
+            }
+        }
+        *self.inner.keys.write().expect("jwks lock") = Arc::new(set);
+        self.inner
+            .refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many JWKS fetches succeeded (for metrics and tests of the rate limit).
+    pub fn refresh_count(&self) -> u64 {
+        self.inner
+            .refreshes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The `kid`s currently cached.
+    pub fn cached_kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.snapshot().published.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+
+    fn snapshot(&self) -> Arc<KeySet> {
+        self.inner.keys.read().expect("jwks lock").clone()
+    }
+
+    fn may_refetch(&self) -> bool {
+        let mut last = self.inner.last_fetch.lock().expect("jwks fetch lock");
+        let due = last.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
+fn published_key(jwk: &Jwk) -> Option<PublishedKey> {
+    if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.alg != crate::keys::ALGORITHM {
+        return None;
+    }
+    let public_key = URL_SAFE_NO_PAD
+        .decode(&jwk.x)
+        .ok()
+        .filter(|k| k.len() == 32)?;
+    Some(PublishedKey {
+        kid: jwk.kid.clone(),
+        decoding: DecodingKey::from_ed_der(&public_key),
+        public_key,
+        publish_until: None,
+    })
+}

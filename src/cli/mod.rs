@@ -1,0 +1,129 @@
+//! Subcommands, each a thin wrapper that validates configuration and calls a library.
+
+mod keys;
+mod ops;
+
+use clap::{Parser, Subcommand};
+use latchkey_common::config::{Config, Problems};
+use latchkey_common::shutdown::Shutdown;
+use std::process::ExitCode;
+
+/// Latchkey: auth-and-settings backend. Every subcommand reads `latchkey.toml` and `LATCHKEY_*`.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the auth service (users, tokens, signing keys) over gRPC.
+    Auth,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Signing and encryption key management.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Print the fingerprint of each secret in this environment, to compare machines.
+    Fingerprint,
+    /// List every setting: env var, file key, default, secret or not, which services need it.
+    Config(ops::ConfigArgs),
+}
+
+/// Runs a subcommand; configuration problems exit with code 2, runtime failures with 1.
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = Config::load();
+    let json_logs = config.get("log_format") == Some("json");
+    latchkey_common::telemetry::init(json_logs);
+    for notice in &config.notices {
+        tracing::info!("{notice}");
+    }
+    let result = match cli.command {
+        Command::Auth => run_auth(&config).await,
+        Command::Migrate => ops::migrate(&config).await,
+        Command::Keys { command } => keys::run(command, &config).await,
+        Command::Fingerprint => ops::fingerprint(&config),
+        Command::Config(args) => ops::config(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(problems)) => {
+            eprintln!("latchkey: refusing to start.\n{problems}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(error)) => {
+            eprintln!("latchkey: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How a subcommand failed.
+pub enum Failure {
+    Config(Problems),
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Runtime(error)
+    }
+}
+
+impl From<Problems> for Failure {
+    fn from(problems: Problems) -> Self {
+        Failure::Config(problems)
+    }
+}
+
+async fn run_auth(config: &Config) -> Result<(), Failure> {
+    let auth = latchkey_auth::AuthConfig::from_config(config)?;
+    let clock = std::sync::Arc::new(latchkey_common::clock::SystemClock);
+    let app = latchkey_auth::build(&auth, clock).await?;
+    log_startup(
+        "auth",
+        app.local_addr(),
+        config,
+        &[("sync_secret", true), ("seal_key", true)],
+    );
+    let shutdown = Shutdown::new();
+    shutdown.on_os_signals();
+    app.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+/// One line: version, address, database kind (no credentials) and secret fingerprints.
+fn log_startup(
+    service: &str,
+    addr: std::net::SocketAddr,
+    config: &Config,
+    secrets: &[(&str, bool)],
+) {
+    let db = config
+        .get("database_url")
+        .and_then(latchkey_common::db::DbKind::of)
+        .map(|k| k.as_str())
+        .unwrap_or("none");
+    let fingerprints: Vec<String> = secrets
+        .iter()
+        .filter_map(|(key, _)| {
+            config.get(key).map(|v| {
+                format!(
+                    "{key}={}",
+                    latchkey_common::secret::fingerprint(v.as_bytes())
+                )
+            })
+        })
+        .collect();
+    tracing::info!(
+        service,
+        version = env!("CARGO_PKG_VERSION"),
+        %addr,
+        database = db,
+        fingerprints = %fingerprints.join(" "),
+        "latchkey started"
+    );
+}

@@ -1,0 +1,95 @@
+//! Operator commands: `migrate`, `fingerprint`, `config`.
+
+use super::Failure;
+use latchkey_common::ExposeSecret;
+use latchkey_common::config::{Config, SETTINGS, Service};
+use latchkey_common::secret::fingerprint as fp;
+
+/// Applies every service's migrations to the configured database.
+pub async fn migrate(config: &Config) -> Result<(), Failure> {
+    let url = config
+        .secret("database_url")
+        .ok_or_else(|| anyhow::anyhow!("LATCHKEY_DATABASE_URL is empty"))?;
+    let db = latchkey_common::db::connect(url.expose_secret())
+        .await
+        .map_err(anyhow::Error::from)?;
+    let pending = latchkey_auth::store::pending_migrations(&db)
+        .await
+        .map_err(anyhow::Error::from)?;
+    latchkey_auth::store::migrate(&db)
+        .await
+        .map_err(anyhow::Error::from)?;
+    println!("auth: {pending} migration(s) applied, schema up to date");
+    Ok(())
+}
+
+/// Prints `NAME  fingerprint  (source)` for each secret that is set.
+pub fn fingerprint(config: &Config) -> Result<(), Failure> {
+    for spec in SETTINGS.iter().filter(|s| s.secret) {
+        match config.get(spec.key) {
+            Some(value) => {
+                let source = config
+                    .source(spec.key)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{:<32} {}  (from {source})",
+                    spec.env(),
+                    fp(value.as_bytes())
+                );
+            }
+            None => println!("{:<32} (not set)", spec.env()),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Only settings a service refuses to start without.
+    #[arg(long)]
+    required: bool,
+    /// Only settings this service reads (auth, settings, gateway).
+    #[arg(long, value_parser = ["auth", "settings", "gateway"])]
+    service: Option<String>,
+}
+
+/// Lists settings; with `--required` prints bare env names (for scripts such as deploy/preflight).
+pub fn config(args: &ConfigArgs) -> Result<(), Failure> {
+    let wanted = |services: &[Service]| {
+        args.service
+            .as_deref()
+            .is_none_or(|name| services.iter().any(|s| s.as_str() == name))
+    };
+    for spec in SETTINGS {
+        if args.required {
+            if !spec.required_by.is_empty() && wanted(spec.required_by) {
+                println!("{}", spec.env());
+            }
+            continue;
+        }
+        if !wanted(spec.services) {
+            continue;
+        }
+        let services: Vec<&str> = spec.services.iter().map(|s| s.as_str()).collect();
+        println!(
+            "{:<34} file key {:<26} default {:<40} {}{} [{}]\n    {}",
+            spec.env(),
+            spec.key,
+            spec.default.unwrap_or("-"),
+            if spec.secret {
+                "secret (…_FILE accepted)"
+            } else {
+                ""
+            },
+            if spec.required_by.is_empty() {
+                ""
+            } else {
+                " required"
+            },
+            services.join(","),
+            spec.help
+        );
+    }
+    Ok(())
+}
