@@ -2,6 +2,9 @@
 //! services started in-process on port 0, typed gRPC clients, and a hand-driven clock.
 #![allow(dead_code)]
 
+pub mod gateway;
+pub mod settings;
+
 use latchkey_auth::AuthConfig;
 use latchkey_auth::service::AuthCore;
 use latchkey_auth::tokens::{LegacyRules, TokenRules};

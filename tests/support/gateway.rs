@@ -1,0 +1,1 @@
+//! Gateway test helpers (TestGateway).

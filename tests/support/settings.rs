@@ -1,0 +1,1 @@
+//! Settings test helpers (TestSettings).
