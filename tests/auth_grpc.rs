@@ -688,3 +688,36 @@ backend_tests!(
     get_and_delete_me,
     health_and_reflection_are_served,
 );
+
+/// A database outage is UPSTREAM_UNAVAILABLE (503), never a token error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_upstream_unavailable() {
+    use sea_orm::ConnectionTrait;
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let auth = TestAuth::spawn(&db).await;
+    let (_, token) = auth.user_token("outage").await;
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let admin = sea_orm::Database::connect(postgres_base_url())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    let error = auth.authenticate(&token).await.unwrap_err();
+    assert_eq!(error.reason, Reason::UpstreamUnavailable, "{error:?}");
+    let mut client = auth.client().await;
+    let sync = client.sync_user(with_sync_secret(
+        pb::SyncUserRequest {
+            provider: "github".into(),
+            subject: "x".into(),
+            email: "x@example.com".into(),
+            ..Default::default()
+        },
+        SYNC_SECRET,
+    ));
+    assert_eq!(reason(sync.await), Reason::UpstreamUnavailable);
+    auth.stop().await;
+}

@@ -1,0 +1,89 @@
+//! Token sign and verify throughput: EdDSA (Latchkey's own tokens) and HS256 (legacy mode).
+//! Run: `cargo bench -p latchkey-auth --bench tokens`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use latchkey_auth::keys::{ActiveKey, KeySet, PublishedKey};
+use latchkey_auth::tokens::{LegacyRules, TokenRules, sign, sign_hs256};
+use latchkey_common::SecretString;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn keyset() -> KeySet {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let mut set = KeySet {
+        active: Some(Arc::new(ActiveKey {
+            kid: "bench".into(),
+            encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+        })),
+        ..Default::default()
+    };
+    set.published.insert(
+        "bench".into(),
+        PublishedKey {
+            kid: "bench".into(),
+            decoding: DecodingKey::from_ed_der(&public),
+            public_key: public,
+            publish_until: None,
+        },
+    );
+    set
+}
+
+fn tokens(c: &mut Criterion) {
+    let keys = keyset();
+    let secret = SecretString::from("bench-legacy-secret-0123456789abcdef".to_owned());
+    let rules = TokenRules {
+        issuer: "latchkey".into(),
+        audience: "latchkey".into(),
+        ttl: 900,
+        leeway: 30,
+        legacy: Some(LegacyRules {
+            secret: secret.clone(),
+            issuer: None,
+        }),
+    };
+    let now = 1_800_000_000;
+    let claims = rules.claims(
+        "0b6f3c1e-5d6a-4f7e-9a8b-1c2d3e4f5a6b".into(),
+        String::new(),
+        None,
+        now,
+    );
+    let active = keys.active.clone().unwrap();
+    let eddsa = sign(&active, &claims);
+    let hs256 = sign_hs256(
+        &secret,
+        &serde_json::json!({"sub": "ada@example.com", "iat": now, "exp": now + 900}),
+    );
+
+    let mut group = c.benchmark_group("tokens");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sign_eddsa", |b| {
+        b.iter(|| sign(&active, black_box(&claims)))
+    });
+    group.bench_function("verify_eddsa", |b| {
+        b.iter(|| rules.verify(black_box(&eddsa), &keys, now).unwrap())
+    });
+    group.bench_function("sign_hs256", |b| {
+        b.iter(|| {
+            sign_hs256(
+                &secret,
+                black_box(&serde_json::json!({"sub": "ada@example.com", "exp": now + 900})),
+            )
+        })
+    });
+    group.bench_function("verify_hs256", |b| {
+        b.iter(|| rules.verify(black_box(&hs256), &keys, now).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens);
+criterion_main!(benches);
