@@ -52,10 +52,17 @@ pub struct ConfigArgs {
     /// Only settings this service reads (auth, settings, gateway).
     #[arg(long, value_parser = ["auth", "settings", "gateway"])]
     service: Option<String>,
+    /// Print the README's Markdown table instead.
+    #[arg(long)]
+    markdown: bool,
 }
 
 /// Lists settings; with `--required` prints bare env names (for scripts such as deploy/preflight).
 pub fn config(args: &ConfigArgs) -> Result<(), Failure> {
+    if args.markdown {
+        print!("{}", latchkey_common::config::markdown_table());
+        return Ok(());
+    }
     let wanted = |services: &[Service]| {
         args.service
             .as_deref()
