@@ -13,11 +13,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=latchkey");
     println!("cargo:rerun-if-changed=google");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // One descriptor set per service, so each server's reflection lists only what it serves.
+    for (proto, name) in PROTOS.iter().zip(["auth", "settings"]) {
+        let set = protox::compile([proto], ["."])?;
+        std::fs::write(
+            out_dir.join(format!("{name}_descriptor.bin")),
+            set.encode_to_vec(),
+        )?;
+    }
     let descriptors = protox::compile(PROTOS, ["."])?;
-    std::fs::write(
-        out_dir.join("latchkey_descriptor.bin"),
-        descriptors.encode_to_vec(),
-    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -34,9 +34,13 @@ pub mod google {
     }
 }
 
-/// Encoded `FileDescriptorSet` of every contract, served by gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/latchkey_descriptor.bin"));
+/// Encoded `FileDescriptorSet` of the auth contract (with its imports), for auth's reflection.
+pub const AUTH_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/auth_descriptor.bin"));
+
+/// Encoded `FileDescriptorSet` of the settings contract (with its imports), for settings' reflection.
+pub const SETTINGS_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/settings_descriptor.bin"));
 
 /// Metadata key carrying the sync secret on `SyncUser` and `IssueToken`.
 pub const SYNC_SECRET_METADATA: &str = "x-latchkey-sync-secret";

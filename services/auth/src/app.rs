@@ -70,10 +70,8 @@ impl AuthApp {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let (reflection, reflection_v1alpha) =
+            reflection_services(latchkey_proto::AUTH_DESCRIPTOR_SET)?;
         tokio::spawn(refresh_keys(
             self.core.clone(),
             self.refresh,
@@ -93,6 +91,7 @@ impl AuthApp {
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(AuthServiceServer::new(AuthGrpc::new(self.core)))
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(self.listener),
@@ -102,6 +101,26 @@ impl AuthApp {
         tracing::info!("auth stopped");
         Ok(())
     }
+}
+
+/// Reflection v1 and, for older clients (grpcurl < 1.9, Python's grpcio-reflection), v1alpha,
+/// over one service's descriptor set (`latchkey_proto::AUTH_DESCRIPTOR_SET` or `…SETTINGS…`).
+pub fn reflection_services(
+    descriptor_set: &'static [u8],
+) -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(descriptor_set)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 async fn refresh_keys(core: Arc<AuthCore>, every: std::time::Duration, shutdown: Shutdown) {
