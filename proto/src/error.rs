@@ -334,3 +334,66 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::Reason;
+
+    #[test]
+    fn every_reason_is_documented_in_troubleshooting() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/TROUBLESHOOTING.md"
+        ))
+        .expect("docs/TROUBLESHOOTING.md");
+        for reason in Reason::ALL {
+            let heading = format!("### {}\n{} · ", reason.as_str(), reason.http_status());
+            assert!(
+                doc.contains(&heading),
+                "docs/TROUBLESHOOTING.md has no entry `{heading}` for {reason}"
+            );
+        }
+        let headings = doc.lines().filter(|l| l.starts_with("### ")).count();
+        assert_eq!(
+            headings,
+            Reason::ALL.len(),
+            "an entry documents a reason the catalogue no longer has"
+        );
+    }
+}
+
+/// The README's error table, generated from the catalogue (a test keeps them in step).
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from("| code | HTTP | gRPC | meaning |\n| --- | --- | --- | --- |\n");
+    for reason in Reason::ALL {
+        let anchor = reason.as_str().to_ascii_lowercase();
+        out.push_str(&format!(
+            "| [`{}`](docs/TROUBLESHOOTING.md#{anchor}) | {} | {:?} | {} |\n",
+            reason.as_str(),
+            reason.http_status(),
+            reason.grpc_code(),
+            reason.title()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod readme_tests {
+    #[test]
+    fn readme_error_table_matches_the_catalogue() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        let (start_marker, end_marker) = (
+            "<!-- troubleshooting:start -->\n",
+            "<!-- troubleshooting:end -->",
+        );
+        let start = readme.find(start_marker).expect("start marker") + start_marker.len();
+        let end = readme.find(end_marker).expect("end marker");
+        let expected = super::catalogue_markdown();
+        assert!(
+            readme[start..end] == expected,
+            "README's error table is stale; replace it with:\n{expected}"
+        );
+    }
+}
