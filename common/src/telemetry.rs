@@ -27,6 +27,18 @@ pub fn request_id<B>(request: &http::Request<B>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// Gives a request without a usable `x-request-id` a fresh one, so the span, the handler's
+/// errors and the logs all carry the same id. Used as a `MapRequestLayer` on gRPC servers.
+pub fn ensure_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
+    let id = request_id(&request);
+    if let Ok(value) = http::HeaderValue::from_str(&id) {
+        request
+            .headers_mut()
+            .insert(latchkey_proto::REQUEST_ID_METADATA, value);
+    }
+    request
+}
+
 /// The span for one gRPC call: method path and request id, nothing from the body or secrets.
 pub fn grpc_span(request: &http::Request<()>) -> tracing::Span {
     tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id(request))

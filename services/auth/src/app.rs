@@ -88,6 +88,9 @@ impl AuthApp {
         };
         tracing::info!(addr = %self.local_addr(), "auth serving");
         tonic::transport::Server::builder()
+            .layer(tower::util::MapRequestLayer::new(
+                latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
+            ))
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)
