@@ -247,6 +247,15 @@ pub const SETTINGS: &[SettingSpec] = &[
         help: "master keys `id:key,id2:key2` (32 bytes base64/hex each); the first is active",
     },
     SettingSpec {
+        key: "metrics_listen",
+        default: None,
+        secret: false,
+        services: ALL,
+        required_by: &[],
+        aliases: &[],
+        help: "address serving Prometheus `GET /metrics` (e.g. 0.0.0.0:9464); the gateway also serves it on its own port",
+    },
+    SettingSpec {
         key: "log_format",
         default: Some("text"),
         secret: false,

@@ -7,11 +7,13 @@
 //! - [`clock`]: time as an input, so expiry and rotation are testable without sleeping.
 //! - [`db`]: connecting to SQLite or PostgreSQL, with credentials kept out of messages.
 //! - [`telemetry`]: tracing setup and the per-request span with its request id.
+//! - [`metrics`]: Prometheus metrics and the gRPC metrics layer.
 //! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C.
 
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod seal;
 pub mod secret;
 pub mod shutdown;

@@ -33,11 +33,40 @@ enum Command {
     Config(ops::ConfigArgs),
 }
 
+impl Command {
+    /// The `service.name` this process reports to tracing backends.
+    fn service_name(&self) -> &'static str {
+        match self {
+            Command::Auth => "latchkey-auth",
+            _ => "latchkey",
+        }
+    }
+}
+
+/// Serves Prometheus metrics when `LATCHKEY_METRICS_LISTEN` is set.
+async fn serve_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let Some(addr) = config.get("metrics_listen") else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("LATCHKEY_METRICS_LISTEN: cannot bind {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics on /metrics");
+    tokio::spawn(latchkey_common::metrics::serve(listener, shutdown.clone()));
+    Ok(())
+}
+
 /// Runs a subcommand; configuration problems exit with code 2, runtime failures with 1.
 pub async fn run(cli: Cli) -> ExitCode {
     let config = Config::load();
     let json_logs = config.get("log_format") == Some("json");
-    latchkey_common::telemetry::init(json_logs);
+    let _telemetry = latchkey_common::telemetry::init(json_logs, cli.command.service_name());
+    let metrics_shutdown = Shutdown::new();
+    if let Err(error) = serve_metrics(&config, &metrics_shutdown).await {
+        eprintln!("latchkey: {error:#}");
+        return ExitCode::FAILURE;
+    }
     for notice in &config.notices {
         tracing::info!("{notice}");
     }
@@ -48,6 +77,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Fingerprint => ops::fingerprint(&config),
         Command::Config(args) => ops::config(&args),
     };
+    metrics_shutdown.trigger();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(problems)) => {

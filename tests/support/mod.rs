@@ -272,7 +272,7 @@ pub fn reason<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Reason {
 /// Logs only when TEST_LOG is set.
 pub fn init_test_logging() {
     if std::env::var("TEST_LOG").is_ok() {
-        latchkey_common::telemetry::init(false);
+        std::mem::forget(latchkey_common::telemetry::init(false, "latchkey-test"));
     }
 }
 

@@ -91,6 +91,7 @@ impl AuthApp {
             .layer(tower::util::MapRequestLayer::new(
                 latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
             ))
+            .layer(latchkey_common::metrics::GrpcMetricsLayer::new("auth"))
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)

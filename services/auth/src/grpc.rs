@@ -34,6 +34,7 @@ fn status(metadata: &MetadataMap, error: crate::error::AuthError) -> Status {
     }
     let api: ApiError = error.into();
     tracing::info!(%request_id, reason = %api.reason, "request refused");
+    latchkey_common::metrics::global().failure("auth", api.reason);
     api.with_metadata("request_id", request_id).to_status()
 }
 

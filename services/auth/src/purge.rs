@@ -34,6 +34,7 @@ impl SettingsPurger for GrpcPurger {
             .parse()
             .map_err(|_| AuthError::Internal("token is not a header value".into()))?;
         request.metadata_mut().insert("authorization", value);
+        latchkey_common::telemetry::inject_into_metadata(request.metadata_mut());
         match SettingsServiceClient::new(self.channel.clone())
             .purge_user(request)
             .await

@@ -82,11 +82,13 @@ impl JwksVerifier {
 
     /// Fetches the JWKS now. Auth being unreachable is UPSTREAM_UNAVAILABLE, never a token error.
     pub async fn refresh(&self) -> Result<(), AuthError> {
+        let mut request = tonic::Request::new(GetJwksRequest {});
+        latchkey_common::telemetry::inject_into_metadata(request.metadata_mut());
         let response = self
             .inner
             .client
             .clone()
-            .get_jwks(GetJwksRequest {})
+            .get_jwks(request)
             .await
             .map_err(|status| {
                 tracing::warn!(code = ?status.code(), "jwks fetch failed");
