@@ -1,5 +1,6 @@
 //! Subcommands, each a thin wrapper that validates configuration and calls a library.
 
+mod doctor;
 mod keys;
 mod ops;
 
@@ -31,6 +32,8 @@ enum Command {
     Fingerprint,
     /// List every setting: env var, file key, default, secret or not, which services need it.
     Config(ops::ConfigArgs),
+    /// Check the whole chain and print a checklist with the fix for every problem.
+    Doctor(doctor::DoctorArgs),
 }
 
 impl Command {
@@ -76,6 +79,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys { command } => keys::run(command, &config).await,
         Command::Fingerprint => ops::fingerprint(&config),
         Command::Config(args) => ops::config(&args),
+        Command::Doctor(args) => doctor::run(&args, &config).await,
     };
     metrics_shutdown.trigger();
     match result {
