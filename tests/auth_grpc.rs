@@ -461,7 +461,7 @@ async fn rotation_keeps_old_tokens_until_their_key_is_removed(backend: Backend) 
         latchkey_auth::keys::rotate(&conn, &auth.config.seal_key, auth.clock_now(), 900, 30)
             .await
             .unwrap();
-    assert_eq!(rotation.retired, [old_kid.clone()]);
+    assert_eq!(rotation.retired, std::slice::from_ref(&old_kid));
     auth.core.reload_keys().await.unwrap();
 
     let issue = with_sync_secret(

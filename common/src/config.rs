@@ -570,14 +570,12 @@ impl Config {
             );
             return None;
         };
-        if self.is_production() {
-            if let Some(weakness) = weakness(value) {
-                problems.push(
-                    spec.env(),
-                    format!("is {weakness}, which production refuses"),
-                    fix,
-                );
-            }
+        if let Some(weakness) = weakness(value).filter(|_| self.is_production()) {
+            problems.push(
+                spec.env(),
+                format!("is {weakness}, which production refuses"),
+                fix,
+            );
         }
         Some(SecretString::from(value.to_owned()))
     }

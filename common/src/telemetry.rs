@@ -116,13 +116,13 @@ pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) {
     let mut headers = http::HeaderMap::new();
     inject_trace_context(&mut headers);
     for (name, value) in headers.iter() {
-        if let (Ok(key), Ok(value)) = (
-            tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()),
-            value.to_str().map(tonic::metadata::MetadataValue::try_from),
-        ) {
-            if let Ok(value) = value {
-                metadata.insert(key, value);
-            }
+        let key = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes());
+        let value = value
+            .to_str()
+            .ok()
+            .and_then(|v| tonic::metadata::MetadataValue::try_from(v).ok());
+        if let (Ok(key), Some(value)) = (key, value) {
+            metadata.insert(key, value);
         }
     }
 }

@@ -224,12 +224,10 @@ impl TokenRules {
         let key = DecodingKey::from_secret(legacy.secret.expose_secret().as_bytes());
         let claims = decode(token, &key, Algorithm::HS256)?;
         let (expires_at, issued_at) = self.check_times(&claims, now)?;
-        if let Some(issuer) = &legacy.issuer {
-            if claims.iss.as_deref() != Some(issuer.as_str()) {
-                return Err(TokenError::IssuerUntrusted(printable(
-                    claims.iss.as_deref().unwrap_or(""),
-                )));
-            }
+        let legacy_issuer = legacy.issuer.as_deref();
+        if legacy_issuer.is_some_and(|issuer| claims.iss.as_deref() != Some(issuer)) {
+            let presented = claims.iss.as_deref().unwrap_or("");
+            return Err(TokenError::IssuerUntrusted(printable(presented)));
         }
         let email = claims
             .email
@@ -254,10 +252,12 @@ impl TokenRules {
         if now > exp + self.leeway {
             return Err(TokenError::Expired(exp));
         }
-        if let Some(nbf) = claims.nbf.map(|n| n as i64) {
-            if now + self.leeway < nbf {
-                return Err(TokenError::NotYetValid(nbf));
-            }
+        if let Some(nbf) = claims
+            .nbf
+            .map(|n| n as i64)
+            .filter(|nbf| now + self.leeway < *nbf)
+        {
+            return Err(TokenError::NotYetValid(nbf));
         }
         let iat = claims.iat.map(|i| i as i64).unwrap_or(0);
         Ok((exp, iat))
