@@ -1,0 +1,103 @@
+//! Bearer verification: the token is checked by auth's `Authenticate` (signature, expiry,
+//! user exists, not disabled, not revoked), and a success is reused for at most
+//! [`crate::config::MAX_AUTH_CACHE`] — the documented bound within which a revocation or a
+//! deletion takes effect. The cache is keyed by a SHA-256 of the token, never the token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Entries kept before expired ones are swept.
+const MAX_ENTRIES: usize = 50_000;
+
+type TokenHash = [u8; 32];
+
+/// Recently verified tokens.
+#[derive(Debug)]
+pub struct TokenCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<TokenHash, Instant>>,
+}
+
+impl TokenCache {
+    /// A cache trusting an answer for `ttl` (0 disables caching).
+    pub fn new(ttl: Duration) -> Self {
+        TokenCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `token` was verified less than the TTL ago (and has not expired since).
+    pub fn is_fresh(&self, token: &str) -> bool {
+        if self.ttl.is_zero() {
+            return false;
+        }
+        let key = hash(token);
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&key)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Records a success; `expires_in` caps the entry at the token's own expiry.
+    pub fn remember(&self, token: &str, expires_in: Option<Duration>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let ttl = expires_in.map_or(self.ttl, |left| left.min(self.ttl));
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, until| *until > now);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hash(token), now + ttl);
+    }
+
+    /// Drops a token (after `DELETE /api/auth/me`).
+    pub fn forget(&self, token: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&hash(token));
+    }
+}
+
+fn hash(token: &str) -> TokenHash {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_for_at_most_the_ttl_and_forgets_on_request() {
+        let cache = TokenCache::new(Duration::from_millis(50));
+        assert!(!cache.is_fresh("t"));
+        cache.remember("t", None);
+        assert!(cache.is_fresh("t"));
+        assert!(!cache.is_fresh("u"));
+        cache.forget("t");
+        assert!(!cache.is_fresh("t"));
+        cache.remember("t", Some(Duration::ZERO));
+        assert!(
+            !cache.is_fresh("t"),
+            "an expiring token is not cached past its expiry"
+        );
+        cache.remember("t", None);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!cache.is_fresh("t"));
+    }
+
+    #[test]
+    fn zero_ttl_never_caches() {
+        let cache = TokenCache::new(Duration::ZERO);
+        cache.remember("t", None);
+        assert!(!cache.is_fresh("t"));
+    }
+}

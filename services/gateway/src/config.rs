@@ -1,0 +1,155 @@
+//! The gateway's configuration, read from the shared settings table and validated once.
+
+use latchkey_common::config::{Config, Problems};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The longest the gateway may trust auth's answer about a token: the documented bound within
+/// which a revocation or deletion takes effect.
+pub const MAX_AUTH_CACHE: Duration = Duration::from_secs(5);
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// Auth addresses (`http://host:port`); several are balanced.
+    pub auth_urls: Vec<String>,
+    /// Settings addresses; several are balanced.
+    pub settings_urls: Vec<String>,
+    /// Browser origins allowed by CORS (exact `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
+    /// Sync-user and token calls per client IP per minute; 0 disables the limit.
+    pub sync_rate_per_minute: u32,
+    /// Failed authentications per client IP per minute before 429; 0 disables the limit.
+    pub auth_failure_rate_per_minute: u32,
+    /// Header naming the client IP when behind a trusted proxy (lower case).
+    pub client_ip_header: Option<String>,
+    /// How long a successful `Authenticate` answer is reused (at most [`MAX_AUTH_CACHE`]).
+    pub auth_cache: Duration,
+    /// Set only by `latchkey dev`: mounts `POST /api/dev/session`, which signs in a fixed dev
+    /// user with this sync secret.
+    pub dev_session: Option<SecretString>,
+}
+
+impl GatewayConfig {
+    /// Reads and validates the gateway's settings; every problem is reported at once.
+    pub fn from_config(config: &Config) -> Result<GatewayConfig, Problems> {
+        let mut problems = config.load_problems();
+        let listen = config
+            .parsed(
+                "gateway_listen",
+                "an address like 127.0.0.1:8080",
+                &mut problems,
+            )
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let auth_urls = urls(config, "auth_url", &mut problems);
+        let settings_urls = urls(config, "settings_url", &mut problems);
+        let cors_origins = cors_origins(config.get("cors_origins").unwrap_or(""), &mut problems);
+        let sync_rate_per_minute = config
+            .parsed("sync_rate_per_minute", "a whole number", &mut problems)
+            .unwrap_or(60);
+        let auth_failure_rate_per_minute = config
+            .parsed(
+                "auth_failure_rate_per_minute",
+                "a whole number",
+                &mut problems,
+            )
+            .unwrap_or(30);
+        let client_ip_header = config
+            .get("client_ip_header")
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty());
+        if let Some(header) = &client_ip_header
+            && http::HeaderName::from_bytes(header.as_bytes()).is_err()
+        {
+            problems.push(
+                "LATCHKEY_CLIENT_IP_HEADER",
+                format!("`{header}` is not a header name"),
+                "set it to a header name such as x-forwarded-for, or unset it",
+            );
+        }
+        let cache_secs: u64 = config
+            .parsed(
+                "auth_cache_secs",
+                "a whole number of seconds (0-5)",
+                &mut problems,
+            )
+            .unwrap_or(5);
+        if Duration::from_secs(cache_secs) > MAX_AUTH_CACHE {
+            problems.push(
+                "LATCHKEY_AUTH_CACHE_SECS",
+                format!("{cache_secs} exceeds the 5 s revocation bound"),
+                "set it to a value from 0 to 5",
+            );
+        }
+        problems.into_result(GatewayConfig {
+            listen,
+            auth_urls,
+            settings_urls,
+            cors_origins,
+            sync_rate_per_minute,
+            auth_failure_rate_per_minute,
+            client_ip_header,
+            auth_cache: Duration::from_secs(cache_secs).min(MAX_AUTH_CACHE),
+            dev_session: None,
+        })
+    }
+}
+
+fn urls(config: &Config, key: &str, problems: &mut Problems) -> Vec<String> {
+    let env = format!("LATCHKEY_{}", key.to_ascii_uppercase());
+    let Some(text) = config.get(key) else {
+        problems.push(
+            &env,
+            "is not set",
+            format!("set {env} to the service's gRPC address, e.g. http://127.0.0.1:50051"),
+        );
+        return Vec::new();
+    };
+    let list: Vec<String> = text
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if list.is_empty() {
+        problems.push(&env, "is empty", format!("set {env} to http://HOST:PORT"));
+    }
+    for url in &list {
+        let valid = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.parse::<http::Uri>().is_ok();
+        if !valid {
+            problems.push(
+                &env,
+                format!("`{url}` is not an http(s)://HOST:PORT address"),
+                format!("set {env} to addresses like http://127.0.0.1:50051, comma-separated"),
+            );
+        }
+    }
+    list
+}
+
+/// Parses the CORS allow-list; `*` is refused because credentials are allowed.
+pub fn cors_origins(text: &str, problems: &mut Problems) -> Vec<String> {
+    let mut origins = Vec::new();
+    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let origin = origin.trim_end_matches('/');
+        let uri = origin.parse::<http::Uri>().ok();
+        let well_formed = uri.as_ref().is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some()
+                && u.path_and_query()
+                    .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
+        });
+        if origin == "*" || !well_formed {
+            problems.push(
+                "LATCHKEY_CORS_ORIGINS",
+                format!("`{origin}` is not an origin like https://app.example.com (`*` is not allowed with credentials)"),
+                "list exact origins, comma-separated: scheme://host[:port]",
+            );
+            continue;
+        }
+        origins.push(origin.to_owned());
+    }
+    origins
+}

@@ -1,0 +1,203 @@
+//! Errors on the way out: every failure — a gRPC status from auth or settings, a transport
+//! failure, a bad body, an unknown route — becomes one `application/problem+json` response
+//! (RFC 9457) through [`render`], with the catalogue reason as `code`, the canonical status,
+//! the request id, and `WWW-Authenticate` (RFC 6750) on 401s.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_proto::{ApiError, Reason, Violation};
+use std::time::Duration;
+use tonic_types::StatusExt;
+
+/// A handler's error. Its response is a placeholder carrying the error; the request-context
+/// middleware, which knows the request id, renders it with [`render`].
+#[derive(Debug)]
+pub struct Problem(pub ApiError);
+
+/// The placeholder's extension.
+#[derive(Debug, Clone)]
+pub struct PendingProblem(pub ApiError);
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = status_of(self.0.reason).into_response();
+        response.extensions_mut().insert(PendingProblem(self.0));
+        response
+    }
+}
+
+impl From<ApiError> for Problem {
+    fn from(error: ApiError) -> Self {
+        Problem(error)
+    }
+}
+
+fn status_of(reason: Reason) -> StatusCode {
+    StatusCode::from_u16(reason.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A gRPC failure from `upstream` ("the auth service", "the settings service") as an API error.
+/// Latchkey errors keep their reason; anything without our `ErrorInfo` (connection refused,
+/// reset, TLS, a proxy's answer) is judged by its code, and never becomes a 401.
+pub fn from_grpc(status: &tonic::Status, upstream: &str, budget: Duration) -> ApiError {
+    let ours = status
+        .get_error_details()
+        .error_info()
+        .is_some_and(|info| info.domain == latchkey_proto::error::ERROR_DOMAIN);
+    if ours {
+        return ApiError::from_status(status);
+    }
+    match status.code() {
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ApiError::new(
+            Reason::DeadlineExceeded,
+            format!(
+                "{upstream} did not answer within this route's {} ms budget; retry, and run `latchkey doctor` if it persists.",
+                budget.as_millis()
+            ),
+        ),
+        tonic::Code::InvalidArgument | tonic::Code::NotFound => ApiError::from_status(status),
+        _ => {
+            tracing::warn!(upstream, code = ?status.code(), message = status.message(), "upstream call failed");
+            ApiError::unavailable(upstream)
+        }
+    }
+}
+
+/// The one conversion from an API error to an HTTP response.
+pub fn render(error: &ApiError, request_id: &str) -> Response {
+    let reason = error.reason;
+    let status = status_of(reason);
+    let detail = if reason == Reason::Internal {
+        ApiError::internal().detail
+    } else {
+        error.detail.clone()
+    };
+    let mut body = serde_json::json!({
+        "type": format!("urn:latchkey:error:{}", reason.as_str()),
+        "title": reason.title(),
+        "status": status.as_u16(),
+        "detail": detail,
+        "code": reason.as_str(),
+        "request_id": request_id,
+    });
+    if !error.violations.is_empty() {
+        body["errors"] = error.violations.iter().map(violation_json).collect();
+    }
+    let retry_after = retry_after(error);
+    if let Some(seconds) = retry_after {
+        body["retry_after"] = seconds.into();
+    }
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if let Some(value) = www_authenticate(reason, &detail) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// `{field, description}`, plus `line` when the field names a line of an imported `.env`.
+fn violation_json(violation: &Violation) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "field": violation.field,
+        "description": violation.description,
+    });
+    let line = violation
+        .field
+        .strip_prefix("line ")
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if let Some(line) = line {
+        value["line"] = line.into();
+    }
+    value
+}
+
+/// Whole seconds to wait: the error's own delay, or 1 s for throttling and outages without one.
+fn retry_after(error: &ApiError) -> Option<u64> {
+    let default = match error.reason {
+        Reason::RateLimited => Some(Duration::from_secs(1)),
+        _ => None,
+    };
+    error
+        .retry_after
+        .or(default)
+        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        .map(|s| s.max(1))
+}
+
+/// RFC 6750 challenge: bare realm when nothing was sent, `invalid_token` when what was sent is
+/// refused, `insufficient_scope` for a missing scope.
+fn www_authenticate(reason: Reason, detail: &str) -> Option<HeaderValue> {
+    let description: String = detail
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control() && *c != '"' && *c != '\\')
+        .collect();
+    let value = match reason {
+        Reason::TokenMissing | Reason::SyncSecretMissing => r#"Bearer realm="latchkey""#.to_owned(),
+        Reason::ScopeMissing => format!(
+            r#"Bearer realm="latchkey", error="insufficient_scope", error_description="{description}""#
+        ),
+        _ if reason.http_status() == 401 => format!(
+            r#"Bearer realm="latchkey", error="invalid_token", error_description="{description}""#
+        ),
+        _ => return None,
+    };
+    HeaderValue::from_str(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_renders_with_its_status_and_code() {
+        for &reason in Reason::ALL {
+            let response = render(&ApiError::new(reason, "Do the thing."), "req-1");
+            assert_eq!(response.status().as_u16(), reason.http_status(), "{reason}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/problem+json"
+            );
+            let challenge = response.headers().get(header::WWW_AUTHENTICATE);
+            assert_eq!(
+                challenge.is_some(),
+                reason.http_status() == 401 || reason == Reason::ScopeMissing,
+                "{reason}"
+            );
+            assert_eq!(
+                response.headers().contains_key(header::RETRY_AFTER),
+                reason == Reason::RateLimited,
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable_never_unauthenticated() {
+        let budget = Duration::from_secs(1);
+        for status in [
+            tonic::Status::unavailable("tcp connect error"),
+            tonic::Status::unknown("h2 protocol error"),
+            tonic::Status::unauthenticated("proxy says no"),
+            tonic::Status::internal("boom"),
+        ] {
+            let error = from_grpc(&status, "the settings service", budget);
+            assert_eq!(error.reason, Reason::UpstreamUnavailable, "{status:?}");
+        }
+        let late = from_grpc(&tonic::Status::cancelled("Timeout expired"), "auth", budget);
+        assert_eq!(late.reason, Reason::DeadlineExceeded);
+    }
+
+    #[test]
+    fn our_errors_keep_their_reason() {
+        let status = ApiError::new(Reason::TokenExpired, "Get a new token.").to_status();
+        let error = from_grpc(&status, "the auth service", Duration::from_secs(1));
+        assert_eq!(error.reason, Reason::TokenExpired);
+    }
+}
