@@ -1,1 +1,25 @@
-//! latchkey settings (skeleton)
+//! Latchkey settings: each user's named secrets (API keys), encrypted at rest.
+//!
+//! - [`config`]: settings' typed, validated configuration and the master keys.
+//! - [`crypto`]: sealing one value with associated data (user, name, key id), and masking.
+//! - [`dotenv`]: the pure `.env` parser and writer (DESIGN §4a grammar); [`import`] adapts it.
+//! - [`store`]: tables (values, reveal audit, key usage) and migrations.
+//! - [`service`]: the domain: list, merge, replace, import, delete, purge, reveal, audit.
+//! - [`rotation`]: key status, the start-up key check and online re-encryption.
+//! - [`error`]: domain errors and their mapping onto the catalogue.
+//! - [`grpc`]: the `SettingsService` adapter (token verification via auth's JWKS).
+//! - [`app`]: build, bind, serve, stop.
+
+pub mod app;
+pub mod config;
+pub mod crypto;
+// pub mod dotenv; (pending)
+pub mod error;
+pub mod grpc;
+pub mod import;
+pub mod rotation;
+pub mod service;
+pub mod store;
+
+pub use app::{SettingsApp, build, build_on};
+pub use config::SettingsConfig;

@@ -1,0 +1,145 @@
+//! Building and running the settings server: connect and migrate, refuse to start when a stored
+//! row's master key is not configured, bind its own listener (port 0 in tests), serve
+//! `SettingsService`, `grpc.health.v1` and reflection, stop gracefully.
+
+use crate::config::SettingsConfig;
+use crate::grpc::SettingsGrpc;
+use crate::service::SettingsCore;
+use anyhow::Context;
+use latchkey_auth::remote::JwksVerifier;
+use latchkey_common::clock::SharedClock;
+use latchkey_common::shutdown::Shutdown;
+use latchkey_proto::settings::v1::settings_service_server::SettingsServiceServer;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::transport::{Channel, Endpoint};
+
+/// A built, bound, not yet serving settings server.
+pub struct SettingsApp {
+    listener: TcpListener,
+    core: Arc<SettingsCore>,
+    verifier: JwksVerifier,
+}
+
+/// Connects, migrates (unless told not to), checks master keys, binds `config.listen`.
+pub async fn build(config: &SettingsConfig, clock: SharedClock) -> anyhow::Result<SettingsApp> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    build_on(config, clock, listener).await
+}
+
+/// Like [`build`], on a listener the caller already bound (so auth can be told settings' address
+/// before settings starts, as tests and `latchkey dev` do).
+pub async fn build_on(
+    config: &SettingsConfig,
+    clock: SharedClock,
+    listener: TcpListener,
+) -> anyhow::Result<SettingsApp> {
+    let db = latchkey_common::db::connect(config.database_url.expose_secret()).await?;
+    if config.auto_migrate {
+        crate::store::migrate(&db)
+            .await
+            .context("applying settings migrations")?;
+    }
+    crate::rotation::check_keys_configured(&db, &config.keys)
+        .await
+        .context("checking master keys against stored settings")?;
+    let verifier = JwksVerifier::new(
+        auth_channel(&config.auth_urls)?,
+        &config.issuer,
+        &config.audience,
+        config.leeway,
+        clock.clone(),
+    );
+    tracing::info!(
+        active_key = %config.keys.active().id,
+        active_key_fingerprint = %config.keys.active().key.fingerprint(),
+        "settings master keys loaded"
+    );
+    Ok(SettingsApp {
+        listener,
+        core: Arc::new(SettingsCore::new(db, config.keys.clone(), clock)),
+        verifier,
+    })
+}
+
+/// A lazily connected channel to auth; several URLs are balanced client-side.
+fn auth_channel(urls: &[String]) -> anyhow::Result<Channel> {
+    let endpoints = urls
+        .iter()
+        .map(|url| {
+            Endpoint::from_shared(url.clone())
+                .map(|e| {
+                    e.connect_timeout(Duration::from_secs(2))
+                        .timeout(Duration::from_secs(5))
+                })
+                .with_context(|| format!("LATCHKEY_AUTH_URL {url:?} is not a valid URL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match endpoints.as_slice() {
+        [one] => Ok(one.connect_lazy()),
+        _ => Ok(Channel::balance_list(endpoints.into_iter())),
+    }
+}
+
+impl SettingsApp {
+    /// Where the server listens (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The domain core (for in-process callers such as `latchkey dev`).
+    pub fn core(&self) -> Arc<SettingsCore> {
+        self.core.clone()
+    }
+
+    /// Serves until `shutdown` fires: health flips to NOT_SERVING first, in-flight calls finish.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_serving::<SettingsServiceServer<SettingsGrpc>>()
+            .await;
+        let (reflection, reflection_v1alpha) =
+            latchkey_auth::app::reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
+        let stopping = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.wait().await;
+                reporter
+                    .set_not_serving::<SettingsServiceServer<SettingsGrpc>>()
+                    .await;
+            }
+        };
+        // Warm the JWKS cache; failure is fine (fetched again on the first token).
+        if let Err(error) = self.verifier.refresh().await {
+            tracing::warn!(%error, "auth's JWKS not reachable yet; will fetch on first request");
+        }
+        tracing::info!(addr = %self.local_addr(), "settings serving");
+        tonic::transport::Server::builder()
+            .layer(tower::util::MapRequestLayer::new(
+                latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
+            ))
+            .layer(latchkey_common::metrics::GrpcMetricsLayer::new("settings"))
+            .trace_fn(latchkey_common::telemetry::grpc_span)
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha)
+            .add_service(SettingsServiceServer::new(SettingsGrpc::new(
+                self.core,
+                self.verifier,
+            )))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(self.listener),
+                stopping,
+            )
+            .await?;
+        tracing::info!("settings stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! Settings' typed configuration, validated from the layered [`Config`] with one problem per
+//! mistake, and the master keys (`LATCHKEY_ENCRYPTION_KEYS`).
+
+use latchkey_common::config::{Config, Problems};
+use latchkey_common::seal::SealKey;
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+
+/// The id given to a master key configured without one (`ENCRYPTION_KEY=<key>` or
+/// `LATCHKEY_ENCRYPTION_KEYS=<key>`).
+pub const DEFAULT_KEY_ID: &str = "k1";
+
+const GENERATE: &str =
+    "generate a key with `openssl rand -base64 32` and set LATCHKEY_ENCRYPTION_KEYS=k1:<key>";
+
+/// One master key and the id stored beside every row it seals.
+#[derive(Clone, Debug)]
+pub struct MasterKey {
+    pub id: String,
+    pub key: SealKey,
+}
+
+/// The configured master keys: the first seals every new value, the others only open.
+#[derive(Clone, Debug)]
+pub struct MasterKeys {
+    keys: Vec<MasterKey>,
+}
+
+impl MasterKeys {
+    /// Keys in order; the first is active. Panics on an empty list (config never builds one).
+    pub fn new(keys: Vec<MasterKey>) -> Self {
+        assert!(!keys.is_empty(), "at least one master key");
+        MasterKeys { keys }
+    }
+
+    /// The key new values are sealed with.
+    pub fn active(&self) -> &MasterKey {
+        &self.keys[0]
+    }
+
+    /// The key with this id, if configured.
+    pub fn get(&self, id: &str) -> Option<&MasterKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// Every configured key id, active first.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    /// Parses `id:key,id2:key2` (the first is active). A single entry without an id gets
+    /// [`DEFAULT_KEY_ID`]. Keys are 32 bytes as base64 or hex.
+    pub fn parse(text: &str) -> Result<MasterKeys, Vec<String>> {
+        let entries: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        let mut errors = Vec::new();
+        let mut keys: Vec<MasterKey> = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let position = index + 1;
+            let (id, key_text) = match entry.split_once(':') {
+                Some((id, rest)) if id != "base64" => (id.trim(), rest.trim()),
+                _ if entries.len() == 1 => (DEFAULT_KEY_ID, *entry),
+                _ => {
+                    errors.push(format!(
+                        "entry {position} has no id; with several keys write each as id:key"
+                    ));
+                    continue;
+                }
+            };
+            if !valid_key_id(id) {
+                errors.push(format!(
+                    "entry {position}: key id {id:?} must be 1-32 letters, digits, `-` or `_`"
+                ));
+                continue;
+            }
+            if keys.iter().any(|k| k.id == id) {
+                errors.push(format!("key id {id} appears twice"));
+                continue;
+            }
+            match SealKey::parse(key_text) {
+                Ok(key) => keys.push(MasterKey {
+                    id: id.to_owned(),
+                    key,
+                }),
+                Err(error) => errors.push(format!("key {id}: {error}")),
+            }
+        }
+        if keys.is_empty() && errors.is_empty() {
+            errors.push("no key given".to_owned());
+        }
+        if errors.is_empty() {
+            Ok(MasterKeys { keys })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn valid_key_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Everything `latchkey settings` needs, parsed and checked.
+#[derive(Clone)]
+pub struct SettingsConfig {
+    pub database_url: SecretString,
+    pub auto_migrate: bool,
+    pub listen: SocketAddr,
+    /// Where auth is reached for its JWKS (several: client-side balanced).
+    pub auth_urls: Vec<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub leeway: i64,
+    pub keys: MasterKeys,
+}
+
+impl std::fmt::Debug for SettingsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsConfig")
+            .field("listen", &self.listen)
+            .field("auth_urls", &self.auth_urls)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SettingsConfig {
+    /// Validates settings' configuration, reporting every problem at once.
+    pub fn from_config(config: &Config) -> Result<SettingsConfig, Problems> {
+        let mut problems = config.load_problems();
+        let database_url = config
+            .secret("database_url")
+            .unwrap_or_else(|| SecretString::from(String::new()));
+        check_database_url(config, &database_url, &mut problems);
+        let keys = config
+            .required_secret("encryption_keys", &mut problems, GENERATE)
+            .and_then(
+                |text| match MasterKeys::parse(text.expose_secret()) {
+                    Ok(keys) => Some(keys),
+                    Err(errors) => {
+                        for error in errors {
+                            problems.push(
+                                "LATCHKEY_ENCRYPTION_KEYS",
+                                error,
+                                "write `id:key,id2:key2` with 32-byte keys (`openssl rand -base64 32`); the first is active",
+                            );
+                        }
+                        None
+                    }
+                },
+            );
+        let auth_urls: Vec<String> = config
+            .get("auth_url")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if auth_urls.is_empty() {
+            problems.push(
+                "LATCHKEY_AUTH_URL",
+                "is empty",
+                "set it to where auth listens, e.g. http://127.0.0.1:50051",
+            );
+        }
+        for url in &auth_urls {
+            if tonic::transport::Endpoint::from_shared(url.clone()).is_err()
+                || !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                problems.push(
+                    "LATCHKEY_AUTH_URL",
+                    format!("{url:?} is not an http(s) URL"),
+                    "set it to where auth listens, e.g. http://127.0.0.1:50051",
+                );
+            }
+        }
+        let listen = config.parsed(
+            "settings_listen",
+            "a socket address like 0.0.0.0:50052",
+            &mut problems,
+        );
+        let leeway = config
+            .parsed("leeway_secs", "a number of seconds", &mut problems)
+            .unwrap_or(30);
+        let auto_migrate = config.flag("auto_migrate", &mut problems);
+        match (listen, keys) {
+            (Some(listen), Some(keys)) if problems.0.is_empty() => Ok(SettingsConfig {
+                database_url,
+                auto_migrate,
+                listen,
+                auth_urls,
+                issuer: config.get("issuer").unwrap_or("latchkey").to_owned(),
+                audience: config.get("audience").unwrap_or("latchkey").to_owned(),
+                leeway,
+                keys,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+fn check_database_url(config: &Config, url: &SecretString, problems: &mut Problems) {
+    use latchkey_common::db::DbKind;
+    match DbKind::of(url.expose_secret()) {
+        None => problems.push(
+            "LATCHKEY_DATABASE_URL",
+            "is neither sqlite:// nor postgres://",
+            "set sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
+        ),
+        Some(DbKind::Sqlite) if config.is_production() => problems.push(
+            "LATCHKEY_DATABASE_URL",
+            "points at SQLite, which production refuses (one file, one machine)",
+            "set postgres://USER:PASS@HOST/DB, or LATCHKEY_ENV=development",
+        ),
+        Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn key() -> String {
+        SealKey::generate().to_base64().to_string()
+    }
+
+    #[test]
+    fn keys_parse_with_ids_first_active() {
+        let keys = MasterKeys::parse(&format!("k2:{}, k1:{}", key(), key())).unwrap();
+        assert_eq!(keys.active().id, "k2");
+        assert_eq!(keys.ids().collect::<Vec<_>>(), ["k2", "k1"]);
+        assert!(keys.get("k1").is_some() && keys.get("k3").is_none());
+    }
+
+    #[test]
+    fn a_single_key_without_id_is_k1() {
+        let keys = MasterKeys::parse(&key()).unwrap();
+        assert_eq!(keys.active().id, DEFAULT_KEY_ID);
+        let keys = MasterKeys::parse(&"ab".repeat(32)).unwrap();
+        assert_eq!(keys.active().id, DEFAULT_KEY_ID);
+    }
+
+    #[test]
+    fn bad_entries_are_each_reported_without_key_material() {
+        let secret = key();
+        let errors = MasterKeys::parse(&format!(
+            "{secret},a:{secret},a:{secret},b c:{secret},d:short"
+        ))
+        .unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors.iter().all(|e| !e.contains(&secret[..10])));
+    }
+
+    #[test]
+    fn encryption_key_alias_and_problems() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        let secret = key();
+        let config = Config::from_env_map(env(&[("ENCRYPTION_KEY", &secret)]));
+        let settings = SettingsConfig::from_config(&config).unwrap();
+        assert_eq!(settings.keys.active().id, "k1");
+        assert!(!format!("{settings:?}").contains(&secret[..10]));
+
+        let config = Config::from_env_map(env(&[]));
+        let problems = SettingsConfig::from_config(&config).unwrap_err();
+        assert!(
+            problems
+                .0
+                .iter()
+                .any(|p| p.variable == "LATCHKEY_ENCRYPTION_KEYS"),
+            "{problems}"
+        );
+    }
+}

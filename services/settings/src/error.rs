@@ -1,0 +1,124 @@
+//! Settings' domain errors, and their one mapping onto the catalogue ([`ApiError`]); the gRPC
+//! layer turns that into a `google.rpc.Status`. No variant carries a value.
+
+use latchkey_auth::error::AuthError;
+use latchkey_proto::{ApiError, Reason, Violation};
+
+/// Everything a settings operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The bearer token failed verification (or auth's JWKS could not be fetched).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The token lacks the scope (or is the wrong kind of token) for this call.
+    #[error("scope {scope} missing")]
+    ScopeMissing { scope: String, detail: String },
+    #[error("invalid request")]
+    Invalid(String, Vec<Violation>),
+    #[error("setting {0} not found")]
+    NotFound(String),
+    /// A stored value did not open: moved between users or names, altered, or wrong key.
+    #[error("stored value for user {user_id} setting {name} failed its integrity check")]
+    DataIntegrity { user_id: String, name: String },
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<sea_orm::DbErr> for SettingsError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        if latchkey_common::db::is_outage(&error) {
+            SettingsError::DatabaseUnavailable(error.to_string())
+        } else {
+            SettingsError::Internal(format!("database: {error}"))
+        }
+    }
+}
+
+impl From<sea_orm::TransactionError<SettingsError>> for SettingsError {
+    fn from(error: sea_orm::TransactionError<SettingsError>) -> Self {
+        match error {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(inner) => inner,
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(error: SettingsError) -> Self {
+        use SettingsError as E;
+        match error {
+            E::Auth(auth) => auth.into(),
+            E::ScopeMissing { scope, detail } => {
+                ApiError::new(Reason::ScopeMissing, detail).with_metadata("scope", scope)
+            }
+            E::Invalid(detail, violations) => ApiError::invalid(detail, violations),
+            E::NotFound(name) => ApiError::new(
+                Reason::NotFound,
+                format!("Setting {name} does not exist; list settings to see the names stored."),
+            )
+            .with_metadata("name", name),
+            E::DataIntegrity { name, .. } => ApiError::new(
+                Reason::DataIntegrity,
+                format!(
+                    "The stored value of {name} failed its integrity check (it was altered or moved in the database); set it again, and check the database for tampering."
+                ),
+            )
+            .with_metadata("name", name),
+            E::DatabaseUnavailable(_) => ApiError::unavailable("the settings database"),
+            E::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
+/// Short-hand for one field violation.
+pub fn violation(field: impl Into<String>, description: impl Into<String>) -> Violation {
+    Violation {
+        field: field.into(),
+        description: description.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_reason_and_no_internals() {
+        let cases = [
+            (
+                SettingsError::ScopeMissing {
+                    scope: "settings:reveal".into(),
+                    detail: "x".into(),
+                },
+                Reason::ScopeMissing,
+            ),
+            (SettingsError::NotFound("A".into()), Reason::NotFound),
+            (
+                SettingsError::DataIntegrity {
+                    user_id: "u".into(),
+                    name: "A".into(),
+                },
+                Reason::DataIntegrity,
+            ),
+            (
+                SettingsError::DatabaseUnavailable("connection refused to db-host".into()),
+                Reason::UpstreamUnavailable,
+            ),
+            (
+                SettingsError::Internal("secret internals".into()),
+                Reason::Internal,
+            ),
+            (
+                SettingsError::Auth(AuthError::Upstream("the auth service")),
+                Reason::UpstreamUnavailable,
+            ),
+        ];
+        for (error, reason) in cases {
+            let api: ApiError = error.into();
+            assert_eq!(api.reason, reason);
+            assert!(!api.detail.contains("internals") && !api.detail.contains("db-host"));
+        }
+    }
+}

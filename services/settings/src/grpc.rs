@@ -1,0 +1,263 @@
+//! The gRPC adapter: verify the bearer token into a [`Caller`], decode the request, call
+//! [`SettingsCore`], map errors through the catalogue. Nothing else lives here.
+
+use crate::error::SettingsError;
+use crate::service::{Caller, Change, ImportMode, Masked, SettingsCore};
+use latchkey_auth::remote::JwksVerifier;
+use latchkey_auth::tokens::Subject;
+use latchkey_common::clock::rfc3339;
+use latchkey_proto::ApiError;
+use latchkey_proto::settings::v1 as pb;
+use latchkey_proto::settings::v1::settings_service_server::SettingsService;
+use std::sync::Arc;
+use tonic::{Request, Response, Status, metadata::MetadataMap};
+use zeroize::Zeroizing;
+
+/// `SettingsService` over [`SettingsCore`], verifying tokens against auth's JWKS.
+#[derive(Clone)]
+pub struct SettingsGrpc {
+    core: Arc<SettingsCore>,
+    verifier: JwksVerifier,
+}
+
+impl SettingsGrpc {
+    /// Wraps the core and a verifier.
+    pub fn new(core: Arc<SettingsCore>, verifier: JwksVerifier) -> Self {
+        SettingsGrpc { core, verifier }
+    }
+
+    /// Verifies the `authorization` bearer token locally; the user id is the token's `sub`.
+    async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        let token = latchkey_auth::grpc::bearer(metadata);
+        let verified = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|e| status(metadata, e.into()))?;
+        match verified.subject {
+            Subject::User(id) => Ok(Caller::User(id)),
+            Subject::Service(client_id) => Ok(Caller::Service {
+                client_id,
+                scopes: verified.scopes,
+            }),
+            // Legacy tokens are verified by auth only; a verifier without the secret never
+            // yields one, but refuse rather than guess a user id from an email.
+            Subject::LegacyEmail(_) => Err(status(
+                metadata,
+                SettingsError::ScopeMissing {
+                    scope: "user".into(),
+                    detail: "Legacy tokens are not accepted here; exchange it for a Latchkey token with POST /api/auth/token.".into(),
+                },
+            )),
+        }
+    }
+}
+
+/// Maps a domain error to a status, logging it with the request's id (never a value).
+fn status(metadata: &MetadataMap, error: SettingsError) -> Status {
+    let request_id = request_id(metadata);
+    if matches!(
+        error,
+        SettingsError::Internal(_)
+            | SettingsError::DatabaseUnavailable(_)
+            | SettingsError::DataIntegrity { .. }
+    ) {
+        tracing::error!(%request_id, error = %error, "request failed");
+    }
+    let api: ApiError = error.into();
+    tracing::info!(%request_id, reason = %api.reason, "request refused");
+    latchkey_common::metrics::global().failure("settings", api.reason);
+    api.with_metadata("request_id", request_id).to_status()
+}
+
+fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get(latchkey_proto::REQUEST_ID_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn masked_message(setting: Masked) -> pb::MaskedSetting {
+    pb::MaskedSetting {
+        updated_at: rfc3339(setting.updated_at),
+        name: setting.name,
+        masked: setting.masked,
+        length: setting.length,
+    }
+}
+
+fn masked_list(settings: Vec<Masked>) -> Vec<pb::MaskedSetting> {
+    settings.into_iter().map(masked_message).collect()
+}
+
+/// Moves each value into a zeroizing buffer as soon as it leaves the wire message.
+fn changes(entries: Vec<pb::SettingChange>) -> Vec<Change> {
+    entries
+        .into_iter()
+        .map(|entry| Change {
+            name: entry.name,
+            value: entry.value.map(Zeroizing::new),
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl SettingsService for SettingsGrpc {
+    async fn list_settings(
+        &self,
+        request: Request<pb::ListSettingsRequest>,
+    ) -> Result<Response<pb::ListSettingsResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        let settings = self
+            .core
+            .list(&caller)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::ListSettingsResponse {
+            settings: masked_list(settings),
+        }))
+    }
+
+    async fn patch_settings(
+        &self,
+        request: Request<pb::PatchSettingsRequest>,
+    ) -> Result<Response<pb::PatchSettingsResponse>, Status> {
+        let (metadata, _, body) = request.into_parts();
+        let caller = self.caller(&metadata).await?;
+        let settings = self
+            .core
+            .patch(&caller, changes(body.settings))
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::PatchSettingsResponse {
+            settings: masked_list(settings),
+        }))
+    }
+
+    async fn replace_settings(
+        &self,
+        request: Request<pb::ReplaceSettingsRequest>,
+    ) -> Result<Response<pb::ReplaceSettingsResponse>, Status> {
+        let (metadata, _, body) = request.into_parts();
+        let caller = self.caller(&metadata).await?;
+        let settings = self
+            .core
+            .replace(&caller, changes(body.settings))
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::ReplaceSettingsResponse {
+            settings: masked_list(settings),
+        }))
+    }
+
+    async fn import_dotenv(
+        &self,
+        request: Request<pb::ImportDotenvRequest>,
+    ) -> Result<Response<pb::ImportDotenvResponse>, Status> {
+        let (metadata, _, body) = request.into_parts();
+        let caller = self.caller(&metadata).await?;
+        let mode = match pb::ImportMode::try_from(body.mode) {
+            Ok(pb::ImportMode::Replace) => ImportMode::Replace,
+            _ => ImportMode::Merge,
+        };
+        let text = Zeroizing::new(body.dotenv);
+        let outcome = self
+            .core
+            .import(&caller, &text, mode, body.dry_run)
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::ImportDotenvResponse {
+            applied: outcome.applied,
+            added: outcome.added,
+            changed: outcome.changed,
+            removed: outcome.removed,
+            unchanged: outcome.unchanged,
+            warnings: outcome
+                .warnings
+                .into_iter()
+                .map(|w| pb::DotenvWarning {
+                    line: w.line,
+                    name: w.name,
+                    message: w.message,
+                })
+                .collect(),
+            settings: masked_list(outcome.settings),
+        }))
+    }
+
+    async fn delete_setting(
+        &self,
+        request: Request<pb::DeleteSettingRequest>,
+    ) -> Result<Response<pb::DeleteSettingResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        self.core
+            .delete(&caller, &request.get_ref().name)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::DeleteSettingResponse {}))
+    }
+
+    async fn purge_user(
+        &self,
+        request: Request<pb::PurgeUserRequest>,
+    ) -> Result<Response<pb::PurgeUserResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        let settings_deleted = self
+            .core
+            .purge(&caller, &request.get_ref().user_id)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::PurgeUserResponse { settings_deleted }))
+    }
+
+    async fn reveal_setting(
+        &self,
+        request: Request<pb::RevealSettingRequest>,
+    ) -> Result<Response<pb::RevealSettingResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        let body = request.get_ref();
+        let revealed = self
+            .core
+            .reveal(&caller, &body.user_id, &body.name, &request_id(metadata))
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::RevealSettingResponse {
+            value: revealed.value.as_str().to_owned(),
+            name: revealed.name,
+        }))
+    }
+
+    async fn list_reveal_audit(
+        &self,
+        request: Request<pb::ListRevealAuditRequest>,
+    ) -> Result<Response<pb::ListRevealAuditResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        let body = request.get_ref();
+        let page = self
+            .core
+            .audit(&caller, &body.user_id, body.page_size, &body.page_token)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::ListRevealAuditResponse {
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| pb::RevealAuditEntry {
+                    id: e.id.to_string(),
+                    caller: e.caller,
+                    user_id: e.user_id,
+                    name: e.name,
+                    revealed_at: rfc3339(e.revealed_at),
+                    request_id: e.request_id,
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,24 @@
+//! Settings' tables as sea-orm entities and their migrations. Settings owns these tables; no
+//! other service reads them.
+//!
+//! - [`values`]: one sealed value per (user, name).
+//! - [`reveal_audit`]: who revealed whose value, when (never the value).
+//! - [`key_usage`]: encryptions performed per master key, for the AES-GCM nonce budget.
+
+pub mod key_usage;
+pub mod migration;
+pub mod reveal_audit;
+pub mod values;
+
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    migration::Migrator::up(db, None).await
+}
+
+/// Migrations not yet applied (for `doctor` and `migrate`).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, sea_orm::DbErr> {
+    Ok(migration::Migrator::get_pending_migrations(db).await?.len())
+}
