@@ -390,6 +390,14 @@ impl SettingsCore {
         if resulting > limits::MAX_SETTINGS {
             return Err(too_many(resulting));
         }
+        for names in [
+            &mut outcome.added,
+            &mut outcome.changed,
+            &mut outcome.removed,
+            &mut outcome.unchanged,
+        ] {
+            names.sort();
+        }
         if dry_run {
             let now = self.clock.now();
             let mut preview: BTreeMap<String, Masked> = stored
@@ -469,7 +477,7 @@ impl SettingsCore {
         drop(sets);
         // Counted before the write: a nonce drawn for a write that then fails still counts.
         record_encryptions(&self.db, &key.id, rows.len() as i64).await?;
-        let txn = self.db.begin().await?;
+        let txn = begin_user_write(&self.db, user_id).await?;
         let existing: BTreeSet<String> = values::Entity::find()
             .select_only()
             .column(values::Column::Name)
@@ -520,6 +528,31 @@ impl SettingsCore {
         tracing::info!(%user_id, written = set_names.len(), deleted = removed.len(), key_id = %key.id, "settings written");
         Ok(list)
     }
+}
+
+/// Starts a write transaction that serialises writers of one user, so the count limit holds
+/// under concurrent batches: `BEGIN IMMEDIATE` on SQLite (also avoids SQLITE_BUSY on lock
+/// upgrade), a transaction-scoped advisory lock per user on PostgreSQL.
+async fn begin_user_write(
+    db: &DatabaseConnection,
+    user_id: &str,
+) -> Result<sea_orm::DatabaseTransaction, SettingsError> {
+    use sea_orm::{DbBackend, SqliteTransactionMode, Statement, TransactionOptions};
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            [user_id.into()],
+        ))
+        .await?;
+    }
+    Ok(txn)
 }
 
 enum Deletes {
