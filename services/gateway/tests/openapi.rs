@@ -1,0 +1,281 @@
+//! The OpenAPI document matches the router: every route the router mounts is described, every
+//! described method answers (not 404/405) and every undescribed one is 405; every example
+//! request body and a rendered problem validate against their schemas.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use latchkey_gateway::{GatewayConfig, GatewayState, openapi, router};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn config() -> GatewayConfig {
+    let unused = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    GatewayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        auth_urls: vec![unused()],
+        settings_urls: vec![unused()],
+        cors_origins: vec![],
+        sync_rate_per_minute: 0,
+        auth_failure_rate_per_minute: 0,
+        client_ip_header: None,
+        auth_cache: Duration::from_secs(5),
+        dev_session: Some(
+            "dev-sync-secret-for-tests-only-0123456789"
+                .to_owned()
+                .into(),
+        ),
+    }
+}
+
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+#[tokio::test]
+async fn every_route_is_described_and_every_described_route_answers() {
+    let doc = openapi::document();
+    let paths = doc["paths"].as_object().unwrap();
+    // The router's source names each mounted path once, in `.route("…"`.
+    let source = include_str!("../src/routes.rs");
+    let mounted: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert!(mounted.len() >= 14, "{mounted:?}");
+    for path in &mounted {
+        assert!(
+            paths.contains_key(*path),
+            "{path} is mounted but not in openapi.json"
+        );
+    }
+    let app = router(GatewayState::new(&config()).unwrap());
+    for (path, item) in paths {
+        assert!(
+            mounted.contains(&path.as_str()),
+            "{path} is described but not mounted"
+        );
+        let concrete = path.replace("{name}", "SOME_NAME");
+        for method in METHODS {
+            let described = item.get(method.as_str().to_ascii_lowercase()).is_some();
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(&concrete)
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            if described {
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                let text = String::from_utf8_lossy(&body);
+                assert!(
+                    !text.contains("There is no route"),
+                    "{method} {path}: {text}"
+                );
+                let documented = item[method.as_str().to_ascii_lowercase()]["responses"]
+                    .get(status.as_str())
+                    .is_some();
+                assert!(
+                    documented,
+                    "{method} {path} answered {status}, which openapi.json does not list"
+                );
+            } else {
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_example_validates_and_problems_match_their_schema() {
+    let doc = openapi::document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut examples = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(content) = operation.pointer("/requestBody/content/application~1json") else {
+                continue;
+            };
+            let example = content
+                .get("example")
+                .unwrap_or_else(|| panic!("{method} {path} has no example"));
+            let errors = validate(&doc, &content["schema"], example, "$");
+            assert!(errors.is_empty(), "{method} {path}: {errors:?}");
+            examples += 1;
+        }
+    }
+    assert!(examples >= 5, "{examples}");
+
+    // The validator is not a rubber stamp.
+    let sync = json!({ "$ref": "#/components/schemas/SyncUserRequest" });
+    assert!(
+        !validate(
+            &doc,
+            &sync,
+            &json!({"provider": "github", "subject": "1"}),
+            "$"
+        )
+        .is_empty()
+    );
+    assert!(
+        !validate(
+            &doc,
+            &sync,
+            &json!({"provider": "github", "subject": "1", "email": "a@b.c", "admin": true}),
+            "$"
+        )
+        .is_empty()
+    );
+    let token = json!({ "$ref": "#/components/schemas/TokenRequest" });
+    assert!(
+        !validate(
+            &doc,
+            &token,
+            &json!({"user_id": "x", "email": "a@b.c"}),
+            "$"
+        )
+        .is_empty()
+    );
+    let change = json!({ "$ref": "#/components/schemas/SettingsChange" });
+    assert!(!validate(&doc, &change, &json!({"settings": {"A": 1}}), "$").is_empty());
+
+    let problem_schema = json!({ "$ref": "#/components/schemas/Problem" });
+    for &reason in latchkey_proto::Reason::ALL {
+        let error = latchkey_proto::ApiError::invalid(
+            "Fix it.",
+            vec![latchkey_proto::Violation {
+                field: "line 3".into(),
+                description: "no `=`".into(),
+            }],
+        );
+        let error = latchkey_proto::ApiError { reason, ..error };
+        let response = latchkey_gateway::problem::render(&error, "req-1");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        let errors = validate(&doc, &problem_schema, &body, "$");
+        assert!(errors.is_empty(), "{reason}: {errors:?}");
+        assert_eq!(body["errors"][0]["line"], 3);
+    }
+}
+
+/// A small JSON Schema (2020-12 subset) validator: $ref, type, required, properties,
+/// additionalProperties, items, enum, const, maxLength, maxProperties, propertyNames, oneOf.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let pointer = reference.trim_start_matches('#');
+        let target = doc
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("dangling {reference}"));
+        return validate(doc, target, value, at);
+    }
+    let mut errors = Vec::new();
+    if let Some(types) = schema.get("type") {
+        let allowed: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let ok = allowed.contains(&actual) || (actual == "integer" && allowed.contains(&"number"));
+        if !ok {
+            errors.push(format!("{at}: {actual} is not {allowed:?}"));
+            return errors;
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        errors.push(format!("{at}: {value} not in enum"));
+    }
+    if let Some(constant) = schema.get("const")
+        && constant != value
+    {
+        errors.push(format!("{at}: {value} != {constant}"));
+    }
+    if let (Some(max), Some(text)) = (
+        schema.get("maxLength").and_then(Value::as_u64),
+        value.as_str(),
+    ) && text.chars().count() as u64 > max
+    {
+        errors.push(format!("{at}: longer than {max}"));
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !object.contains_key(name.as_str().unwrap()) {
+                errors.push(format!("{at}: missing {name}"));
+            }
+        }
+        if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
+            && object.len() as u64 > max
+        {
+            errors.push(format!("{at}: more than {max} properties"));
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (key, item) in object {
+            if let Some(names) = schema.get("propertyNames") {
+                errors.extend(validate(
+                    doc,
+                    names,
+                    &Value::String(key.clone()),
+                    &format!("{at}.{key} (name)"),
+                ));
+            }
+            match (
+                properties.and_then(|p| p.get(key)),
+                schema.get("additionalProperties"),
+            ) {
+                (Some(sub), _) => errors.extend(validate(doc, sub, item, &format!("{at}.{key}"))),
+                (None, Some(Value::Bool(false))) => {
+                    errors.push(format!("{at}: unknown property {key}"))
+                }
+                (None, Some(sub @ Value::Object(_))) => {
+                    errors.extend(validate(doc, sub, item, &format!("{at}.{key}")))
+                }
+                _ => {}
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (index, item) in array.iter().enumerate() {
+            errors.extend(validate(doc, items, item, &format!("{at}[{index}]")));
+        }
+    }
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let matching = options
+            .iter()
+            .filter(|o| validate(doc, o, value, at).is_empty())
+            .count();
+        if matching != 1 {
+            errors.push(format!("{at}: matches {matching} of oneOf"));
+        }
+    }
+    errors
+}
