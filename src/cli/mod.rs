@@ -1,6 +1,7 @@
 //! Subcommands, each a thin wrapper that validates configuration and calls a library.
 
 mod doctor;
+mod gateway;
 mod keys;
 mod ops;
 
@@ -21,6 +22,10 @@ pub struct Cli {
 enum Command {
     /// Run the auth service (users, tokens, signing keys) over gRPC.
     Auth,
+    /// Run the REST gateway (the browser's and web app's door, and the Settings page).
+    Gateway,
+    /// Run auth, settings and the gateway in one process on ./.latchkey/ (local development).
+    Dev,
     /// Apply database migrations and exit.
     Migrate,
     /// Signing and encryption key management.
@@ -41,6 +46,7 @@ impl Command {
     fn service_name(&self) -> &'static str {
         match self {
             Command::Auth => "latchkey-auth",
+            Command::Gateway => "latchkey-gateway",
             _ => "latchkey",
         }
     }
@@ -75,6 +81,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let result = match cli.command {
         Command::Auth => run_auth(&config).await,
+        Command::Gateway => gateway::run_gateway(&config).await,
+        Command::Dev => gateway::run_dev().await,
         Command::Migrate => ops::migrate(&config).await,
         Command::Keys { command } => keys::run(command, &config).await,
         Command::Fingerprint => ops::fingerprint(&config),
