@@ -754,11 +754,7 @@ async fn rotation_reencrypts_while_reads_and_writes_continue(backend: Backend) {
         .unwrap();
     assert_eq!(again.rotated + again.conflicts + again.failed, 0);
     // Now k1 can go: start with k2 alone.
-    let only_k2 = settings_config(
-        &db,
-        &auth.url(),
-        &new_keys.split(',').next().unwrap().to_owned(),
-    );
+    let only_k2 = settings_config(&db, &auth.url(), new_keys.split(',').next().unwrap());
     let restarted = TestSettings::spawn_with(only_k2, &auth).await;
     assert_eq!(
         restarted

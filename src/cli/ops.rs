@@ -20,6 +20,13 @@ pub async fn migrate(config: &Config) -> Result<(), Failure> {
         .await
         .map_err(anyhow::Error::from)?;
     println!("auth: {pending} migration(s) applied, schema up to date");
+    let pending = latchkey_settings::store::pending_migrations(&db)
+        .await
+        .map_err(anyhow::Error::from)?;
+    latchkey_settings::store::migrate(&db)
+        .await
+        .map_err(anyhow::Error::from)?;
+    println!("settings: {pending} migration(s) applied, schema up to date");
     Ok(())
 }
 

@@ -13,6 +13,17 @@ pub mod values;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
+/// Connects to the configured database and applies pending migrations (for operator tools).
+pub async fn connect_migrated(
+    config: &crate::SettingsConfig,
+) -> anyhow::Result<DatabaseConnection> {
+    use anyhow::Context;
+    use secrecy::ExposeSecret;
+    let db = latchkey_common::db::connect(config.database_url.expose_secret()).await?;
+    migrate(&db).await.context("applying settings migrations")?;
+    Ok(db)
+}
+
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     migration::Migrator::up(db, None).await
