@@ -4,6 +4,7 @@ mod doctor;
 mod gateway;
 mod keys;
 mod ops;
+mod settings;
 
 use clap::{Parser, Subcommand};
 use latchkey_common::config::{Config, Problems};
@@ -26,6 +27,8 @@ enum Command {
     Gateway,
     /// Run auth, settings and the gateway in one process on ./.latchkey/ (local development).
     Dev,
+    /// Run the settings service (per-user encrypted values, .env import, reveal) over gRPC.
+    Settings,
     /// Apply database migrations and exit.
     Migrate,
     /// Signing and encryption key management.
@@ -46,6 +49,7 @@ impl Command {
     fn service_name(&self) -> &'static str {
         match self {
             Command::Auth => "latchkey-auth",
+            Command::Settings => "latchkey-settings",
             Command::Gateway => "latchkey-gateway",
             _ => "latchkey",
         }
@@ -81,6 +85,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let result = match cli.command {
         Command::Auth => run_auth(&config).await,
+        Command::Settings => settings::run_settings(&config).await,
         Command::Gateway => gateway::run_gateway(&config).await,
         Command::Dev => gateway::run_dev().await,
         Command::Migrate => ops::migrate(&config).await,
