@@ -1,0 +1,340 @@
+//! The Settings page in headless Chromium (Debian `chromium` + `chromium-driver`), driven over
+//! WebDriver: sign in as the dev user, paste a .env with one bad line, see that line's error,
+//! fix it, apply, see masked values, delete one; a screenshot is kept in
+//! `artifacts/settings-page.png`. Skips with a message when Chromium is missing, unless CI=true.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::gateway::{TestGateway, gateway_config, unused_addr};
+use support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
+use support::{Backend, SYNC_SECRET, TestDb};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process, killed on drop.
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = unused_addr().port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            let ready = http.get(format!("{base}/status")).send().await;
+            if let Ok(response) = ready
+                && let Ok(status) = response.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--window-size=1100,1000".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
+        } } });
+        let response: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .unwrap();
+        let session = response["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {response}"))
+            .to_owned();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response: Value = request.send().await.unwrap().json().await.unwrap();
+        response["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// The element matching `css`, if any, right now.
+    async fn find(&self, css: &str) -> Option<String> {
+        let value = self
+            .post("/element", json!({ "using": "css selector", "value": css }))
+            .await;
+        value[ELEMENT].as_str().map(str::to_owned)
+    }
+
+    /// Waits up to 10 s for `css` to match (and be displayed).
+    async fn wait_for(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(id) = self.find(css).await
+                && self
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/element/{id}/displayed"),
+                        None,
+                    )
+                    .await
+                    == true
+            {
+                return id;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let status = self.text_of("#status").await;
+                let source = self.source().await;
+                panic!("timed out waiting for {css}; page status: {status:?}\n{source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_gone(&self, css: &str) {
+        let started = Instant::now();
+        while self.find(css).await.is_some() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{css} is still there"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.wait_for(css).await;
+        self.post(&format!("/element/{id}/click"), json!({})).await;
+    }
+
+    async fn text(&self, id: &str) -> String {
+        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn text_of(&self, css: &str) -> Option<String> {
+        let id = self.find(css).await?;
+        Some(self.text(&id).await)
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.wait_for(css).await;
+        self.post(&format!("/element/{id}/clear"), json!({})).await;
+        self.post(&format!("/element/{id}/value"), json!({ "text": text }))
+            .await;
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        use base64::Engine;
+        let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().expect("screenshot data"))
+            .unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    async fn quit(self) {
+        self.call(reqwest::Method::DELETE, "", None).await;
+    }
+}
+
+fn chromium_available() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !ci,
+            "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: run .ci/install-browser (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "skipping browser test: {CHROMIUM} / {CHROMEDRIVER} not installed (apt-get install chromium chromium-driver); set CI=true to make this fatal"
+        );
+    }
+    present
+}
+
+const FLY: &str = "fo1_abcdefghijklmnopqrstuvwxyz";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_in_headless_chromium() {
+    if !chromium_available() {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let listener = TestSettings::reserve().await;
+    let settings_url = format!("http://{}", listener.local_addr().unwrap());
+    let auth = spawn_auth(&db, Some(settings_url)).await;
+    let config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
+    let settings = TestSettings::spawn_on(config, listener, &auth).await;
+    let mut config = gateway_config(&auth.url(), &settings.url());
+    config.dev_session = Some(SYNC_SECRET.to_owned().into());
+    let gw = TestGateway::spawn_with(config).await;
+
+    let driver = Driver::start().await;
+    driver.goto(&gw.url("/")).await;
+    driver.click("#dev-signin").await;
+    driver.wait_for("#import-form").await;
+    let who = driver.wait_for("#who-email").await;
+    assert_eq!(driver.text(&who).await, "dev@latchkey.localhost");
+
+    // One bad line: its number and reason are shown, nothing is saved.
+    let bad = format!(
+        "FLY_API_TOKEN={FLY}\nTHIS LINE IS BROKEN\nOPENROUTER_API_KEY=sk-or-v1-0123456789abcdef\n"
+    );
+    driver.type_into("#dotenv", &bad).await;
+    driver.click("#preview").await;
+    let line = driver.wait_for("#bad-lines li[data-line=\"2\"]").await;
+    let message = driver.text(&line).await;
+    assert!(message.starts_with("Line 2"), "{message}");
+    let apply = driver.find("#apply").await.unwrap();
+    assert_eq!(
+        driver
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{apply}/enabled"),
+                None
+            )
+            .await,
+        false,
+        "apply stays disabled after a failed preview"
+    );
+
+    // Fixed: preview lists what will be added, apply saves, the list shows masked values.
+    let fixed = bad.replace("THIS LINE IS BROKEN", "THIS_LINE=fixed-value");
+    driver.type_into("#dotenv", &fixed).await;
+    driver.click("#preview").await;
+    driver.wait_gone("#bad-lines").await;
+    let summary = driver.text_of("#preview-result .summary").await.unwrap();
+    assert!(summary.contains("3 to add"), "{summary}");
+    driver.click("#apply").await;
+    let row = driver
+        .wait_for("#settings-list tr[data-name=\"FLY_API_TOKEN\"]")
+        .await;
+    let row_text = driver.text(&row).await;
+    assert!(
+        row_text.contains("wxyz") && !row_text.contains(FLY),
+        "{row_text}"
+    );
+    driver
+        .wait_for("#settings-list tr[data-name=\"THIS_LINE\"]")
+        .await;
+    assert!(
+        !driver.source().await.contains(FLY),
+        "plaintext never reaches the page"
+    );
+
+    // Delete one (two clicks: arm, confirm).
+    driver
+        .click("#settings-list button[data-name=\"THIS_LINE\"]")
+        .await;
+    driver
+        .click("#settings-list button[data-name=\"THIS_LINE\"]")
+        .await;
+    driver
+        .wait_gone("#settings-list tr[data-name=\"THIS_LINE\"]")
+        .await;
+    driver
+        .wait_for("#settings-list tr[data-name=\"OPENROUTER_API_KEY\"]")
+        .await;
+    let status = driver.text_of("#status").await.unwrap_or_default();
+    assert!(status.contains("Deleted THIS_LINE"), "{status}");
+
+    let artifact = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/settings-page.png");
+    driver.screenshot(&artifact).await;
+    assert!(std::fs::metadata(&artifact).unwrap().len() > 1000);
+    eprintln!("screenshot: {}", artifact.display());
+
+    // Errors are explained: a settings outage while signed in.
+    let (_, list) = gw.get_settings("not-a-token").await;
+    assert_eq!(list["code"], "TOKEN_MALFORMED");
+    settings.stop().await;
+    driver.click("#refresh").await;
+    let started = Instant::now();
+    loop {
+        let status = driver.text_of("#status").await.unwrap_or_default();
+        if status.contains("unavailable") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no outage message: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver.quit().await;
+    gw.stop().await;
+    auth.stop().await;
+}
