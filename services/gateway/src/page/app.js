@@ -188,8 +188,10 @@ function listOf(title, names, cls) {
 function renderPreview(result, applied) {
   const box = $('preview-result');
   clear(box);
-  const head = applied ? 'Applied.' : 'Preview — nothing is saved until you apply.';
-  box.append(el('p', { class: 'summary' }, `${head} ${result.added.length} to add, ${result.changed.length} to change, ${result.removed.length} to remove, ${result.unchanged.length} unchanged.`));
+  const counts = applied
+    ? `Saved: ${result.added.length} added, ${result.changed.length} changed, ${result.removed.length} removed, ${result.unchanged.length} unchanged.`
+    : `Preview — nothing is saved until you apply: ${result.added.length} to add, ${result.changed.length} to change, ${result.removed.length} to remove, ${result.unchanged.length} unchanged.`;
+  box.append(el('p', { class: 'summary' }, counts));
   box.append(...listOf('Added', result.added), ...listOf('Changed', result.changed), ...listOf('Removed', result.removed, 'bad'));
   if (result.warnings.length) {
     box.append(el('h3', {}, 'Warnings'), el('ul', {}, ...result.warnings.map((w) => el('li', {}, `Line ${w.line}${w.name ? ' (' + w.name + ')' : ''}: ${w.message}`))));
