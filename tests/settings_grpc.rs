@@ -303,6 +303,33 @@ async fn tokens_are_verified_and_kinds_kept_apart(backend: Backend) {
     s.stop().await;
 }
 
+async fn revocation_reaches_settings_within_the_bound(backend: Backend) {
+    let Some(s) = stack(backend).await else {
+        return;
+    };
+    let (_, token) = s.auth.user_token("revoked").await;
+    s.settings.put(&token, "A", "v").await;
+    s.auth
+        .client()
+        .await
+        .revoke_user_tokens(with_bearer(
+            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
+            &token,
+        ))
+        .await
+        .unwrap();
+    s.auth
+        .clock
+        .advance(latchkey_settings::authn::ALLOWED_CACHE_SECS + 1);
+    assert_eq!(
+        s.settings.list(&token).await.unwrap_err().reason,
+        Reason::TokenRevoked
+    );
+    let (_, fresh) = s.auth.user_token("revoked").await;
+    assert_eq!(s.settings.list(&fresh).await.unwrap().len(), 1);
+    s.stop().await;
+}
+
 async fn reveal_needs_its_scope_and_every_reveal_is_audited(backend: Backend) {
     let Some(s) = stack(backend).await else {
         return;
@@ -516,6 +543,17 @@ async fn purge_and_delete_user_remove_every_setting(backend: Backend) {
             .await
             .unwrap(),
         "kept-value"
+    );
+    // Once auth's cached answer lapses, the deleted user's unexpired token writes nothing.
+    auth.clock
+        .advance(latchkey_settings::authn::ALLOWED_CACHE_SECS + 1);
+    assert_eq!(
+        settings
+            .patch(&gone, &[("ORPHAN", Some("x"))])
+            .await
+            .unwrap_err()
+            .reason,
+        Reason::UserNotSynced
     );
     settings.stop().await;
     auth.stop().await;
@@ -830,6 +868,7 @@ backend_tests!(
     users_never_see_or_touch_each_other,
     patch_replace_and_delete,
     tokens_are_verified_and_kinds_kept_apart,
+    revocation_reaches_settings_within_the_bound,
     reveal_needs_its_scope_and_every_reveal_is_audited,
     a_reveal_that_cannot_be_audited_is_refused,
     a_row_moved_to_another_user_fails_integrity_without_crashing,

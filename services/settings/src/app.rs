@@ -2,6 +2,7 @@
 //! row's master key is not configured, bind its own listener (port 0 in tests), serve
 //! `SettingsService`, `grpc.health.v1` and reflection, stop gracefully.
 
+use crate::authn::Authenticator;
 use crate::config::SettingsConfig;
 use crate::grpc::SettingsGrpc;
 use crate::service::SettingsCore;
@@ -21,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 pub struct SettingsApp {
     listener: TcpListener,
     core: Arc<SettingsCore>,
-    verifier: JwksVerifier,
+    authn: Arc<Authenticator>,
 }
 
 /// Connects, migrates (unless told not to), checks master keys, binds `config.listen`.
@@ -48,8 +49,9 @@ pub async fn build_on(
     crate::rotation::check_keys_configured(&db, &config.keys)
         .await
         .context("checking master keys against stored settings")?;
+    let channel = auth_channel(&config.auth_urls)?;
     let verifier = JwksVerifier::new(
-        auth_channel(&config.auth_urls)?,
+        channel.clone(),
         &config.issuer,
         &config.audience,
         config.leeway,
@@ -62,8 +64,8 @@ pub async fn build_on(
     );
     Ok(SettingsApp {
         listener,
-        core: Arc::new(SettingsCore::new(db, config.keys.clone(), clock)),
-        verifier,
+        core: Arc::new(SettingsCore::new(db, config.keys.clone(), clock.clone())),
+        authn: Arc::new(Authenticator::new(channel, verifier, clock)),
     })
 }
 
@@ -117,7 +119,7 @@ impl SettingsApp {
             }
         };
         // Warm the JWKS cache; failure is fine (fetched again on the first token).
-        if let Err(error) = self.verifier.refresh().await {
+        if let Err(error) = self.authn.verifier().refresh().await {
             tracing::warn!(%error, "auth's JWKS not reachable yet; will fetch on first request");
         }
         tracing::info!(addr = %self.local_addr(), "settings serving");
@@ -131,8 +133,7 @@ impl SettingsApp {
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             .add_service(SettingsServiceServer::new(SettingsGrpc::new(
-                self.core,
-                self.verifier,
+                self.core, self.authn,
             )))
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(self.listener),

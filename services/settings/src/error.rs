@@ -13,6 +13,9 @@ pub enum SettingsError {
     /// The token lacks the scope (or is the wrong kind of token) for this call.
     #[error("scope {scope} missing")]
     ScopeMissing { scope: String, detail: String },
+    /// Auth refused the user (revoked, deleted, disabled); its reason is passed on unchanged.
+    #[error("auth refused the user: {}", .0.reason)]
+    Refused(ApiError),
     #[error("invalid request")]
     Invalid(String, Vec<Violation>),
     #[error("setting {0} not found")]
@@ -53,6 +56,7 @@ impl From<SettingsError> for ApiError {
             E::ScopeMissing { scope, detail } => {
                 ApiError::new(Reason::ScopeMissing, detail).with_metadata("scope", scope)
             }
+            E::Refused(refusal) => refusal,
             E::Invalid(detail, violations) => ApiError::invalid(detail, violations),
             E::NotFound(name) => ApiError::new(
                 Reason::NotFound,

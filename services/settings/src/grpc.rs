@@ -1,10 +1,9 @@
 //! The gRPC adapter: verify the bearer token into a [`Caller`], decode the request, call
 //! [`SettingsCore`], map errors through the catalogue. Nothing else lives here.
 
+use crate::authn::Authenticator;
 use crate::error::SettingsError;
 use crate::service::{Caller, Change, ImportMode, Masked, SettingsCore};
-use latchkey_auth::remote::JwksVerifier;
-use latchkey_auth::tokens::Subject;
 use latchkey_common::clock::rfc3339;
 use latchkey_proto::ApiError;
 use latchkey_proto::settings::v1 as pb;
@@ -13,43 +12,26 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 use zeroize::Zeroizing;
 
-/// `SettingsService` over [`SettingsCore`], verifying tokens against auth's JWKS.
+/// `SettingsService` over [`SettingsCore`], authenticating every call with [`Authenticator`].
 #[derive(Clone)]
 pub struct SettingsGrpc {
     core: Arc<SettingsCore>,
-    verifier: JwksVerifier,
+    authn: Arc<Authenticator>,
 }
 
 impl SettingsGrpc {
-    /// Wraps the core and a verifier.
-    pub fn new(core: Arc<SettingsCore>, verifier: JwksVerifier) -> Self {
-        SettingsGrpc { core, verifier }
+    /// Wraps the core and an authenticator.
+    pub fn new(core: Arc<SettingsCore>, authn: Arc<Authenticator>) -> Self {
+        SettingsGrpc { core, authn }
     }
 
-    /// Verifies the `authorization` bearer token locally; the user id is the token's `sub`.
+    /// The caller behind the `authorization` bearer token; the user id is the token's `sub`.
     async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
         let token = latchkey_auth::grpc::bearer(metadata);
-        let verified = self
-            .verifier
-            .verify(token)
+        self.authn
+            .caller(token)
             .await
-            .map_err(|e| status(metadata, e.into()))?;
-        match verified.subject {
-            Subject::User(id) => Ok(Caller::User(id)),
-            Subject::Service(client_id) => Ok(Caller::Service {
-                client_id,
-                scopes: verified.scopes,
-            }),
-            // Legacy tokens are verified by auth only; a verifier without the secret never
-            // yields one, but refuse rather than guess a user id from an email.
-            Subject::LegacyEmail(_) => Err(status(
-                metadata,
-                SettingsError::ScopeMissing {
-                    scope: "user".into(),
-                    detail: "Legacy tokens are not accepted here; exchange it for a Latchkey token with POST /api/auth/token.".into(),
-                },
-            )),
-        }
+            .map_err(|e| status(metadata, e))
     }
 }
 

@@ -7,10 +7,12 @@
 //! - [`service`]: the domain: list, merge, replace, import, delete, purge, reveal, audit.
 //! - [`rotation`]: key status, the start-up key check and online re-encryption.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
-//! - [`grpc`]: the `SettingsService` adapter (token verification via auth's JWKS).
+//! - [`authn`]: the caller from a bearer token (local JWKS verification, auth's revocation answer).
+//! - [`grpc`]: the `SettingsService` adapter.
 //! - [`app`]: build, bind, serve, stop.
 
 pub mod app;
+pub mod authn;
 pub mod config;
 pub mod crypto;
 // pub mod dotenv; (pending)

@@ -1,0 +1,113 @@
+//! Who is calling: the bearer token verified locally against auth's cached JWKS (signature,
+//! issuer, audience, expiry), then, for user tokens, "is this user still allowed" asked of auth
+//! (`Authenticate`: exists, not disabled, not revoked), remembered for at most
+//! [`ALLOWED_CACHE_SECS`] so a revocation or a deletion takes effect here within that bound and a
+//! deleted user's still-unexpired token cannot write settings that would be orphaned.
+
+use crate::error::SettingsError;
+use crate::service::Caller;
+use latchkey_auth::error::AuthError;
+use latchkey_auth::remote::JwksVerifier;
+use latchkey_auth::tokens::Subject;
+use latchkey_common::clock::SharedClock;
+use latchkey_proto::auth::v1::AuthenticateRequest;
+use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use latchkey_proto::{ApiError, Reason};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tonic::transport::Channel;
+
+/// How long auth's "still allowed" answer for a user token is reused (the revocation bound).
+pub const ALLOWED_CACHE_SECS: i64 = 4;
+/// Entries kept before expired ones are swept.
+const CACHE_SWEEP_AT: usize = 10_000;
+
+/// Turns a bearer token into a [`Caller`].
+pub struct Authenticator {
+    verifier: JwksVerifier,
+    auth: AuthServiceClient<Channel>,
+    clock: SharedClock,
+    /// SHA-256 of the token → unix second until which auth's "allowed" answer is reused.
+    allowed: Mutex<HashMap<[u8; 32], i64>>,
+}
+
+impl Authenticator {
+    /// An authenticator over auth at `channel`, with tokens held to `verifier`'s rules.
+    pub fn new(channel: Channel, verifier: JwksVerifier, clock: SharedClock) -> Self {
+        Authenticator {
+            verifier,
+            auth: AuthServiceClient::new(channel),
+            clock,
+            allowed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The verifier, to warm its JWKS cache.
+    pub fn verifier(&self) -> &JwksVerifier {
+        &self.verifier
+    }
+
+    /// Verifies `token` and answers who it speaks for. Auth unreachable is
+    /// UPSTREAM_UNAVAILABLE, never a token error.
+    pub async fn caller(&self, token: &str) -> Result<Caller, SettingsError> {
+        let verified = self.verifier.verify(token).await?;
+        match verified.subject {
+            Subject::Service(client_id) => Ok(Caller::Service {
+                client_id,
+                scopes: verified.scopes,
+            }),
+            Subject::User(id) => {
+                self.still_allowed(token).await?;
+                Ok(Caller::User(id))
+            }
+            // Only auth holds the legacy secret, so a remote verifier never yields this; refuse
+            // rather than guess a user id from an email.
+            Subject::LegacyEmail(_) => Err(SettingsError::Auth(AuthError::Token(
+                latchkey_auth::tokens::TokenError::AlgorithmRejected("HS256".into()),
+            ))),
+        }
+    }
+
+    async fn still_allowed(&self, token: &str) -> Result<(), SettingsError> {
+        let digest: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+            .as_ref()
+            .try_into()
+            .expect("sha-256 is 32 bytes");
+        let now = self.clock.now();
+        if self
+            .allowed
+            .lock()
+            .expect("allowed cache")
+            .get(&digest)
+            .is_some_and(|until| now < *until)
+        {
+            return Ok(());
+        }
+        let mut request = tonic::Request::new(AuthenticateRequest {
+            token: token.to_owned(),
+        });
+        latchkey_common::telemetry::inject_into_metadata(request.metadata_mut());
+        if let Err(status) = self.auth.clone().authenticate(request).await {
+            let mut refusal = ApiError::from_status(&status);
+            return Err(match refusal.reason {
+                Reason::UpstreamUnavailable
+                | Reason::Internal
+                | Reason::DeadlineExceeded
+                | Reason::RateLimited => {
+                    tracing::warn!(code = ?status.code(), "auth could not confirm the user");
+                    SettingsError::Auth(AuthError::Upstream("the auth service"))
+                }
+                _ => {
+                    refusal.metadata.remove("request_id");
+                    SettingsError::Refused(refusal)
+                }
+            });
+        }
+        let mut allowed = self.allowed.lock().expect("allowed cache");
+        if allowed.len() >= CACHE_SWEEP_AT {
+            allowed.retain(|_, until| now < *until);
+        }
+        allowed.insert(digest, now + ALLOWED_CACHE_SECS);
+        Ok(())
+    }
+}
