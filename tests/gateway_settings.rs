@@ -66,7 +66,12 @@ const FLY: &str = "fo1_abcdefghijklmnopqrstuvwxyz";
 const OPENROUTER: &str = "sk-or-v1-0123456789abcdef";
 
 async fn the_whole_contract(backend: Backend) {
-    let Some(Stack { _db, auth, settings, gw }) = stack(backend).await
+    let Some(Stack {
+        _db,
+        auth,
+        settings,
+        gw,
+    }) = stack(backend).await
     else {
         return;
     };
@@ -316,7 +321,12 @@ fn with_header(token: &str, header: Value) -> String {
 }
 
 async fn token_errors_over_rest(backend: Backend) {
-    let Some(Stack { _db, auth, settings, gw }) = stack(backend).await
+    let Some(Stack {
+        _db,
+        auth,
+        settings,
+        gw,
+    }) = stack(backend).await
     else {
         return;
     };
@@ -386,6 +396,20 @@ async fn token_errors_over_rest(backend: Backend) {
         other.stop().await;
     }
 
+    // A service token on a user route: 403 SCOPE_MISSING with an insufficient_scope challenge.
+    let service = support::settings::service_token(&auth, "reader").await;
+    let response = gw
+        .authed(Method::GET, "/api/settings", &service)
+        .send()
+        .await
+        .unwrap();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    expect_problem(response, 403, "SCOPE_MISSING").await;
+
     // Not yet valid: auth's clock runs an hour behind the token's issue time.
     auth.clock.advance(-3600);
     let response = gw
@@ -429,7 +453,12 @@ async fn token_errors_over_rest(backend: Backend) {
 }
 
 async fn settings_outage_is_503_and_heals(backend: Backend) {
-    let Some(Stack { _db, auth, settings, gw }) = stack(backend).await
+    let Some(Stack {
+        _db,
+        auth,
+        settings,
+        gw,
+    }) = stack(backend).await
     else {
         return;
     };
