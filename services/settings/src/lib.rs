@@ -15,7 +15,7 @@ pub mod app;
 pub mod authn;
 pub mod config;
 pub mod crypto;
-// pub mod dotenv; (pending)
+pub mod dotenv;
 pub mod error;
 pub mod grpc;
 pub mod import;
