@@ -665,6 +665,70 @@ async fn dotenv_import_merge_replace_and_dry_run(backend: Backend) {
     s.stop().await;
 }
 
+async fn exported_dotenv_imports_back_to_the_same_values(backend: Backend) {
+    let Some(s) = stack(backend).await else {
+        return;
+    };
+    let (from_id, from) = s.auth.user_token("export-from").await;
+    let (to_id, to) = s.auth.user_token("export-to").await;
+    let values = [
+        ("PLAIN", "abc"),
+        ("SPACES", "  padded value  "),
+        ("QUOTES", r#"it's "quoted" \ $HOME ${X}"#),
+        (
+            "PEM",
+            "-----BEGIN KEY-----\nMIIB\r\nabc\n-----END KEY-----\n",
+        ),
+        ("HASHES", "v #not-a-comment#"),
+        ("EMPTY", ""),
+        ("UNICODE", "pässwörd🔑"),
+    ];
+    let entries: Vec<_> = values.iter().map(|(n, v)| (*n, Some(*v))).collect();
+    s.settings.patch(&from, &entries).await.unwrap();
+    let deployer = service_token(&s.auth, "deployer").await;
+    let mut revealed = Vec::new();
+    for (name, _) in values {
+        revealed.push((
+            name,
+            s.settings
+                .reveal(&deployer, &from_id, name, "export")
+                .await
+                .unwrap(),
+        ));
+    }
+    let text = latchkey_settings::dotenv::write(revealed.iter().map(|(n, v)| (*n, v.as_str())));
+    let imported = s
+        .settings
+        .import(&to, &text, pb::ImportMode::Replace, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        imported.added.len(),
+        values.len(),
+        "{:?}",
+        imported.warnings
+    );
+    for (name, value) in values {
+        assert_eq!(
+            s.settings
+                .reveal(&deployer, &to_id, name, "export")
+                .await
+                .unwrap(),
+            value,
+            "{name}"
+        );
+    }
+    // Importing the same file again changes nothing.
+    let again = s
+        .settings
+        .import(&to, &text, pb::ImportMode::Merge, true)
+        .await
+        .unwrap();
+    assert_eq!(again.unchanged.len(), values.len());
+    assert!(again.added.is_empty() && again.changed.is_empty());
+    s.stop().await;
+}
+
 async fn start_refuses_when_a_stored_key_is_not_configured(backend: Backend) {
     let Some(s) = stack(backend).await else {
         return;
@@ -849,7 +913,7 @@ async fn health_and_reflection_are_served(backend: Backend) {
         .connect()
         .await
         .unwrap();
-    let status = HealthClient::new(channel)
+    let status = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
             service: "latchkey.settings.v1.SettingsService".into(),
         })
@@ -858,7 +922,36 @@ async fn health_and_reflection_are_served(backend: Backend) {
         .into_inner()
         .status;
     assert_eq!(status, ServingStatus::Serving as i32);
+    let services = list_services(channel).await;
+    for expected in [
+        "latchkey.settings.v1.SettingsService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(services.iter().any(|s| s == expected), "{expected} missing");
+    }
     s.stop().await;
+}
+
+async fn list_services(channel: tonic::transport::Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    match stream.message().await.unwrap().unwrap().message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
 }
 
 backend_tests!(
@@ -874,6 +967,7 @@ backend_tests!(
     a_row_moved_to_another_user_fails_integrity_without_crashing,
     purge_and_delete_user_remove_every_setting,
     dotenv_import_merge_replace_and_dry_run,
+    exported_dotenv_imports_back_to_the_same_values,
     start_refuses_when_a_stored_key_is_not_configured,
     rotation_reencrypts_while_reads_and_writes_continue,
     compare_and_swap_never_overwrites_a_concurrent_edit,

@@ -103,22 +103,35 @@ impl Parser<'_> {
         let rest = strip_export(trimmed);
         let Some((key, value_part)) = rest.split_once('=') else {
             let shown = shorten(rest.trim());
-            let message = if is_valid_name(rest.trim()) {
+            // A conventional upper-case name is echoed; anything else may be a piece of a
+            // secret (an unquoted PEM or base64 body line) and is not.
+            let conventional = !rest.trim().chars().any(|c| c.is_ascii_lowercase());
+            let message = if is_valid_name(rest.trim()) && conventional {
                 format!(
                     "`{shown}` has no `=`; write `{shown}=value` (or `{shown}=` for an empty value)"
                 )
             } else {
-                format!("`{shown}` is not a KEY=value line; comment it out with `#` or fix it")
+                // Not echoed: such a line is often a piece of a secret (an unquoted PEM body).
+                "is not a KEY=value line; quote multi-line values with double quotes, or comment the line out with `#`".to_owned()
             };
             self.error(number, message);
             return;
         };
         let key = key.trim();
         if !is_valid_name(key) {
-            let message = format!(
-                "`{}` is not a valid name: use letters, digits and `_`, not starting with a digit",
-                shorten(key)
-            );
+            // Echoed only when short and name-like: base64 with `=` padding is not a name.
+            let message = if key.chars().count() <= 40
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c))
+                && !key.chars().any(|c| c.is_ascii_digit())
+            {
+                format!(
+                    "`{key}` is not a valid name: use letters, digits and `_`, not starting with a digit"
+                )
+            } else {
+                "the text before `=` is not a valid name: use letters, digits and `_`, not starting with a digit".to_owned()
+            };
             self.error(number, message);
             return;
         }
@@ -149,10 +162,9 @@ impl Parser<'_> {
                 let after = &body[end + 1..];
                 let tail = after.trim_start();
                 if !tail.is_empty() && !tail.starts_with('#') {
-                    let message = format!(
-                        "unexpected `{}` after the closing quote; only a `# comment` may follow",
-                        shorten(tail)
-                    );
+                    let message =
+                        "unexpected text after the closing quote; only a `# comment` may follow"
+                            .to_owned();
                     self.error(number, message);
                     return None;
                 }

@@ -77,6 +77,20 @@ mod tests {
     }
 
     #[test]
+    fn bad_lines_never_echo_what_may_be_a_secret() {
+        let pasted = "PEM=-----BEGIN KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\nc2VjcmV0LXBhcnQtb2YtYS1rZXk+/w\nQ=\"x\" sk-live-trailing-secret\n";
+        let Err(SettingsError::Invalid(_, violations)) = parse_checked(pasted) else {
+            panic!("expected invalid");
+        };
+        assert_eq!(violations.len(), 3, "{violations:?}");
+        for v in &violations {
+            for secret in ["MIIBIjAN", "c2VjcmV0", "sk-live"] {
+                assert!(!v.description.contains(secret), "{v:?}");
+            }
+        }
+    }
+
+    #[test]
     fn duplicates_collapse_with_a_warning() {
         let checked = parse_checked("A=1\nA=2\n").unwrap();
         assert_eq!(checked.entries.len(), 1);
