@@ -144,6 +144,10 @@ impl SettingsConfig {
             .required_secret("encryption_keys", &mut problems, GENERATE)
             .and_then(
                 |text| match MasterKeys::parse(text.expose_secret()) {
+                    Ok(keys) if config.is_production() => {
+                        weak_keys(text.expose_secret(), &mut problems);
+                        Some(keys)
+                    }
                     Ok(keys) => Some(keys),
                     Err(errors) => {
                         for error in errors {
@@ -204,6 +208,23 @@ impl SettingsConfig {
                 keys,
             }),
             _ => Err(problems),
+        }
+    }
+}
+
+/// In production, refuses placeholder or repetitive keys (e.g. base64 of 32 zero bytes), by id.
+fn weak_keys(text: &str, problems: &mut Problems) {
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, key) = match entry.split_once(':') {
+            Some((id, key)) if id != "base64" => (id.trim(), key.trim()),
+            _ => (DEFAULT_KEY_ID, entry),
+        };
+        if let Some(weakness) = latchkey_common::config::weakness(key) {
+            problems.push(
+                "LATCHKEY_ENCRYPTION_KEYS",
+                format!("key {id} is {weakness}, which production refuses"),
+                GENERATE,
+            );
         }
     }
 }
@@ -274,6 +295,22 @@ mod tests {
         let settings = SettingsConfig::from_config(&config).unwrap();
         assert_eq!(settings.keys.active().id, "k1");
         assert!(!format!("{settings:?}").contains(&secret[..10]));
+
+        let zeros = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let config = Config::from_env_map(env(&[
+            ("LATCHKEY_ENV", "production"),
+            ("LATCHKEY_DATABASE_URL", "postgres://u@db/x"),
+            (
+                "LATCHKEY_ENCRYPTION_KEYS",
+                &format!("k2:{secret},k1:{zeros}"),
+            ),
+        ]));
+        let problems = SettingsConfig::from_config(&config).unwrap_err();
+        assert!(
+            problems.0.iter().any(|p| p.what.starts_with("key k1 is")),
+            "{problems}"
+        );
+        assert!(!problems.0.iter().any(|p| p.what.contains("key k2")));
 
         let config = Config::from_env_map(env(&[]));
         let problems = SettingsConfig::from_config(&config).unwrap_err();
