@@ -472,6 +472,22 @@ async fn a_row_moved_to_another_user_fails_integrity_without_crashing(backend: B
             .reason,
         Reason::DataIntegrity
     );
+    // The masking columns are checked against the sealed value on reveal.
+    s.settings
+        .put(&mallory, "MASKED", "mallory-value-0123456789")
+        .await;
+    s.sql(&format!(
+        "UPDATE setting_values SET last4 = 'XXXX' WHERE user_id = '{mallory_id}' AND name = 'MASKED'"
+    ))
+    .await;
+    assert_eq!(
+        s.settings
+            .reveal(&deployer, &mallory_id, "MASKED", "r")
+            .await
+            .unwrap_err()
+            .reason,
+        Reason::DataIntegrity
+    );
     // The service is still up; setting the value again repairs it.
     s.settings.put(&mallory, "ALICE_KEY", "fresh").await;
     assert_eq!(

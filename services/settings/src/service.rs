@@ -444,10 +444,17 @@ impl SettingsCore {
             tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, "stored value names a master key that is not configured");
             return Err(integrity());
         };
-        crypto::open(key, &row.user_id, &row.name, &row.ciphertext).map_err(|error| {
-            tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, %error, "stored value failed its integrity check");
-            integrity()
-        })
+        let value =
+            crypto::open(key, &row.user_id, &row.name, &row.ciphertext).map_err(|error| {
+                tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, %error, "stored value failed its integrity check");
+                integrity()
+            })?;
+        // The masking columns sit outside the AEAD; a mismatch means someone edited the row.
+        if crypto::mask_parts(&value) != (row.length, row.last4.clone()) {
+            tracing::error!(user_id = %row.user_id, name = %row.name, "stored length or last characters do not match the sealed value; the row was edited");
+            return Err(integrity());
+        }
+        Ok(value)
     }
 
     /// Seals and writes `sets`, deletes `deletes`, in one transaction; checks the resulting count.
