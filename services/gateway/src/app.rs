@@ -34,8 +34,15 @@ impl GatewayApp {
     /// Serves until `shutdown` fires, then lets in-flight requests finish.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "gateway serving");
+        use axum::serve::ListenerExt;
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        // Small JSON answers must not wait for Nagle's algorithm.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.wait().await })
             .await?;
         tracing::info!("gateway stopped");
