@@ -61,7 +61,11 @@ fn start(dir: &Path, env: &[(&str, String)]) -> Dev {
                 }
                 seen.push(line);
             }
-            Err(_) => panic!("latchkey dev printed no URL; stdout: {seen:?}"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("latchkey dev printed no URL; stdout: {seen:?}");
+            }
         }
     }
 }
