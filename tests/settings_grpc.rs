@@ -254,6 +254,22 @@ async fn patch_replace_and_delete(backend: Backend) {
             .unwrap(),
         "33"
     );
+    // The same byte-wise order on every database.
+    let mixed = s
+        .settings
+        .replace(
+            &token,
+            &[
+                ("b_lower", Some("1")),
+                ("_under", Some("1")),
+                ("Z", Some("1")),
+                ("A_UPPER", Some("1")),
+            ],
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = mixed.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["A_UPPER", "Z", "_under", "b_lower"]);
     s.stop().await;
 }
 

@@ -573,14 +573,16 @@ async fn list_rows<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
 ) -> Result<Vec<Masked>, SettingsError> {
-    Ok(values::Entity::find()
+    let mut list: Vec<Masked> = values::Entity::find()
         .filter(values::Column::UserId.eq(user_id))
-        .order_by_asc(values::Column::Name)
         .all(db)
         .await?
         .iter()
         .map(Masked::of)
-        .collect())
+        .collect();
+    // Sorted here, byte-wise, so SQLite and PostgreSQL (locale collation) answer the same order.
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(list)
 }
 
 /// Adds `count` to a key's encryption counter.
