@@ -196,6 +196,11 @@ impl Driver {
             .to_owned()
     }
 
+    async fn script(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
+    }
+
     async fn screenshot(&self, path: &Path) {
         use base64::Engine;
         let data = self.call(reqwest::Method::GET, "/screenshot", None).await;
@@ -312,10 +317,46 @@ async fn the_settings_page_in_headless_chromium() {
     let status = driver.text_of("#status").await.unwrap_or_default();
     assert!(status.contains("Deleted THIS_LINE"), "{status}");
 
+    driver.script("window.scrollTo(0, 0)").await;
     let artifact = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/settings-page.png");
     driver.screenshot(&artifact).await;
     assert!(std::fs::metadata(&artifact).unwrap().len() > 1000);
     eprintln!("screenshot: {}", artifact.display());
+
+    // Readable on a phone: same page at 390 px wide.
+    driver
+        .post("/window/rect", json!({ "width": 390, "height": 844 }))
+        .await;
+    driver
+        .wait_for("#settings-list tr[data-name=\"FLY_API_TOKEN\"]")
+        .await;
+    driver
+        .script("document.getElementById('list-title').scrollIntoView()")
+        .await;
+    let phone = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/settings-page-phone.png");
+    driver.screenshot(&phone).await;
+    driver
+        .post("/window/rect", json!({ "width": 1100, "height": 1000 }))
+        .await;
+
+    // Production path: the embedding app links to `/#token=…`; the page keeps the token in
+    // sessionStorage and removes it from the address bar.
+    let (_, app_token) = gw.sync_user("browser-user").await;
+    driver.click("#signout").await;
+    driver
+        .goto(&gw.url(&format!("/?from=app#token={app_token}")))
+        .await;
+    let who = driver.wait_for("#who-email").await;
+    let started = Instant::now();
+    while driver.text(&who).await != "browser-user@example.com" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not signed in from the fragment"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let address = driver.call(reqwest::Method::GET, "/url", None).await;
+    assert!(!address.as_str().unwrap().contains("token"), "{address}");
 
     // Errors are explained: a settings outage while signed in.
     let (_, list) = gw.get_settings("not-a-token").await;

@@ -170,6 +170,7 @@ async function deleteSetting(button, name) {
   try {
     await api('DELETE', '/api/settings/' + encodeURIComponent(name));
     showStatus('ok', `Deleted ${name}.`);
+    $('preview-result').hidden = true;
     await refresh();
     $('refresh').focus();
   } catch (e) {
@@ -177,6 +178,9 @@ async function deleteSetting(button, name) {
     if (e.problem && e.problem.code === 'NOT_FOUND') refresh().catch(showError);
   } finally { button.disabled = false; }
 }
+
+// The text the last successful preview was made from (kept in memory, never in the DOM).
+let previewedText = null;
 
 function mode() { return document.querySelector('input[name="mode"]:checked').value; }
 
@@ -222,9 +226,10 @@ async function runImport(dryRun) {
     if (dryRun) {
       hideStatus();
       $('apply').disabled = false;
-      $('apply').dataset.previewed = dotenv;
+      previewedText = dotenv;
     } else {
       $('dotenv').value = '';
+      previewedText = null;
       $('apply').disabled = true;
       showStatus('ok', 'Saved. Values are shown masked below.');
       renderList(result.settings);
@@ -268,10 +273,10 @@ function init() {
   $('apply').addEventListener('click', () => runImport(false));
   $('dotenv').addEventListener('input', () => {
     // A preview is only good for the text it was made from.
-    $('apply').disabled = $('apply').dataset.previewed !== $('dotenv').value;
+    $('apply').disabled = previewedText !== $('dotenv').value;
   });
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
-    radio.addEventListener('change', () => { $('apply').disabled = true; $('apply').dataset.previewed = ''; });
+    radio.addEventListener('change', () => { $('apply').disabled = true; previewedText = null; });
   }
   if (token()) signedIn(); else signOut(false);
 }
