@@ -58,6 +58,30 @@ fn json_body(schema: &str, example: Value) -> Value {
     })
 }
 
+/// The methods the document lists for a concrete path (`/api/settings/X` matches
+/// `/api/settings/{name}`), upper case, for the `Allow` header of a 405.
+pub fn methods_of(path: &str) -> Vec<String> {
+    let doc = document();
+    let Some(paths) = doc["paths"].as_object() else {
+        return Vec::new();
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s)
+    };
+    let exact = paths.keys().find(|t| t.as_str() == path);
+    let template = exact.or_else(|| paths.keys().find(|t| matches(t)));
+    let Some(item) = template.and_then(|t| paths[t].as_object()) else {
+        return Vec::new();
+    };
+    item.keys().map(|m| m.to_ascii_uppercase()).collect()
+}
+
 const BEARER_ERRORS: &[u16] = &[401, 403, 429, 503, 504];
 
 /// The document served at `/openapi.json`.

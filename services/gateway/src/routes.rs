@@ -1059,13 +1059,19 @@ async fn not_found(method: Method, uri: http::Uri) -> Problem {
     .into()
 }
 
-async fn method_not_allowed(method: Method, uri: http::Uri) -> Problem {
-    ApiError::new(
+async fn method_not_allowed(method: Method, uri: http::Uri) -> Response {
+    let allowed = crate::openapi::methods_of(uri.path());
+    let mut response = Problem(ApiError::new(
         Reason::MethodNotAllowed,
         format!(
-            "{} does not accept {method}; /openapi.json lists the methods of every route.",
-            uri.path()
+            "{} does not accept {method}; it accepts {}. /openapi.json lists every route.",
+            uri.path(),
+            allowed.join(", ")
         ),
-    )
-    .into()
+    ))
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

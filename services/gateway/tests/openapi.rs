@@ -94,6 +94,13 @@ async fn every_route_is_described_and_every_described_route_answers() {
                 );
             } else {
                 assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+                for documented in item.as_object().unwrap().keys() {
+                    assert!(
+                        allow.contains(&documented.to_ascii_uppercase()),
+                        "{path}: Allow {allow}"
+                    );
+                }
             }
         }
     }
