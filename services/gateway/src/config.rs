@@ -99,11 +99,16 @@ impl GatewayConfig {
 
 fn urls(config: &Config, key: &str, problems: &mut Problems) -> Vec<String> {
     let env = format!("LATCHKEY_{}", key.to_ascii_uppercase());
+    let example = if key == "settings_url" {
+        "http://127.0.0.1:50052"
+    } else {
+        "http://127.0.0.1:50051"
+    };
     let Some(text) = config.get(key) else {
         problems.push(
             &env,
             "is not set",
-            format!("set {env} to the service's gRPC address, e.g. http://127.0.0.1:50051"),
+            format!("set {env} to the service's gRPC address, e.g. {example}"),
         );
         return Vec::new();
     };
@@ -122,7 +127,7 @@ fn urls(config: &Config, key: &str, problems: &mut Problems) -> Vec<String> {
             problems.push(
                 &env,
                 format!("`{url}` is not an http(s)://HOST:PORT address"),
-                format!("set {env} to addresses like http://127.0.0.1:50051, comma-separated"),
+                format!("set {env} to addresses like {example}, comma-separated"),
             );
         }
     }
