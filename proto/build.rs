@@ -9,6 +9,16 @@ const PROTOS: &[&str] = &[
     "latchkey/settings/v1/settings.proto",
 ];
 
+/// Messages holding a token, client secret or plaintext value.
+const SECRET_BEARING: &[&str] = &[
+    ".latchkey.auth.v1.AccessToken",
+    ".latchkey.auth.v1.IssueServiceTokenRequest",
+    ".latchkey.auth.v1.AuthenticateRequest",
+    ".latchkey.settings.v1.SettingChange",
+    ".latchkey.settings.v1.ImportDotenvRequest",
+    ".latchkey.settings.v1.RevealSettingResponse",
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=latchkey");
     println!("cargo:rerun-if-changed=google");
@@ -23,6 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(PROTOS, ["."])?;
     tonic_prost_build::configure()
+        // Messages that carry secrets get a hand-written, redacting Debug (src/redact.rs).
+        .skip_debug(SECRET_BEARING)
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;

@@ -7,6 +7,7 @@
 #![allow(clippy::derive_partial_eq_without_eq)]
 
 pub mod error;
+mod redact;
 
 pub use error::{ApiError, Reason, Violation};
 
