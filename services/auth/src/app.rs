@@ -98,7 +98,7 @@ impl AuthApp {
             .add_service(reflection_v1alpha)
             .add_service(AuthServiceServer::new(AuthGrpc::new(self.core)))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(self.listener),
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 stopping,
             )
             .await?;

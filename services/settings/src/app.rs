@@ -136,7 +136,7 @@ impl SettingsApp {
                 self.core, self.authn,
             )))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(self.listener),
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 stopping,
             )
             .await?;
