@@ -1,54 +1,130 @@
 //! Trace propagation with an in-process exporter: a caller's W3C `traceparent` becomes the parent
-//! of the server's spans, and auth's call to settings (user deletion) carries the trace onward.
+//! of the server's spans, and one trace spans gateway → auth → settings.
 
 mod support;
 
 use latchkey_proto::auth::v1 as pb;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use std::sync::OnceLock;
+use support::gateway::TestGateway;
+use support::settings::TestSettings;
 use support::*;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// One global subscriber per test binary, exporting into memory; tests tell their spans apart
+/// by trace id.
+fn exporter() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
+    static EXPORTER: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .init();
+        (exporter, provider)
+    })
+}
+
+fn spans_of(trace_id: &str) -> Vec<SpanData> {
+    let (exporter, provider) = exporter();
+    provider.force_flush().unwrap();
+    exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+        .collect()
+}
+
+fn has_span(spans: &[SpanData], name: &str, attribute_contains: &str) -> bool {
+    spans.iter().any(|s| {
+        s.name == name
+            && s.attributes
+                .iter()
+                .any(|a| a.value.as_str().contains(attribute_contains))
+    })
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incoming_traceparent_parents_the_rpc_span() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::filter::LevelFilter::INFO)
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-        .init();
-
+    exporter();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let auth = TestAuth::spawn(&db).await;
     let mut request = tonic::Request::new(pb::GetJwksRequest {});
-    let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     request
         .metadata_mut()
         .insert("traceparent", traceparent.parse().unwrap());
     auth.client().await.get_jwks(request).await.unwrap();
     auth.stop().await;
-    provider.force_flush().unwrap();
 
-    let spans = exporter.get_finished_spans().unwrap();
+    let spans = spans_of(trace_id);
     let rpc = spans
+        .iter()
+        .find(|s| s.name == "rpc")
+        .expect("the GetJwks span joined the caller's trace");
+    assert_eq!(rpc.parent_span_id.to_string(), "00f067aa0ba902b7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_spans_gateway_auth_and_settings() {
+    exporter();
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let auth = TestAuth::spawn(&db).await;
+    let settings = TestSettings::spawn(&db, &auth).await;
+    let gateway = TestGateway::spawn(&auth.url(), &settings.url()).await;
+    let (_, token) = gateway.sync_user("traced").await;
+
+    let response = reqwest::Client::new()
+        .get(gateway.url("/api/settings"))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    gateway.stop().await;
+    settings.stop().await;
+    auth.stop().await;
+
+    let spans = spans_of(trace_id);
+    let names: Vec<String> = spans
+        .iter()
+        .map(|s| format!("{} {:?}", s.name, s.attributes))
+        .collect();
+    assert!(
+        has_span(&spans, "http", "/api/settings"),
+        "gateway span missing: {names:#?}"
+    );
+    assert!(
+        has_span(&spans, "rpc", "AuthService/Authenticate"),
+        "auth span missing: {names:#?}"
+    );
+    assert!(
+        has_span(&spans, "rpc", "SettingsService/ListSettings"),
+        "settings span missing: {names:#?}"
+    );
+    let gateway_span = spans.iter().find(|s| s.name == "http").unwrap();
+    assert_eq!(gateway_span.parent_span_id.to_string(), "b7ad6b7169203331");
+    let settings_span = spans
         .iter()
         .find(|s| {
             s.name == "rpc"
                 && s.attributes
                     .iter()
-                    .any(|a| a.value.as_str().contains("GetJwks"))
+                    .any(|a| a.value.as_str().contains("ListSettings"))
         })
-        .unwrap_or_else(|| {
-            panic!(
-                "no rpc span for GetJwks in {:?}",
-                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
-            )
-        });
-    assert_eq!(rpc.span_context.trace_id().to_string(), TRACE_ID);
-    assert_eq!(rpc.parent_span_id.to_string(), "00f067aa0ba902b7");
+        .unwrap();
+    assert_ne!(
+        settings_span.parent_span_id.to_string(),
+        "b7ad6b7169203331",
+        "settings is a child of the gateway's span, not of the browser's"
+    );
 }

@@ -111,10 +111,18 @@ pub fn inject_trace_context(headers: &mut http::HeaderMap) {
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
 }
 
-/// [`inject_trace_context`] for a tonic request's metadata.
-pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) {
+/// Makes `span` a child of the W3C trace context in incoming HTTP headers (when there is one).
+pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+/// [`inject_trace_context`] for a tonic request's metadata. Returns false when no trace is
+/// being recorded (no OpenTelemetry layer), so the caller may forward the incoming header as is.
+pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) -> bool {
     let mut headers = http::HeaderMap::new();
     inject_trace_context(&mut headers);
+    let injected = headers.contains_key("traceparent");
     for (name, value) in headers.iter() {
         let key = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes());
         let value = value
@@ -125,6 +133,7 @@ pub fn inject_into_metadata(metadata: &mut tonic::metadata::MetadataMap) {
             metadata.insert(key, value);
         }
     }
+    injected
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);

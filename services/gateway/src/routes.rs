@@ -228,6 +228,7 @@ async fn request_context(
     let route = metric_route(request.uri().path());
     request.extensions_mut().insert(ctx);
     let span = tracing::info_span!("http", %method, route, request_id = %request_id);
+    latchkey_common::telemetry::continue_trace(&span, request.headers());
     let mut response = {
         use tracing::Instrument;
         next.run(request).instrument(span.clone()).await
@@ -306,14 +307,14 @@ fn grpc_request<T>(message: T, ctx: &Ctx, budget: Duration) -> tonic::Request<T>
     if let Ok(id) = MetadataValue::try_from(ctx.request_id.as_str()) {
         metadata.insert(latchkey_proto::REQUEST_ID_METADATA, id);
     }
-    match &ctx.traceparent {
-        Some(parent) => {
-            insert_header(metadata, "traceparent", parent);
-            if let Some(state) = &ctx.tracestate {
-                insert_header(metadata, "tracestate", state);
-            }
+    // With tracing recorded, the gateway's own span is the parent upstream; without it, the
+    // caller's trace context is passed on unchanged.
+    let injected = latchkey_common::telemetry::inject_into_metadata(metadata);
+    if let Some(parent) = ctx.traceparent.as_ref().filter(|_| !injected) {
+        insert_header(metadata, "traceparent", parent);
+        if let Some(state) = &ctx.tracestate {
+            insert_header(metadata, "tracestate", state);
         }
-        None => latchkey_common::telemetry::inject_into_metadata(metadata),
     }
     request
 }
