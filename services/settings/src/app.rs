@@ -107,6 +107,7 @@ impl SettingsApp {
         reporter
             .set_serving::<SettingsServiceServer<SettingsGrpc>>()
             .await;
+        tokio::spawn(publish_key_metrics(self.core.clone(), shutdown.clone()));
         let (reflection, reflection_v1alpha) =
             latchkey_auth::app::reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
         let stopping = {
@@ -142,5 +143,19 @@ impl SettingsApp {
             .await?;
         tracing::info!("settings stopped");
         Ok(())
+    }
+}
+
+/// Keeps the rows-per-key gauge current (every 30 s) while the service runs.
+async fn publish_key_metrics(core: Arc<SettingsCore>, shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        if let Err(error) = crate::rotation::publish_key_metrics(core.db()).await {
+            tracing::warn!(%error, "rows-per-key metric refresh failed");
+        }
     }
 }

@@ -111,6 +111,16 @@ fn describe(missing: &[(String, i64)]) -> String {
         .join("; ")
 }
 
+/// Publishes rows per key id as the `latchkey_settings_rows_per_key` gauge.
+pub async fn publish_key_metrics<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let gauge = &latchkey_common::metrics::global().rows_per_key;
+    gauge.reset();
+    for (key_id, rows) in rows_per_key(db).await? {
+        gauge.with_label_values(&[key_id.as_str()]).set(rows);
+    }
+    Ok(())
+}
+
 /// Refuses when any stored row names a key id that is not configured.
 pub async fn check_keys_configured<C: ConnectionTrait>(
     db: &C,
