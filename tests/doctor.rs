@@ -1,16 +1,21 @@
-//! `latchkey doctor` against real services with deliberately broken configuration: each fault
-//! shows as its own ✘ with the cause and the fix, and the exit code is non-zero.
+//! `latchkey doctor` against real services (auth, settings, gateway on port 0) with deliberately
+//! broken configuration: each fault shows as its own ✘ with the cause and the fix, and the exit
+//! code is non-zero. The healthy stack passes, live probe included.
 
 mod support;
 
 use std::process::Command;
+use support::gateway::TestGateway;
+use support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
 use support::*;
 
-fn doctor(env: &[(&str, String)]) -> (bool, serde_json::Value) {
+/// Runs the built binary's `doctor --json` with exactly `env` (plus PATH) and `extra` arguments.
+fn doctor_with(env: &[(&str, String)], extra: &[&str]) -> (bool, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
     command
         .args(["doctor", "--json"])
+        .args(extra)
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -23,92 +28,315 @@ fn doctor(env: &[(&str, String)]) -> (bool, serde_json::Value) {
     (output.status.success(), report)
 }
 
+fn doctor(env: &[(&str, String)]) -> (bool, serde_json::Value) {
+    doctor_with(env, &[])
+}
+
+fn checks(report: &serde_json::Value) -> &Vec<serde_json::Value> {
+    report["checks"].as_array().unwrap()
+}
+
 fn failed<'a>(report: &'a serde_json::Value, name_prefix: &str) -> Option<&'a serde_json::Value> {
-    report["checks"]
-        .as_array()
-        .unwrap()
+    checks(report)
         .iter()
         .find(|c| c["name"].as_str().unwrap().starts_with(name_prefix) && c["ok"] == false)
 }
 
-fn base_env(db: &TestDb, auth: &TestAuth) -> Vec<(&'static str, String)> {
-    vec![
-        ("LATCHKEY_DATABASE_URL", db.url.clone()),
-        ("LATCHKEY_AUTH_URL", auth.url()),
-        ("LATCHKEY_SYNC_SECRET", SYNC_SECRET.to_owned()),
-        (
-            "LATCHKEY_SEAL_KEY",
-            auth.config.seal_key.to_base64().to_string(),
-        ),
-    ]
+fn passed<'a>(report: &'a serde_json::Value, name_prefix: &str) -> Option<&'a serde_json::Value> {
+    checks(report)
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with(name_prefix) && c["ok"] == true)
 }
 
+fn text<'a>(check: &'a serde_json::Value, field: &str) -> &'a str {
+    check[field].as_str().unwrap_or_default()
+}
+
+/// Auth, settings and gateway on one database, as `latchkey dev` runs them.
+struct Stack {
+    db: TestDb,
+    auth: TestAuth,
+    settings: Option<TestSettings>,
+    gateway: TestGateway,
+    keys: String,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let listener = TestSettings::reserve().await;
+        let settings_url = format!("http://{}", listener.local_addr().unwrap());
+        let auth = spawn_auth(&db, Some(settings_url)).await;
+        let keys = master_keys_text(&["k1"]);
+        let config = settings_config(&db, &auth.url(), &keys);
+        let settings = TestSettings::spawn_on(config, listener, &auth).await;
+        let gateway = TestGateway::spawn(&auth.url(), &settings.url()).await;
+        Stack {
+            db,
+            auth,
+            settings: Some(settings),
+            gateway,
+            keys,
+        }
+    }
+
+    fn settings_url(&self) -> String {
+        self.settings
+            .as_ref()
+            .map(|s| s.url())
+            .unwrap_or_else(|| format!("http://{}", support::gateway::unused_addr()))
+    }
+
+    /// The environment of an operator machine holding the stack's configuration.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LATCHKEY_DATABASE_URL", self.db.url.clone()),
+            ("LATCHKEY_AUTH_URL", self.auth.url()),
+            ("LATCHKEY_SYNC_SECRET", SYNC_SECRET.to_owned()),
+            (
+                "LATCHKEY_SEAL_KEY",
+                self.auth.config.seal_key.to_base64().to_string(),
+            ),
+            ("LATCHKEY_SETTINGS_URL", self.settings_url()),
+            ("LATCHKEY_ENCRYPTION_KEYS", self.keys.clone()),
+            ("LATCHKEY_GATEWAY_URL", self.gateway.url("")),
+        ]
+    }
+
+    async fn stop(self) {
+        self.gateway.stop().await;
+        if let Some(settings) = self.settings {
+            settings.stop().await;
+        }
+        self.auth.stop().await;
+    }
+}
+
+fn set(env: &mut [(&'static str, String)], key: &str, value: String) {
+    env.iter_mut().find(|(k, _)| *k == key).unwrap().1 = value;
+}
+
+const PROBE_STEPS: &[&str] = &[
+    "live probe: sync probe user",
+    "live probe: read settings",
+    "live probe: write a setting",
+    "live probe: list shows it masked",
+    "live probe: delete probe user",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_healthy_auth_passes() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let auth = TestAuth::spawn(&db).await;
-    let (ok, report) = doctor(&base_env(&db, &auth));
+async fn a_healthy_stack_passes_with_the_live_probe() {
+    let stack = Stack::start().await;
+    let (ok, report) = doctor(&stack.env());
     assert!(ok, "{report:#}");
-    auth.stop().await;
+    for name in [
+        "config: auth",
+        "config: settings",
+        "config: gateway",
+        "database migrated: auth",
+        "database migrated: settings",
+        "database key ids: settings",
+        "service reachable: auth",
+        "service reachable: settings",
+        "service reachable: gateway",
+        "JWKS served",
+        "JWKS as the gateway serves it",
+        "sync secret as auth sees it",
+    ]
+    .iter()
+    .chain(PROBE_STEPS)
+    {
+        assert!(passed(&report, name).is_some(), "no ✔ {name}: {report:#}");
+    }
+    let masked = passed(&report, "live probe: list shows it masked").unwrap();
+    assert!(text(masked, "detail").contains("DOCTOR_PROBE"), "{masked}");
+    // The probe cleaned up after itself: no settings rows are left behind.
+    let (ok, report) = doctor(&stack.env());
+    assert!(ok, "{report:#}");
+    let keys = passed(&report, "database key ids: settings").unwrap();
+    assert_eq!(keys["detail"], "no stored settings yet", "{keys}");
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mismatched_sync_secret_is_named_with_its_fix() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let auth = TestAuth::spawn(&db).await;
-    let mut env = base_env(&db, &auth);
-    env[2].1 = "the-web-apps-different-secret-0123456789".into();
+    let stack = Stack::start().await;
+    let mut env = stack.env();
+    set(
+        &mut env,
+        "LATCHKEY_SYNC_SECRET",
+        "the-web-apps-different-secret-0123456789".into(),
+    );
     let (ok, report) = doctor(&env);
     assert!(!ok);
     let check = failed(&report, "sync secret as auth sees it").expect("a ✘ for the sync secret");
     assert!(
-        check["cause"]
-            .as_str()
-            .unwrap()
-            .contains("different secrets"),
+        text(check, "cause").contains("different secrets"),
         "{check}"
     );
     assert!(
-        check["fix"]
-            .as_str()
-            .unwrap()
-            .contains("latchkey fingerprint"),
+        text(check, "fix").contains("latchkey fingerprint"),
         "{check}"
     );
-    auth.stop().await;
+    let probe = failed(&report, "live probe: sync probe user").expect("the probe cannot sign in");
+    assert!(
+        text(probe, "cause").contains("SYNC_SECRET_INVALID"),
+        "{probe}"
+    );
+    assert!(
+        text(probe, "fix").contains("latchkey fingerprint"),
+        "{probe}"
+    );
+    assert!(
+        passed(&report, "live probe: read settings").is_none(),
+        "{report:#}"
+    );
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_service_and_a_missing_migration_are_named() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let auth = TestAuth::spawn(&db).await;
-    let mut env = base_env(&db, &auth);
-    auth.stop().await;
-    let fresh = TestDb::new(Backend::Sqlite).await.unwrap();
-    env[0].1 = fresh.url.clone();
+async fn stopped_settings_is_named_and_the_probe_says_upstream_unavailable() {
+    let mut stack = Stack::start().await;
+    let env = stack.env();
+    stack.settings.take().unwrap().stop().await;
     let (ok, report) = doctor(&env);
     assert!(!ok);
-    let down = failed(&report, "service reachable: auth").expect("auth down is a ✘");
+    let down = failed(&report, "service reachable: settings").expect("settings down is a ✘");
+    assert!(text(down, "fix").contains("latchkey settings"), "{down}");
+    let ready = failed(&report, "service reachable: gateway").expect("readyz fails");
     assert!(
-        down["fix"].as_str().unwrap().contains("latchkey auth"),
-        "{down}"
+        text(ready, "cause").contains("UPSTREAM_UNAVAILABLE"),
+        "{ready}"
     );
-    let migration = failed(&report, "database migrated: auth").expect("missing migration is a ✘");
-    assert_eq!(migration["fix"], "run `latchkey migrate`");
+    assert!(
+        passed(&report, "live probe: sync probe user").is_some(),
+        "{report:#}"
+    );
+    let step = failed(&report, "live probe: read settings").expect("the probe stops at settings");
+    assert!(
+        text(step, "cause").contains("UPSTREAM_UNAVAILABLE"),
+        "{step}"
+    );
+    assert!(
+        text(step, "fix").contains("start `latchkey settings`"),
+        "{step}"
+    );
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_secret_is_a_config_failure() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let auth = TestAuth::spawn(&db).await;
-    let env: Vec<_> = base_env(&db, &auth)
+async fn an_unconfigured_key_id_is_named_with_its_row_count() {
+    let stack = Stack::start().await;
+    let (_, token) = stack.gateway.sync_user("key-owner").await;
+    stack
+        .settings
+        .as_ref()
+        .unwrap()
+        .put(&token, "OPENROUTER_API_KEY", "sk-or-0123456789")
+        .await;
+    let mut env = stack.env();
+    set(
+        &mut env,
+        "LATCHKEY_ENCRYPTION_KEYS",
+        master_keys_text(&["k2"]),
+    );
+    let (ok, report) = doctor(&env);
+    assert!(!ok);
+    let check =
+        failed(&report, "database key ids: settings: key `k1`").expect("k1 unconfigured is a ✘");
+    assert!(text(check, "cause").contains("1 stored setting"), "{check}");
+    assert!(
+        text(check, "fix").contains("add `k1:<key>` to LATCHKEY_ENCRYPTION_KEYS"),
+        "{check}"
+    );
+    // Only that is wrong: the running stack still works end to end.
+    for step in PROBE_STEPS {
+        assert!(passed(&report, step).is_some(), "no ✔ {step}: {report:#}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_auth_and_missing_migrations_are_named() {
+    let stack = Stack::start().await;
+    let mut env = stack.env();
+    let fresh = TestDb::new(Backend::Sqlite).await.unwrap();
+    set(&mut env, "LATCHKEY_DATABASE_URL", fresh.url.clone());
+    set(
+        &mut env,
+        "LATCHKEY_AUTH_URL",
+        format!("http://{}", support::gateway::unused_addr()),
+    );
+    let (ok, report) = doctor(&env);
+    assert!(!ok);
+    let down = failed(&report, "service reachable: auth").expect("auth unreachable is a ✘");
+    assert!(text(down, "fix").contains("latchkey auth"), "{down}");
+    for service in ["auth", "settings"] {
+        let migration = failed(&report, &format!("database migrated: {service}"))
+            .unwrap_or_else(|| panic!("missing {service} migration is a ✘: {report:#}"));
+        assert_eq!(migration["fix"], "run `latchkey migrate`");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_a_config_failure_per_service() {
+    let stack = Stack::start().await;
+    let env: Vec<_> = stack
+        .env()
         .into_iter()
-        .filter(|(k, _)| *k != "LATCHKEY_SEAL_KEY")
+        .filter(|(k, _)| !matches!(*k, "LATCHKEY_SEAL_KEY" | "LATCHKEY_ENCRYPTION_KEYS"))
         .collect();
     let (ok, report) = doctor(&env);
     assert!(!ok);
     let check =
         failed(&report, "config: auth: LATCHKEY_SEAL_KEY").expect("missing seal key is a ✘");
     assert_eq!(check["cause"], "is not set");
-    auth.stop().await;
+    let check = failed(&report, "config: settings: LATCHKEY_ENCRYPTION_KEYS")
+        .expect("missing encryption keys is a ✘");
+    assert_eq!(check["cause"], "is not set");
+    assert!(!text(check, "fix").is_empty(), "{check}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_restricts_config_and_database_checks() {
+    let stack = Stack::start().await;
+    // An auth host: no settings keys, no gateway addresses in its environment.
+    let env: Vec<_> = stack
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "LATCHKEY_ENCRYPTION_KEYS")
+        .collect();
+    let (_, report) = doctor_with(&env, &["--service", "auth"]);
+    assert!(passed(&report, "config: auth").is_some(), "{report:#}");
+    assert!(
+        passed(&report, "database migrated: auth").is_some(),
+        "{report:#}"
+    );
+    for skipped in [
+        "config: settings",
+        "config: gateway",
+        "database migrated: settings",
+    ] {
+        assert!(
+            !checks(&report)
+                .iter()
+                .any(|c| c["name"].as_str().unwrap().starts_with(skipped)),
+            "{skipped} should not run with --service auth: {report:#}"
+        );
+    }
+    let (ok, report) = doctor_with(
+        &stack.env(),
+        &["--service", "settings", "--service", "gateway"],
+    );
+    assert!(ok, "{report:#}");
+    assert!(passed(&report, "config: settings").is_some(), "{report:#}");
+    assert!(
+        !checks(&report)
+            .iter()
+            .any(|c| c["name"].as_str().unwrap().starts_with("config: auth")),
+        "{report:#}"
+    );
+    stack.stop().await;
 }

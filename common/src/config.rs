@@ -678,6 +678,8 @@ const KNOWN_EXTRA_ENV: &[&str] = &[
     "LATCHKEY_CONFIG",
     "LATCHKEY_TEST_POSTGRES_URL",
     "LATCHKEY_DEV_DIR",
+    // read by `latchkey doctor` only (where to reach the gateway)
+    "LATCHKEY_GATEWAY_URL",
 ];
 
 fn split_file_suffix(key: &str) -> (&str, bool) {
