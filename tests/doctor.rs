@@ -340,3 +340,60 @@ async fn service_restricts_config_and_database_checks() {
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_unknown_to_settings_auth_is_user_not_synced() {
+    use sea_orm::ConnectionTrait;
+    // Two auths on two databases holding the same signing keys (the second database is a copy
+    // of the first, as after restoring a backup): the gateway syncs users into one, settings asks
+    // the other whether they exist.
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let listener = TestSettings::reserve().await;
+    let settings_url = format!("http://{}", listener.local_addr().unwrap());
+    let auth = spawn_auth(&db, Some(settings_url)).await;
+    let copy = TestDb::new(Backend::Sqlite).await.unwrap();
+    let copy_path = copy
+        .url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .to_owned();
+    sea_orm::Database::connect(&db.url)
+        .await
+        .unwrap()
+        .execute_unprepared(&format!("VACUUM INTO '{copy_path}'"))
+        .await
+        .expect("copy the database");
+    let mut other_config = auth.config.clone();
+    other_config.database_url = latchkey_common::SecretString::from(copy.url.clone());
+    other_config.settings_url = None;
+    let other_auth = TestAuth::spawn_with(other_config).await;
+    let keys = master_keys_text(&["k1"]);
+    let settings = TestSettings::spawn_on(
+        settings_config(&db, &other_auth.url(), &keys),
+        listener,
+        &other_auth,
+    )
+    .await;
+    let gateway = TestGateway::spawn(&auth.url(), &settings.url()).await;
+    let stack = Stack {
+        db,
+        auth,
+        settings: Some(settings),
+        gateway,
+        keys,
+    };
+    let (ok, report) = doctor(&stack.env());
+    assert!(!ok);
+    assert!(
+        passed(&report, "live probe: sync probe user").is_some(),
+        "{report:#}"
+    );
+    let step = failed(&report, "live probe: read settings").expect("settings refuses the user");
+    assert!(text(step, "cause").contains("USER_NOT_SYNCED"), "{step}");
+    assert!(
+        text(step, "fix").contains("LATCHKEY_DATABASE_URL"),
+        "{step}"
+    );
+    stack.stop().await;
+    other_auth.stop().await;
+}
