@@ -36,8 +36,18 @@ pub fn init(json: bool, service: &'static str) -> TelemetryGuard {
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
-    let fmt_text = (!json).then(|| tracing_subscriber::fmt::layer().with_target(false));
-    let fmt_json = json.then(|| tracing_subscriber::fmt::layer().json().with_target(false));
+    // Logs go to stderr, so command output on stdout (`config --required`, `doctor --json`) stays clean.
+    let fmt_text = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    });
+    let fmt_json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    });
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(otel)
