@@ -777,24 +777,7 @@ async fn patch_settings(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    let token = authenticate(&state, &headers, &ctx).await?;
-    let settings = changes_from(&headers, body, true).await?;
-    let request = with_bearer(
-        grpc_request(
-            settings_pb::PatchSettingsRequest { settings },
-            &ctx,
-            budget::WRITE,
-        ),
-        &token,
-    );
-    let settings = state
-        .settings()
-        .patch_settings(request)
-        .await
-        .map_err(|s| from_grpc(&s, SETTINGS, budget::WRITE))?
-        .into_inner()
-        .settings;
-    Ok(Json(json!({ "settings": masked_json(settings) })))
+    write_settings(&state, &ctx, &headers, body, WriteMode::Merge).await
 }
 
 async fn replace_settings(
@@ -803,23 +786,46 @@ async fn replace_settings(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, Problem> {
-    let token = authenticate(&state, &headers, &ctx).await?;
-    let settings = changes_from(&headers, body, false).await?;
-    let request = with_bearer(
-        grpc_request(
-            settings_pb::ReplaceSettingsRequest { settings },
-            &ctx,
-            budget::WRITE,
-        ),
-        &token,
-    );
-    let settings = state
-        .settings()
-        .replace_settings(request)
-        .await
-        .map_err(|s| from_grpc(&s, SETTINGS, budget::WRITE))?
-        .into_inner()
-        .settings;
+    write_settings(&state, &ctx, &headers, body, WriteMode::Replace).await
+}
+
+/// PATCH merges (null deletes), PUT replaces the whole set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteMode {
+    Merge,
+    Replace,
+}
+
+/// The shared body of PATCH and PUT /api/settings: authenticate, decode, one gRPC call.
+async fn write_settings(
+    state: &GatewayState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: Body,
+    mode: WriteMode,
+) -> Result<Json<Value>, Problem> {
+    let token = authenticate(state, headers, ctx).await?;
+    let settings = changes_from(headers, body, mode == WriteMode::Merge).await?;
+    let mut client = state.settings();
+    let answer = match mode {
+        WriteMode::Merge => {
+            let message = settings_pb::PatchSettingsRequest { settings };
+            let request = with_bearer(grpc_request(message, ctx, budget::WRITE), &token);
+            client
+                .patch_settings(request)
+                .await
+                .map(|r| r.into_inner().settings)
+        }
+        WriteMode::Replace => {
+            let message = settings_pb::ReplaceSettingsRequest { settings };
+            let request = with_bearer(grpc_request(message, ctx, budget::WRITE), &token);
+            client
+                .replace_settings(request)
+                .await
+                .map(|r| r.into_inner().settings)
+        }
+    };
+    let settings = answer.map_err(|s| from_grpc(&s, SETTINGS, budget::WRITE))?;
     Ok(Json(json!({ "settings": masked_json(settings) })))
 }
 
