@@ -180,3 +180,165 @@ fn production_refuses_the_sync_secret_latchkey_dev_generated() {
         text(&output)
     );
 }
+
+/// Runs `latchkey` with `stdin` fed to it.
+fn latchkey_with_stdin(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run latchkey");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn settings_import_then_export_gives_back_the_values_and_audits_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = format!("k1:{SEAL}");
+    let env = [("LATCHKEY_ENCRYPTION_KEYS", keys.as_str())];
+    let pem = "-----BEGIN KEY-----\nMIIB+plaintext-line\n-----END KEY-----";
+    let pasted = format!(
+        "export FLY_API_TOKEN=fo1_exported-secret-1 # comment\r\nSPACED=' two  words '\nPEM=\"{pem}\"\n"
+    );
+    let import = latchkey_with_stdin(
+        dir.path(),
+        &["settings", "import", "--user-id", "u-1", "--file", "-"],
+        &env,
+        &pasted,
+    );
+    assert!(import.status.success(), "{}", text(&import));
+    assert!(
+        text(&import).contains(r#"added ["FLY_API_TOKEN", "PEM", "SPACED"]"#),
+        "{}",
+        text(&import)
+    );
+    assert!(!text(&import).contains("fo1_exported-secret-1"));
+
+    let bad = latchkey_with_stdin(
+        dir.path(),
+        &["settings", "import", "--user-id", "u-1", "--file", "-"],
+        &env,
+        "GOOD=1\nnot a line\n",
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("line 2"), "{}", text(&bad));
+
+    let export = latchkey(
+        dir.path(),
+        &[
+            "settings",
+            "export",
+            "--user-id",
+            "u-1",
+            "--caller",
+            "alice",
+        ],
+        &env,
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    let exported = String::from_utf8(export.stdout.clone()).unwrap();
+    let parsed = latchkey_settings::dotenv::parse(&exported).expect("export parses back");
+    let values: std::collections::BTreeMap<_, _> = parsed
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.value.as_str()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("FLY_API_TOKEN", "fo1_exported-secret-1"),
+            ("PEM", pem),
+            ("SPACED", " two  words "),
+        ]
+        .into_iter()
+        .collect(),
+        "the bad import changed nothing: GOOD is absent"
+    );
+    assert!(
+        !String::from_utf8_lossy(&export.stderr).contains("fo1_exported-secret-1"),
+        "the value is on stdout only, never in the log"
+    );
+
+    let out = dir.path().join("u-1.env");
+    let to_file = latchkey(
+        dir.path(),
+        &[
+            "settings",
+            "export",
+            "--user-id",
+            "u-1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(to_file.status.success(), "{}", text(&to_file));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), exported);
+    let again = latchkey(
+        dir.path(),
+        &[
+            "settings",
+            "export",
+            "--user-id",
+            "u-1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(again.status.code(), Some(1), "never overwrites a file");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let audited: Vec<(String, String)> = rt.block_on(async {
+        use sea_orm::{ConnectionTrait, Statement};
+        let url = format!("sqlite://{}/.latchkey/latchkey.db", dir.path().display());
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        let backend = db.get_database_backend();
+        db.query_all_raw(Statement::from_string(
+            backend,
+            "SELECT caller, name FROM setting_reveals ORDER BY id",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "caller").unwrap(),
+                row.try_get::<String>("", "name").unwrap(),
+            )
+        })
+        .collect()
+    });
+    assert_eq!(audited.len(), 6, "three settings, exported twice");
+    assert_eq!(
+        audited[..3],
+        [
+            ("cli:alice".to_owned(), "FLY_API_TOKEN".to_owned()),
+            ("cli:alice".to_owned(), "PEM".to_owned()),
+            ("cli:alice".to_owned(), "SPACED".to_owned()),
+        ]
+    );
+}

@@ -27,8 +27,12 @@ enum Command {
     Gateway,
     /// Run auth, settings and the gateway in one process on ./.latchkey/ (local development).
     Dev,
-    /// Run the settings service (per-user encrypted values, .env import, reveal) over gRPC.
-    Settings,
+    /// Run the settings service (per-user encrypted values, .env import, reveal) over gRPC;
+    /// `settings export | import` move one user's values as a `.env`, straight on the database.
+    Settings {
+        #[command(subcommand)]
+        command: Option<settings::SettingsCommand>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Signing and encryption key management.
@@ -49,7 +53,7 @@ impl Command {
     fn service_name(&self) -> &'static str {
         match self {
             Command::Auth => "latchkey-auth",
-            Command::Settings => "latchkey-settings",
+            Command::Settings { command: None } => "latchkey-settings",
             Command::Gateway => "latchkey-gateway",
             _ => "latchkey",
         }
@@ -85,7 +89,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let result = match cli.command {
         Command::Auth => run_auth(&config).await,
-        Command::Settings => settings::run_settings(&config).await,
+        Command::Settings { command: None } => settings::run_settings(&config).await,
+        Command::Settings {
+            command: Some(command),
+        } => settings::run_command(command, &config).await,
         Command::Gateway => gateway::run_gateway(&config).await,
         Command::Dev => gateway::run_dev().await,
         Command::Migrate => ops::migrate(&config).await,

@@ -289,6 +289,53 @@ impl SettingsCore {
         })
     }
 
+    /// Every setting of one user as a `.env` text that parses back to the same values, for a
+    /// service holding `settings:reveal`. One audit row per setting is written first, all in one
+    /// transaction; if they cannot be written nothing is revealed.
+    pub async fn export(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        request_id: &str,
+    ) -> Result<Zeroizing<String>, SettingsError> {
+        let client_id = require_scope(caller, REVEAL_SCOPE)?;
+        if user_id.trim().is_empty() {
+            return Err(SettingsError::Invalid(
+                "Name the user whose settings to export.".into(),
+                vec![violation("user_id", "must not be empty")],
+            ));
+        }
+        let mut rows = values::Entity::find()
+            .filter(values::Column::UserId.eq(user_id))
+            .all(&self.db)
+            .await?;
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        let opened = rows
+            .iter()
+            .map(|row| self.open_row(row).map(|value| (row.name.as_str(), value)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = self.clock.now();
+        let audit = rows.iter().map(|row| reveal_audit::ActiveModel {
+            caller: Set(client_id.to_owned()),
+            user_id: Set(user_id.to_owned()),
+            name: Set(row.name.clone()),
+            revealed_at: Set(now),
+            request_id: Set(request_id.to_owned()),
+            ..Default::default()
+        });
+        if !rows.is_empty() {
+            let txn = self.db.begin().await?;
+            reveal_audit::Entity::insert_many(audit)
+                .exec_without_returning(&txn)
+                .await?;
+            txn.commit().await?;
+        }
+        tracing::info!(%user_id, settings = rows.len(), caller = %client_id, %request_id, "settings exported");
+        Ok(Zeroizing::new(crate::dotenv::write(
+            opened.iter().map(|(name, value)| (*name, value.as_str())),
+        )))
+    }
+
     /// The reveal audit log, newest first, optionally for one user.
     pub async fn audit(
         &self,
