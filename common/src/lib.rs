@@ -4,12 +4,14 @@
 //!   `LATCHKEY_*` env, `…_FILE` for secrets) and validation problems with their fixes.
 //! - [`secret`]: fingerprints and constant-time comparison of secrets.
 //! - [`seal`]: AES-256-GCM sealing with associated data (signing keys, settings values).
+//! - [`balance`]: gRPC channels balanced per request over every address a name resolves to.
 //! - [`clock`]: time as an input, so expiry and rotation are testable without sleeping.
 //! - [`db`]: connecting to SQLite or PostgreSQL, with credentials kept out of messages.
 //! - [`telemetry`]: tracing setup and the per-request span with its request id.
 //! - [`metrics`]: Prometheus metrics and the gRPC metrics layer.
 //! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C.
 
+pub mod balance;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -14,12 +14,15 @@ pub struct GrpcPurger {
 }
 
 impl GrpcPurger {
-    /// A lazily connected client (settings may start after auth).
-    pub fn new(url: &str) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+    /// A lazily connected client (settings may start after auth), balanced per request over
+    /// every address the URL's name resolves to.
+    pub fn new(url: &str) -> Result<Self, latchkey_common::balance::BalanceError> {
+        let configure = std::sync::Arc::new(|endpoint: Endpoint| {
+            endpoint
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(10))
+        });
+        let channel = latchkey_common::balance::channel(&[url.to_owned()], configure)?;
         Ok(GrpcPurger { channel })
     }
 }

@@ -69,23 +69,15 @@ pub async fn build_on(
     })
 }
 
-/// A lazily connected channel to auth; several URLs are balanced client-side.
+/// A lazily connected channel to auth, balanced per request over several URLs or every address
+/// one name resolves to.
 fn auth_channel(urls: &[String]) -> anyhow::Result<Channel> {
-    let endpoints = urls
-        .iter()
-        .map(|url| {
-            Endpoint::from_shared(url.clone())
-                .map(|e| {
-                    e.connect_timeout(Duration::from_secs(2))
-                        .timeout(Duration::from_secs(5))
-                })
-                .with_context(|| format!("LATCHKEY_AUTH_URL {url:?} is not a valid URL"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    match endpoints.as_slice() {
-        [one] => Ok(one.connect_lazy()),
-        _ => Ok(Channel::balance_list(endpoints.into_iter())),
-    }
+    let configure = Arc::new(|endpoint: Endpoint| {
+        endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+    });
+    latchkey_common::balance::channel(urls, configure).context("LATCHKEY_AUTH_URL")
 }
 
 impl SettingsApp {
