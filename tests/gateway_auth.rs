@@ -515,10 +515,172 @@ async fn auth_outage_is_503_fast_never_401(backend: Backend) {
     auth.stop().await;
 }
 
+/// `latchkey users …` against auth's database, as an operator runs it.
+fn users_cli(db: &TestDb, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("users")
+        .args(args)
+        .env_clear()
+        .env("LATCHKEY_DATABASE_URL", &db.url)
+        .env("LATCHKEY_SYNC_SECRET", SYNC_SECRET)
+        .env(
+            "LATCHKEY_SEAL_KEY",
+            "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .output()
+        .expect("run latchkey users");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "latchkey users {args:?}: {text}");
+    text
+}
+
+async fn fresh_token(gw: &TestGateway, user_id: &str) -> reqwest::Response {
+    gw.http
+        .post(gw.url("/api/auth/token"))
+        .header("X-Latchkey-Sync-Secret", SYNC_SECRET)
+        .json(&json!({"user_id": user_id}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token_of(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// USER_DISABLED and TOKEN_REVOKED over REST, caused the way an operator causes them.
+async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
+    let Some((db, auth, gw)) = start(backend).await else {
+        return;
+    };
+    let (user_id, _) = gw.sync_user("operated").await;
+    let unseen = token_of(fresh_token(&gw, &user_id).await).await;
+
+    let shown = users_cli(&db, &["disable", "operated@example.com"]);
+    assert!(
+        shown.contains(&user_id) && shown.contains("disabled:           true"),
+        "{shown}"
+    );
+    let me = gw
+        .authed(Method::GET, "/api/auth/me", &unseen)
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(me, 403, "USER_DISABLED").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("disabled"),
+        "{problem}"
+    );
+    expect_problem(fresh_token(&gw, &user_id).await, 403, "USER_DISABLED").await;
+
+    users_cli(&db, &["enable", &user_id]);
+    let before_revoke = token_of(fresh_token(&gw, &user_id).await).await;
+    let me = gw
+        .authed(Method::GET, "/api/auth/me", &before_revoke)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let unseen = token_of(fresh_token(&gw, &user_id).await).await;
+
+    let shown = users_cli(&db, &["revoke", &user_id]);
+    assert!(!shown.contains("(never revoked)"), "{shown}");
+    let me = gw
+        .authed(Method::GET, "/api/auth/me", &unseen)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(me, 401, "TOKEN_REVOKED").await;
+    // Tokens issued after the revocation work.
+    let after = token_of(fresh_token(&gw, &user_id).await).await;
+    let me = gw
+        .authed(Method::GET, "/api/auth/me", &after)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    // The user signs out everywhere over REST: the token used and any other one are refused.
+    let other = token_of(fresh_token(&gw, &user_id).await).await;
+    let revoked = gw
+        .authed(Method::POST, "/api/auth/me/revoke", &after)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let body: Value = revoked.json().await.unwrap();
+    assert!(
+        body["revoked_before"].as_str().unwrap().ends_with('Z'),
+        "{body}"
+    );
+    for token in [&after, &other] {
+        let me = gw
+            .authed(Method::GET, "/api/auth/me", token)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(me, 401, "TOKEN_REVOKED").await;
+    }
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["users", "show", "nobody@example.com"])
+        .env_clear()
+        .env("LATCHKEY_DATABASE_URL", &db.url)
+        .env("LATCHKEY_SYNC_SECRET", SYNC_SECRET)
+        .env(
+            "LATCHKEY_SEAL_KEY",
+            "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("USER_NOT_SYNCED"));
+    auth.stop().await;
+}
+
+/// An upstream that accepts connections and never answers: the route's budget ends the call
+/// with 504 DEADLINE_EXCEEDED instead of a hang.
+async fn a_silent_upstream_is_504_deadline_exceeded(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let auth = TestAuth::spawn(&db).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let gw = TestGateway::spawn(&auth.url(), &silent_url).await;
+    let (_, token) = gw.sync_user("patient").await;
+    let list = gw
+        .authed(Method::GET, "/api/settings", &token)
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(list, 504, "DEADLINE_EXCEEDED").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("budget"),
+        "{problem}"
+    );
+    held.abort();
+    auth.stop().await;
+}
+
 backend_tests!(
     sync_user_token_me_and_jwks,
     auth_errors_are_problems_with_challenges,
     unknown_routes_methods_limits_and_cors,
     rate_limits_answer_429_with_retry_after,
     auth_outage_is_503_fast_never_401,
+    operator_disables_enables_and_revokes_a_user,
+    a_silent_upstream_is_504_deadline_exceeded,
 );

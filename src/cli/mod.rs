@@ -5,6 +5,7 @@ mod gateway;
 mod keys;
 mod ops;
 mod settings;
+mod users;
 
 use clap::{Parser, Subcommand};
 use latchkey_common::config::{Config, Problems};
@@ -39,6 +40,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// Look up, disable, enable a user or revoke their tokens (auth's database).
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// Print the fingerprint of each secret in this environment, to compare machines.
     Fingerprint,
@@ -97,6 +103,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev => gateway::run_dev().await,
         Command::Migrate => ops::migrate(&config).await,
         Command::Keys { command } => keys::run(command, &config).await,
+        Command::Users { command } => users::run(command, &config).await,
         Command::Fingerprint => ops::fingerprint(&config),
         Command::Config(args) => ops::config(&args),
         Command::Doctor(args) => doctor::run(&args, &config).await,

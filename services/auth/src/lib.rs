@@ -8,8 +8,10 @@
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
 //! - [`remote`]: the JWKS-caching verifier settings and the gateway use.
+//! - [`admin`]: operator actions on users (`latchkey users …`).
 //! - [`app`]: build, bind, serve, stop.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod error;

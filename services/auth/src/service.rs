@@ -391,12 +391,7 @@ impl AuthCore {
     /// Revokes every token issued to the bearer token's user so far. Returns the boundary.
     pub async fn revoke_tokens(&self, token: &str) -> Result<i64, AuthError> {
         let user = self.current_user(token).await?;
-        let boundary = self.clock.now() + 1;
-        let mut row: users::ActiveModel = user.into();
-        row.tokens_valid_after = Set(boundary);
-        row.updated_at = Set(self.clock.now());
-        row.update(&self.db).await?;
-        Ok(boundary)
+        crate::admin::revoke_until_now(&self.db, user, self.clock.now()).await
     }
 
     /// Deletes the bearer token's user; their settings go first, so nothing is left orphaned.

@@ -121,6 +121,12 @@ pub fn document() -> Value {
                     "responses": with(problems(BEARER_ERRORS), "204", json!({ "description": "deleted" }))
                 }
             },
+            "/api/auth/me/revoke": { "post": {
+                "operationId": "revokeMe",
+                "summary": "Sign out everywhere: every token issued to the caller so far is refused (TOKEN_REVOKED)",
+                "security": bearer,
+                "responses": with(problems(BEARER_ERRORS), "200", ok_json("the revocation boundary", "Revoked"))
+            } },
             "/.well-known/jwks.json": { "get": {
                 "operationId": "getJwks", "summary": "Public signing keys (RFC 7517)", "security": [],
                 "responses": with(problems(&[503, 504]), "200", json!({ "description": "the key set", "content": { "application/jwk-set+json": { "schema": { "$ref": "#/components/schemas/Jwks" } } } }))
@@ -233,6 +239,13 @@ fn schemas() -> Value {
                 "avatar_url": { "type": "string" },
                 "created_at": { "type": "string", "format": "date-time" },
                 "updated_at": { "type": "string", "format": "date-time" }
+            }
+        },
+        "Revoked": {
+            "type": "object",
+            "required": ["revoked_before"],
+            "properties": {
+                "revoked_before": { "type": "string", "format": "date-time", "description": "tokens issued before this instant are refused" }
             }
         },
         "Me": {

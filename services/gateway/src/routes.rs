@@ -126,6 +126,7 @@ pub fn router(state: GatewayState) -> Router {
         .route("/api/auth/sync-user", post(sync_user))
         .route("/api/auth/token", post(issue_token))
         .route("/api/auth/me", get(get_me).delete(delete_me))
+        .route("/api/auth/me/revoke", post(revoke_me))
         .route("/.well-known/jwks.json", get(jwks))
         .route(
             "/api/settings",
@@ -669,6 +670,30 @@ async fn delete_me(
         .map_err(|s| from_grpc(&s, AUTH, budget::DELETE_USER))?;
     state.inner.cache.forget(&token);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign out everywhere: every token issued to the caller so far is refused from now on.
+async fn revoke_me(
+    State(state): State<GatewayState>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Problem> {
+    let token = authenticate(&state, &headers, &ctx).await?;
+    let request = with_bearer(
+        grpc_request(auth_pb::RevokeUserTokensRequest {}, &ctx, budget::WRITE),
+        &token,
+    );
+    let revoked_before = state
+        .auth()
+        .revoke_user_tokens(request)
+        .await
+        .map_err(|s| from_grpc(&s, AUTH, budget::WRITE))?
+        .into_inner()
+        .revoked_before;
+    state.inner.cache.forget(&token);
+    Ok(Json(json!({
+        "revoked_before": latchkey_common::clock::rfc3339(revoked_before),
+    })))
 }
 
 async fn jwks(
