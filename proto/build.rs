@@ -14,6 +14,7 @@ const SECRET_BEARING: &[&str] = &[
     ".latchkey.auth.v1.AccessToken",
     ".latchkey.auth.v1.IssueServiceTokenRequest",
     ".latchkey.auth.v1.AuthenticateRequest",
+    ".latchkey.auth.v1.AuthenticateResponse",
     ".latchkey.settings.v1.SettingChange",
     ".latchkey.settings.v1.ImportDotenvRequest",
     ".latchkey.settings.v1.RevealSettingResponse",

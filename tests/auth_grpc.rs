@@ -406,8 +406,28 @@ async fn legacy_hs256_tokens_when_enabled(backend: Backend) {
         .authenticate(&legacy("Legacy@example.com", "https://app.example.com"))
         .await
         .unwrap();
-    assert_eq!(principal.user.unwrap().id, user_id);
+    assert_eq!(principal.user.as_ref().unwrap().id, user_id);
     assert_eq!(principal.algorithm, "HS256");
+    // The legacy token comes with a Latchkey token for the same user, expiring no later.
+    assert!(
+        !format!("{principal:?}").contains(&principal.exchanged_token),
+        "Debug redacts the exchanged token"
+    );
+    let exchanged = auth
+        .authenticate(&principal.exchanged_token)
+        .await
+        .expect("the exchanged token verifies");
+    assert_eq!(exchanged.algorithm, "EdDSA");
+    assert_eq!(exchanged.user.unwrap().id, user_id);
+    assert!(
+        exchanged.expires_at <= now + 600,
+        "{}",
+        exchanged.expires_at
+    );
+    assert!(
+        exchanged.exchanged_token.is_empty(),
+        "only legacy tokens are exchanged"
+    );
     assert_eq!(
         auth.authenticate(&legacy("stranger@example.com", "https://app.example.com"))
             .await

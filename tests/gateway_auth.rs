@@ -463,7 +463,7 @@ async fn auth_outage_is_503_fast_never_401(backend: Backend) {
     let mut config = auth.config.clone();
     config.listen = auth.addr;
     auth.stop().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    support::until_refused(config.listen).await;
     let started = std::time::Instant::now();
     let sync = gw
         .http

@@ -474,6 +474,7 @@ async fn settings_outage_is_503_and_heals(backend: Backend) {
     assert_eq!(response.status(), 200);
     let (addr, config) = (settings.addr, settings.config.clone());
     settings.stop().await;
+    support::until_refused(addr).await;
 
     let started = std::time::Instant::now();
     let response = gw
@@ -516,8 +517,72 @@ async fn settings_outage_is_503_and_heals(backend: Backend) {
     auth.stop().await;
 }
 
+/// Legacy mode: the web app's own NextAuth-style HS256 token works on every route, settings
+/// included, although settings verifies only Latchkey's Ed25519 keys: auth hands the gateway a
+/// Latchkey token for the same user, which the gateway forwards instead.
+async fn legacy_tokens_reach_settings(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let listener = TestSettings::reserve().await;
+    let settings_url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = support::auth_config(&db);
+    config.rules.legacy = Some(support::legacy_rules());
+    config.settings_url = Some(settings_url);
+    let auth = TestAuth::spawn_with(config).await;
+    let settings_config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
+    let settings = TestSettings::spawn_on(settings_config, listener, &auth).await;
+    let gw = TestGateway::spawn(&auth.url(), &settings.url()).await;
+    gw.sync_user("nextauth").await;
+
+    let now = latchkey_common::clock::Clock::now(&*auth.clock);
+    let legacy = latchkey_auth::tokens::sign_hs256(
+        &latchkey_common::SecretString::from(support::LEGACY_SECRET.to_owned()),
+        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "iat": now, "exp": now + 600}),
+    );
+    let me = gw
+        .authed(Method::GET, "/api/auth/me", &legacy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    for _ in 0..2 {
+        // The second round is answered from the gateway's cache.
+        let patch = send_json(
+            &gw,
+            Method::PATCH,
+            "/api/settings",
+            &legacy,
+            json!({"settings": {"OPENROUTER_API_KEY": "sk-or-v1-legacy-0123456789"}}),
+        )
+        .await;
+        assert_eq!(patch.status(), 200, "{:?}", patch.text().await);
+        let list = gw
+            .authed(Method::GET, "/api/settings", &legacy)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(list.status(), 200);
+        let list: Value = list.json().await.unwrap();
+        assert_eq!(names(&list), ["OPENROUTER_API_KEY"]);
+    }
+    let forged = latchkey_auth::tokens::sign_hs256(
+        &latchkey_common::SecretString::from("not-the-legacy-secret-0123456789abcdef".to_owned()),
+        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "iat": now, "exp": now + 600}),
+    );
+    let list = gw
+        .authed(Method::GET, "/api/settings", &forged)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(list, 401, "TOKEN_SIGNATURE_INVALID").await;
+    settings.stop().await;
+    auth.stop().await;
+}
+
 backend_tests!(
     the_whole_contract,
     token_errors_over_rest,
     settings_outage_is_503_and_heals,
+    legacy_tokens_reach_settings,
 );

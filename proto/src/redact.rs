@@ -36,6 +36,28 @@ impl fmt::Debug for auth::AuthenticateRequest {
     }
 }
 
+impl fmt::Debug for auth::AuthenticateResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticateResponse")
+            .field("kind", &self.kind)
+            .field("user", &self.user)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("token_id", &self.token_id)
+            .field("expires_at", &self.expires_at)
+            .field("algorithm", &self.algorithm)
+            .field(
+                "exchanged_token",
+                &if self.exchanged_token.is_empty() {
+                    ""
+                } else {
+                    REDACTED
+                },
+            )
+            .finish()
+    }
+}
+
 impl fmt::Debug for settings::SettingChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = self.value.as_ref().map(|_| REDACTED);

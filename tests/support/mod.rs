@@ -303,3 +303,16 @@ pub async fn list_services(channel: tonic::transport::Channel) -> Vec<String> {
         other => panic!("unexpected reflection answer {other:?}"),
     }
 }
+
+/// Waits until `addr` refuses connections, like the port of a stopped process. A server drops its
+/// listener a moment after it stops; until then the kernel still completes handshakes nobody
+/// serves, which a caller would see as a hang rather than an outage.
+pub async fn until_refused(addr: SocketAddr) {
+    for _ in 0..250 {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    panic!("{addr} still accepts connections 5 s after its server stopped");
+}

@@ -7,6 +7,7 @@ use latchkey_common::clock::rfc3339;
 use latchkey_proto::ApiError;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
@@ -102,6 +103,11 @@ fn authenticated(principal: Principal) -> pb::AuthenticateResponse {
         token_id: principal.token.token_id,
         expires_at: principal.token.expires_at,
         algorithm: principal.token.algorithm.to_owned(),
+        exchanged_token: principal
+            .exchanged
+            .as_ref()
+            .map(|token| token.expose_secret().to_owned())
+            .unwrap_or_default(),
     }
 }
 

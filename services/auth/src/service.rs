@@ -50,6 +50,9 @@ pub struct Principal {
     pub token: VerifiedToken,
     /// Set for user (and legacy) tokens.
     pub user: Option<users::Model>,
+    /// For a legacy token: a Latchkey token for the same user, expiring no later, for callers
+    /// that forward the user's identity to services verifying only Latchkey's keys.
+    pub exchanged: Option<SecretString>,
 }
 
 /// How a token request names its user.
@@ -259,6 +262,20 @@ impl AuthCore {
         Ok(issued.token)
     }
 
+    /// A Latchkey token standing in for a verified legacy one: same user, expiring no later
+    /// than `not_after` (the legacy token's `exp`), nor than a token issued now would.
+    fn exchange(&self, user: &users::Model, not_after: i64) -> Result<SecretString, AuthError> {
+        let keys = self.keys.snapshot();
+        let active = keys
+            .active
+            .as_ref()
+            .ok_or_else(|| AuthError::Internal("no active signing key".into()))?;
+        let iat = self.clock.now().max(user.tokens_valid_after);
+        let mut claims = self.rules.claims(user.id.clone(), String::new(), None, iat);
+        claims.exp = claims.exp.min(not_after);
+        Ok(SecretString::from(sign(active, &claims)))
+    }
+
     fn issue_for_user(&self, user: &users::Model) -> Result<Issued, AuthError> {
         // After a revocation, issue at the revocation boundary so the new token is not revoked.
         let iat = self.clock.now().max(user.tokens_valid_after);
@@ -302,6 +319,7 @@ impl AuthCore {
                 return Ok(Principal {
                     token: verified,
                     user: None,
+                    exchanged: None,
                 });
             }
             Subject::User(id) => self
@@ -316,9 +334,14 @@ impl AuthCore {
         if verified.issued_at < user.tokens_valid_after {
             return Err(AuthError::TokenRevoked);
         }
+        let exchanged = match verified.subject {
+            Subject::LegacyEmail(_) => Some(self.exchange(&user, verified.expires_at)?),
+            _ => None,
+        };
         Ok(Principal {
             token: verified,
             user: Some(user),
+            exchanged,
         })
     }
 

@@ -3,6 +3,7 @@
 //! [`crate::config::MAX_AUTH_CACHE`] — the documented bound within which a revocation or a
 //! deletion takes effect. The cache is keyed by a SHA-256 of the token, never the token.
 
+use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,7 +17,20 @@ type TokenHash = [u8; 32];
 #[derive(Debug)]
 pub struct TokenCache {
     ttl: Duration,
-    entries: Mutex<HashMap<TokenHash, Instant>>,
+    entries: Mutex<HashMap<TokenHash, Entry>>,
+}
+
+/// What a cache hit answers: auth's verdict still stands, and the token to forward upstream in
+/// place of a legacy one, if auth exchanged it.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub exchanged: Option<SecretString>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    until: Instant,
+    verified: Verified,
 }
 
 impl TokenCache {
@@ -28,20 +42,32 @@ impl TokenCache {
         }
     }
 
-    /// Whether `token` was verified less than the TTL ago (and has not expired since).
-    pub fn is_fresh(&self, token: &str) -> bool {
+    /// Auth's answer for `token` if it was verified less than the TTL ago (and has not expired
+    /// since).
+    pub fn fresh(&self, token: &str) -> Option<Verified> {
         if self.ttl.is_zero() {
-            return false;
+            return None;
         }
         let key = hash(token);
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(&key)
-            .is_some_and(|until| *until > Instant::now())
+            .filter(|entry| entry.until > Instant::now())
+            .map(|entry| entry.verified.clone())
+    }
+
+    /// Whether `token` was verified less than the TTL ago.
+    pub fn is_fresh(&self, token: &str) -> bool {
+        self.fresh(token).is_some()
     }
 
     /// Records a success; `expires_in` caps the entry at the token's own expiry.
-    pub fn remember(&self, token: &str, expires_in: Option<Duration>) {
+    pub fn remember(
+        &self,
+        token: &str,
+        expires_in: Option<Duration>,
+        exchanged: Option<SecretString>,
+    ) {
         if self.ttl.is_zero() {
             return;
         }
@@ -49,12 +75,18 @@ impl TokenCache {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, until| *until > now);
+            entries.retain(|_, entry| entry.until > now);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(hash(token), now + ttl);
+        entries.insert(
+            hash(token),
+            Entry {
+                until: now + ttl,
+                verified: Verified { exchanged },
+            },
+        );
     }
 
     /// Drops a token (after `DELETE /api/auth/me`).
@@ -79,17 +111,17 @@ mod tests {
     fn remembers_for_at_most_the_ttl_and_forgets_on_request() {
         let cache = TokenCache::new(Duration::from_millis(50));
         assert!(!cache.is_fresh("t"));
-        cache.remember("t", None);
+        cache.remember("t", None, None);
         assert!(cache.is_fresh("t"));
         assert!(!cache.is_fresh("u"));
         cache.forget("t");
         assert!(!cache.is_fresh("t"));
-        cache.remember("t", Some(Duration::ZERO));
+        cache.remember("t", Some(Duration::ZERO), None);
         assert!(
             !cache.is_fresh("t"),
             "an expiring token is not cached past its expiry"
         );
-        cache.remember("t", None);
+        cache.remember("t", None, None);
         std::thread::sleep(Duration::from_millis(60));
         assert!(!cache.is_fresh("t"));
     }
@@ -97,7 +129,7 @@ mod tests {
     #[test]
     fn zero_ttl_never_caches() {
         let cache = TokenCache::new(Duration::ZERO);
-        cache.remember("t", None);
+        cache.remember("t", None, None);
         assert!(!cache.is_fresh("t"));
     }
 }

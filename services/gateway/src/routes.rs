@@ -328,8 +328,23 @@ fn insert_header(metadata: &mut MetadataMap, key: &'static str, value: &HeaderVa
     }
 }
 
-fn with_bearer<T>(mut request: tonic::Request<T>, token: &str) -> tonic::Request<T> {
-    if let Ok(value) = MetadataValue::try_from(format!("Bearer {token}")) {
+/// A verified caller's token, and what to present upstream: for a legacy (HS256) token, the
+/// Latchkey token auth exchanged it for (settings verifies only Latchkey's keys); otherwise itself.
+struct Bearer {
+    presented: String,
+    exchanged: Option<SecretString>,
+}
+
+impl Bearer {
+    fn upstream(&self) -> &str {
+        self.exchanged
+            .as_ref()
+            .map_or(self.presented.as_str(), |token| token.expose_secret())
+    }
+}
+
+fn with_bearer<T>(mut request: tonic::Request<T>, token: &Bearer) -> tonic::Request<T> {
+    if let Ok(value) = MetadataValue::try_from(format!("Bearer {}", token.upstream())) {
         request.metadata_mut().insert("authorization", value);
     }
     request
@@ -360,7 +375,7 @@ async fn authenticate(
     state: &GatewayState,
     headers: &HeaderMap,
     ctx: &Ctx,
-) -> Result<String, Problem> {
+) -> Result<Bearer, Problem> {
     let failures = &state.inner.failure_limiter;
     if let Err(wait) = failures.check(ctx.client_ip) {
         return Err(rate_limited(wait, "failed authentications").into());
@@ -368,8 +383,11 @@ async fn authenticate(
     let token = bearer_token(headers).inspect_err(|_| {
         let _ = failures.take(ctx.client_ip);
     })?;
-    if state.inner.cache.is_fresh(&token) {
-        return Ok(token);
+    if let Some(verified) = state.inner.cache.fresh(&token) {
+        return Ok(Bearer {
+            presented: token,
+            exchanged: verified.exchanged,
+        });
     }
     let request = grpc_request(
         auth_pb::AuthenticateRequest {
@@ -380,15 +398,20 @@ async fn authenticate(
     );
     match state.auth().authenticate(request).await {
         Ok(response) => {
-            let expires_at = response.into_inner().expires_at;
+            let answer = response.into_inner();
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_default();
-            let left =
-                (expires_at > 0).then(|| Duration::from_secs((expires_at - now).max(0) as u64));
-            state.inner.cache.remember(&token, left);
-            Ok(token)
+            let left = (answer.expires_at > 0)
+                .then(|| Duration::from_secs((answer.expires_at - now).max(0) as u64));
+            let exchanged = (!answer.exchanged_token.is_empty())
+                .then(|| SecretString::from(answer.exchanged_token));
+            state.inner.cache.remember(&token, left, exchanged.clone());
+            Ok(Bearer {
+                presented: token,
+                exchanged,
+            })
         }
         Err(status) => {
             let error = from_grpc(&status, AUTH, budget::AUTHENTICATE);
@@ -668,7 +691,7 @@ async fn delete_me(
         .delete_user(request)
         .await
         .map_err(|s| from_grpc(&s, AUTH, budget::DELETE_USER))?;
-    state.inner.cache.forget(&token);
+    state.inner.cache.forget(&token.presented);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -690,7 +713,7 @@ async fn revoke_me(
         .map_err(|s| from_grpc(&s, AUTH, budget::WRITE))?
         .into_inner()
         .revoked_before;
-    state.inner.cache.forget(&token);
+    state.inner.cache.forget(&token.presented);
     Ok(Json(json!({
         "revoked_before": latchkey_common::clock::rfc3339(revoked_before),
     })))
