@@ -62,8 +62,9 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start() -> Stack {
-        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    /// The stack on `backend`; `None` when PostgreSQL is not there outside CI.
+    async fn start(backend: Backend) -> Option<Stack> {
+        let db = TestDb::new(backend).await?;
         let listener = TestSettings::reserve().await;
         let settings_url = format!("http://{}", listener.local_addr().unwrap());
         let auth = spawn_auth(&db, Some(settings_url)).await;
@@ -71,13 +72,13 @@ impl Stack {
         let config = settings_config(&db, &auth.url(), &keys);
         let settings = TestSettings::spawn_on(config, listener, &auth).await;
         let gateway = TestGateway::spawn(&auth.url(), &settings.url()).await;
-        Stack {
+        Some(Stack {
             db,
             auth,
             settings: Some(settings),
             gateway,
             keys,
-        }
+        })
     }
 
     fn settings_url(&self) -> String {
@@ -124,9 +125,10 @@ const PROBE_STEPS: &[&str] = &[
     "live probe: delete probe user",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_healthy_stack_passes_with_the_live_probe() {
-    let stack = Stack::start().await;
+async fn a_healthy_stack_passes_with_the_live_probe(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
     let (ok, report) = doctor(&stack.env());
     assert!(ok, "{report:#}");
     for name in [
@@ -158,9 +160,10 @@ async fn a_healthy_stack_passes_with_the_live_probe() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mismatched_sync_secret_is_named_with_its_fix() {
-    let stack = Stack::start().await;
+async fn a_mismatched_sync_secret_is_named_with_its_fix(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
     let mut env = stack.env();
     set(
         &mut env,
@@ -194,9 +197,10 @@ async fn a_mismatched_sync_secret_is_named_with_its_fix() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopped_settings_is_named_and_the_probe_says_upstream_unavailable() {
-    let mut stack = Stack::start().await;
+async fn stopped_settings_is_named_and_the_probe_says_upstream_unavailable(backend: Backend) {
+    let Some(mut stack) = Stack::start(backend).await else {
+        return;
+    };
     let env = stack.env();
     stack.settings.take().unwrap().stop().await;
     let (ok, report) = doctor(&env);
@@ -224,9 +228,10 @@ async fn stopped_settings_is_named_and_the_probe_says_upstream_unavailable() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unconfigured_key_id_is_named_with_its_row_count() {
-    let stack = Stack::start().await;
+async fn an_unconfigured_key_id_is_named_with_its_row_count(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
     let (_, token) = stack.gateway.sync_user("key-owner").await;
     stack
         .settings
@@ -256,11 +261,12 @@ async fn an_unconfigured_key_id_is_named_with_its_row_count() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_auth_and_missing_migrations_are_named() {
-    let stack = Stack::start().await;
+async fn a_stopped_auth_and_missing_migrations_are_named(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
     let mut env = stack.env();
-    let fresh = TestDb::new(Backend::Sqlite).await.unwrap();
+    let fresh = TestDb::new(backend).await.unwrap();
     set(&mut env, "LATCHKEY_DATABASE_URL", fresh.url.clone());
     set(
         &mut env,
@@ -279,9 +285,10 @@ async fn a_stopped_auth_and_missing_migrations_are_named() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_secret_is_a_config_failure_per_service() {
-    let stack = Stack::start().await;
+async fn a_missing_secret_is_a_config_failure_per_service(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
     let env: Vec<_> = stack
         .env()
         .into_iter()
@@ -299,9 +306,10 @@ async fn a_missing_secret_is_a_config_failure_per_service() {
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn service_restricts_config_and_database_checks() {
-    let stack = Stack::start().await;
+async fn service_restricts_config_and_database_checks(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
     // An auth host: no settings keys, no gateway addresses in its environment.
     let env: Vec<_> = stack
         .env()
@@ -397,3 +405,35 @@ async fn a_user_unknown_to_settings_auth_is_user_not_synced() {
     stack.stop().await;
     other_auth.stop().await;
 }
+
+async fn a_gateway_on_another_auth_is_named_by_its_jwks(backend: Backend) {
+    let Some(stack) = Stack::start(backend).await else {
+        return;
+    };
+    // A second auth with its own database and signing keys, and a gateway in front of it: the
+    // operator's LATCHKEY_AUTH_URL and the gateway disagree about which auth is "the" auth.
+    let other_db = TestDb::new(backend).await.unwrap();
+    let other_auth = TestAuth::spawn(&other_db).await;
+    let stray_gateway = TestGateway::spawn(&other_auth.url(), &stack.settings_url()).await;
+    let mut env = stack.env();
+    set(&mut env, "LATCHKEY_GATEWAY_URL", stray_gateway.url(""));
+    let (ok, report) = doctor(&env);
+    assert!(!ok);
+    let check = failed(&report, "JWKS as the gateway serves it").expect("a ✘ for the JWKS");
+    assert!(text(check, "cause").contains("different auths"), "{check}");
+    assert!(text(check, "fix").contains("LATCHKEY_AUTH_URL"), "{check}");
+    stray_gateway.stop().await;
+    other_auth.stop().await;
+    stack.stop().await;
+}
+
+backend_tests!(
+    a_healthy_stack_passes_with_the_live_probe,
+    a_mismatched_sync_secret_is_named_with_its_fix,
+    stopped_settings_is_named_and_the_probe_says_upstream_unavailable,
+    an_unconfigured_key_id_is_named_with_its_row_count,
+    a_stopped_auth_and_missing_migrations_are_named,
+    a_missing_secret_is_a_config_failure_per_service,
+    service_restricts_config_and_database_checks,
+    a_gateway_on_another_auth_is_named_by_its_jwks,
+);
