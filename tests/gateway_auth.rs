@@ -515,9 +515,21 @@ async fn auth_outage_is_503_fast_never_401(backend: Backend) {
     auth.stop().await;
 }
 
-/// `latchkey users …` against auth's database, as an operator runs it.
-fn users_cli(db: &TestDb, args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+/// `latchkey users …` against auth's database, as an operator runs it; then auth's test clock
+/// catches up with the wall clock the CLI used, so both agree on "now".
+fn users_cli_at(auth: &TestAuth, db: &TestDb, args: &[&str]) -> String {
+    use latchkey_common::clock::{Clock, SystemClock};
+    let text = users_cli(db, args);
+    let behind = SystemClock.now() - auth.clock.now();
+    if behind > 0 {
+        auth.clock.advance(behind);
+    }
+    text
+}
+
+/// Runs `latchkey users …` against auth's database, as an operator does.
+fn run_users(db: &TestDb, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .arg("users")
         .args(args)
         .env_clear()
@@ -528,7 +540,12 @@ fn users_cli(db: &TestDb, args: &[&str]) -> String {
             "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         )
         .output()
-        .expect("run latchkey users");
+        .expect("run latchkey users")
+}
+
+/// `latchkey users …` that must succeed; its output.
+fn users_cli(db: &TestDb, args: &[&str]) -> String {
+    let output = run_users(db, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -562,7 +579,7 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
     let (user_id, _) = gw.sync_user("operated").await;
     let unseen = token_of(fresh_token(&gw, &user_id).await).await;
 
-    let shown = users_cli(&db, &["disable", "operated@example.com"]);
+    let shown = users_cli_at(&auth, &db, &["disable", "operated@example.com"]);
     assert!(
         shown.contains(&user_id) && shown.contains("disabled:           true"),
         "{shown}"
@@ -579,7 +596,7 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
     );
     expect_problem(fresh_token(&gw, &user_id).await, 403, "USER_DISABLED").await;
 
-    users_cli(&db, &["enable", &user_id]);
+    users_cli_at(&auth, &db, &["enable", &user_id]);
     let before_revoke = token_of(fresh_token(&gw, &user_id).await).await;
     let me = gw
         .authed(Method::GET, "/api/auth/me", &before_revoke)
@@ -589,7 +606,7 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
     assert_eq!(me.status(), 200);
     let unseen = token_of(fresh_token(&gw, &user_id).await).await;
 
-    let shown = users_cli(&db, &["revoke", &user_id]);
+    let shown = users_cli_at(&auth, &db, &["revoke", &user_id]);
     assert!(!shown.contains("(never revoked)"), "{shown}");
     let me = gw
         .authed(Method::GET, "/api/auth/me", &unseen)
@@ -628,19 +645,27 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
         expect_problem(me, 401, "TOKEN_REVOKED").await;
     }
 
-    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["users", "show", "nobody@example.com"])
-        .env_clear()
-        .env("LATCHKEY_DATABASE_URL", &db.url)
-        .env("LATCHKEY_SYNC_SECRET", SYNC_SECRET)
-        .env(
-            "LATCHKEY_SEAL_KEY",
-            "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .output()
-        .unwrap();
+    let missing = run_users(&db, &["show", "nobody@example.com"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("USER_NOT_SYNCED"));
+
+    // A second account with the same email (another provider): the email alone is refused.
+    let second = gw
+        .http
+        .post(gw.url("/api/auth/sync-user"))
+        .header("X-Latchkey-Sync-Secret", SYNC_SECRET)
+        .json(&json!({"provider": "gitlab", "subject": "7", "email": "operated@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
+    let ambiguous = run_users(&db, &["disable", "operated@example.com"]);
+    assert_eq!(ambiguous.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(
+        stderr.contains("2 users have this email") && stderr.contains(&user_id),
+        "{stderr}"
+    );
     auth.stop().await;
 }
 

@@ -16,6 +16,8 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 /// How often names are resolved again.
 pub const REFRESH: Duration = Duration::from_secs(5);
+/// How long one lookup may take before this round keeps the known addresses.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Resolves a host name and port to addresses; injectable so tests can answer for a name.
 pub type Resolver = Arc<
@@ -133,7 +135,11 @@ async fn follow_dns(
     loop {
         for named in &names {
             let url = named.uri.to_string();
-            let addrs = match resolver(named.host.clone(), named.port).await {
+            let lookup = resolver(named.host.clone(), named.port);
+            let answer = tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("lookup timed out")));
+            let addrs = match answer {
                 Ok(addrs) if !addrs.is_empty() => addrs.into_iter().collect::<BTreeSet<_>>(),
                 Ok(_) => {
                     tracing::warn!(%url, "upstream name resolved to no address; keeping the current ones");

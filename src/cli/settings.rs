@@ -41,7 +41,8 @@ pub enum SettingsCommand {
     },
     /// Import a `.env` file into a user's settings (merge, or `--replace`); all or nothing.
     Import {
-        /// The user's id (the `sub` of their tokens).
+        /// The user's id (the `sub` of their tokens). Not checked against auth (settings does not
+        /// own users): `latchkey users show <email>` gives it.
         #[arg(long)]
         user_id: String,
         /// The `.env` file to read; `-` reads standard input.
@@ -104,9 +105,17 @@ async fn export(
             return Err(refused(error));
         }
     };
-    sink.write_all(text.as_bytes())
-        .and_then(|()| sink.flush())
-        .map_err(anyhow::Error::from)?;
+    if text.is_empty() {
+        eprintln!(
+            "latchkey: user {user_id} has no settings (ids are not checked against auth: is it the `sub` of their tokens?)"
+        );
+    }
+    if let Err(error) = sink.write_all(text.as_bytes()).and_then(|()| sink.flush()) {
+        if let Some(path) = out {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(anyhow::Error::from(error).into());
+    }
     Ok(())
 }
 
@@ -131,6 +140,9 @@ async fn import(
 ) -> Result<(), Failure> {
     use anyhow::Context;
     use latchkey_settings::service::{Caller, ImportMode};
+    if user_id.trim().is_empty() {
+        return Err(anyhow::anyhow!("INVALID_ARGUMENT: --user-id must not be empty").into());
+    }
     let text = zeroize::Zeroizing::new(if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
     } else {

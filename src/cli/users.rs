@@ -32,8 +32,8 @@ pub async fn run(command: UsersCommand, config: &Config) -> Result<(), Failure> 
     let now = SystemClock.now();
     let user = match command {
         UsersCommand::Show { user } => admin::find(&db, &user).await,
-        UsersCommand::Disable { user } => admin::set_disabled(&db, &user, true, now).await,
-        UsersCommand::Enable { user } => admin::set_disabled(&db, &user, false, now).await,
+        UsersCommand::Disable { user } => admin::set_disabled(&db, &user, true).await,
+        UsersCommand::Enable { user } => admin::set_disabled(&db, &user, false).await,
         UsersCommand::Revoke { user } => match admin::revoke(&db, &user, now).await {
             Ok(_) => admin::find(&db, &user).await,
             Err(error) => Err(error),

@@ -7,7 +7,7 @@ use latchkey_common::clock::rfc3339;
 use latchkey_proto::ApiError;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
@@ -89,7 +89,10 @@ fn access_token(issued: crate::service::Issued) -> pb::AccessToken {
     }
 }
 
-fn authenticated(principal: Principal) -> pb::AuthenticateResponse {
+fn authenticated(
+    principal: Principal,
+    exchanged: Option<SecretString>,
+) -> pb::AuthenticateResponse {
     use crate::tokens::Subject;
     let (kind, client_id) = match &principal.token.subject {
         Subject::Service(client) => (pb::PrincipalKind::Service, client.clone()),
@@ -103,9 +106,7 @@ fn authenticated(principal: Principal) -> pb::AuthenticateResponse {
         token_id: principal.token.token_id,
         expires_at: principal.token.expires_at,
         algorithm: principal.token.algorithm.to_owned(),
-        exchanged_token: principal
-            .exchanged
-            .as_ref()
+        exchanged_token: exchanged
             .map(|token| token.expose_secret().to_owned())
             .unwrap_or_default(),
     }
@@ -191,7 +192,8 @@ impl AuthService for AuthGrpc {
             .authenticate(&token)
             .await
             .map_err(|e| status(&metadata, e))?;
-        Ok(Response::new(authenticated(principal)))
+        let exchanged = self.core.exchange_legacy(&principal);
+        Ok(Response::new(authenticated(principal, exchanged)))
     }
 
     async fn get_jwks(

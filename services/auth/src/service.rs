@@ -50,9 +50,6 @@ pub struct Principal {
     pub token: VerifiedToken,
     /// Set for user (and legacy) tokens.
     pub user: Option<users::Model>,
-    /// For a legacy token: a Latchkey token for the same user, expiring no later, for callers
-    /// that forward the user's identity to services verifying only Latchkey's keys.
-    pub exchanged: Option<SecretString>,
 }
 
 /// How a token request names its user.
@@ -262,18 +259,24 @@ impl AuthCore {
         Ok(issued.token)
     }
 
-    /// A Latchkey token standing in for a verified legacy one: same user, expiring no later
-    /// than `not_after` (the legacy token's `exp`), nor than a token issued now would.
-    fn exchange(&self, user: &users::Model, not_after: i64) -> Result<SecretString, AuthError> {
+    /// For a verified legacy token: a Latchkey token for the same user, expiring no later than
+    /// the legacy one (nor than a token issued now would), for callers that forward the user's
+    /// identity to services verifying only Latchkey's keys. `None` for any other principal, or
+    /// when no signing key is active (the legacy token itself stays valid for auth).
+    pub fn exchange_legacy(&self, principal: &Principal) -> Option<SecretString> {
+        let (Subject::LegacyEmail(_), Some(user)) = (&principal.token.subject, &principal.user)
+        else {
+            return None;
+        };
         let keys = self.keys.snapshot();
-        let active = keys
-            .active
-            .as_ref()
-            .ok_or_else(|| AuthError::Internal("no active signing key".into()))?;
+        let Some(active) = keys.active.as_ref() else {
+            tracing::warn!(user_id = %user.id, "no active signing key: a legacy token cannot be exchanged");
+            return None;
+        };
         let iat = self.clock.now().max(user.tokens_valid_after);
         let mut claims = self.rules.claims(user.id.clone(), String::new(), None, iat);
-        claims.exp = claims.exp.min(not_after);
-        Ok(SecretString::from(sign(active, &claims)))
+        claims.exp = claims.exp.min(principal.token.expires_at);
+        Some(SecretString::from(sign(active, &claims)))
     }
 
     fn issue_for_user(&self, user: &users::Model) -> Result<Issued, AuthError> {
@@ -319,7 +322,6 @@ impl AuthCore {
                 return Ok(Principal {
                     token: verified,
                     user: None,
-                    exchanged: None,
                 });
             }
             Subject::User(id) => self
@@ -334,14 +336,9 @@ impl AuthCore {
         if verified.issued_at < user.tokens_valid_after {
             return Err(AuthError::TokenRevoked);
         }
-        let exchanged = match verified.subject {
-            Subject::LegacyEmail(_) => Some(self.exchange(&user, verified.expires_at)?),
-            _ => None,
-        };
         Ok(Principal {
             token: verified,
             user: Some(user),
-            exchanged,
         })
     }
 
@@ -414,7 +411,7 @@ impl AuthCore {
     /// Revokes every token issued to the bearer token's user so far. Returns the boundary.
     pub async fn revoke_tokens(&self, token: &str) -> Result<i64, AuthError> {
         let user = self.current_user(token).await?;
-        crate::admin::revoke_until_now(&self.db, user, self.clock.now()).await
+        crate::admin::revoke_until_now(&self.db, &user.id, self.clock.now()).await
     }
 
     /// Deletes the bearer token's user; their settings go first, so nothing is left orphaned.

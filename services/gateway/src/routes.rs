@@ -276,6 +276,7 @@ fn metric_route(path: &str) -> &'static str {
         "/api/auth/sync-user",
         "/api/auth/token",
         "/api/auth/me",
+        "/api/auth/me/revoke",
         "/.well-known/jwks.json",
         "/api/settings",
         "/api/settings/import",
