@@ -257,6 +257,28 @@ async fn the_whole_contract(backend: Backend) {
         .await
         .unwrap();
     expect_problem(response, 400, "INVALID_ARGUMENT").await;
+    // Found by schemathesis: a bad name is refused even with a null value in a PUT, and a
+    // query string beside a JSON import body is refused instead of ignored.
+    let response = send_json(
+        &gw,
+        Method::PUT,
+        "/api/settings",
+        &token,
+        json!({"settings": {"": null}}),
+    )
+    .await;
+    let problem = expect_problem(response, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(problem["errors"][0]["field"], "settings.", "{problem}");
+    let response = send_json(
+        &gw,
+        Method::POST,
+        "/api/settings/import?mode=replace",
+        &token,
+        json!({"dotenv": "A=1\n"}),
+    )
+    .await;
+    let problem = expect_problem(response, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(problem["errors"][0]["field"], "query", "{problem}");
 
     // Never plaintext to the browser.
     let response = gw

@@ -484,13 +484,13 @@ fn validate_sync(input: SyncInput) -> Result<SyncInput, AuthError> {
             "required: 1-64 characters of a-z, 0-9, `-`, `_`, `.` (e.g. google, github)",
         ));
     }
-    if subject.is_empty() || subject.len() > 255 {
+    if subject.is_empty() || subject.chars().count() > 255 {
         violations.push(violation(
             "subject",
             "required: the provider's user id, at most 255 characters",
         ));
     }
-    let email_ok = email.len() <= 320
+    let email_ok = email.chars().count() <= 320
         && email.split_once('@').is_some_and(|(l, d)| {
             !l.is_empty() && !d.is_empty() && !email.contains(char::is_whitespace)
         });
@@ -504,7 +504,7 @@ fn validate_sync(input: SyncInput) -> Result<SyncInput, AuthError> {
         violations.push(violation("name", "at most 256 characters"));
     }
     if !avatar_url.is_empty()
-        && (avatar_url.len() > 2048
+        && (avatar_url.chars().count() > 2048
             || !(avatar_url.starts_with("https://") || avatar_url.starts_with("http://")))
     {
         violations.push(violation(

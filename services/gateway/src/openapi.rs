@@ -220,11 +220,11 @@ fn schemas() -> Value {
             "type": "object", "additionalProperties": false,
             "required": ["provider", "subject", "email"],
             "properties": {
-                "provider": { "type": "string", "examples": ["github"] },
-                "subject": { "type": "string" },
-                "email": { "type": "string", "format": "email" },
-                "name": { "type": ["string", "null"] },
-                "avatar_url": { "type": ["string", "null"] }
+                "provider": { "type": "string", "pattern": "^\\s*[A-Za-z0-9._-]{1,64}\\s*$", "examples": ["github"] },
+                "subject": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "description": "the provider's user id" },
+                "email": { "type": "string", "format": "email", "maxLength": 320 },
+                "name": { "type": ["string", "null"], "maxLength": 256 },
+                "avatar_url": { "type": ["string", "null"], "maxLength": 2048, "pattern": "^\\s*(https?://[\\s\\S]*)?$" }
             }
         },
         "User": {

@@ -805,17 +805,17 @@ async fn list_settings(
     Ok(Json(json!({ "settings": masked_json(settings) })))
 }
 
+/// The body's entries, nulls included: settings checks every name (a PUT with a bad name and a
+/// null value is still a bad request) and treats a null in a PUT as absent.
 async fn changes_from(
     headers: &HeaderMap,
     body: Body,
-    keep_null: bool,
 ) -> Result<Vec<settings_pb::SettingChange>, Problem> {
     let bytes = read_body(headers, body).await?;
     let body: SettingsBody = parse_json(&bytes, SETTINGS_EXAMPLE)?;
     Ok(body
         .settings
         .into_iter()
-        .filter(|(_, value)| keep_null || value.is_some())
         .map(|(name, value)| settings_pb::SettingChange { name, value })
         .collect())
 }
@@ -854,7 +854,7 @@ async fn write_settings(
     mode: WriteMode,
 ) -> Result<Json<Value>, Problem> {
     let token = authenticate(state, headers, ctx).await?;
-    let settings = changes_from(headers, body, mode == WriteMode::Merge).await?;
+    let settings = changes_from(headers, body).await?;
     let mut client = state.settings();
     let answer = match mode {
         WriteMode::Merge => {
@@ -922,24 +922,34 @@ fn import_request(
         .to_ascii_lowercase();
     let is_json = content_type == "application/json" || content_type.ends_with("+json");
     let is_text = content_type.starts_with("text/") || content_type == "application/octet-stream";
+    // The query is checked whatever the body, so a wrong `?mode=` never passes unnoticed.
+    let query: ImportQuery = match uri.query() {
+        Some(_) => axum::extract::Query::try_from_uri(uri)
+            .map(|q| q.0)
+            .map_err(|e| {
+                ApiError::invalid(
+                    format!("The query string is invalid: {}. Use ?mode=merge|replace&dry_run=true|false.", e.body_text()),
+                    vec![Violation { field: "query".into(), description: e.body_text() }],
+                )
+            })?,
+        None => ImportQuery::default(),
+    };
     let (dotenv, mode, dry_run) = if is_json {
+        if query.mode.is_some() || query.dry_run.is_some() {
+            return Err(ApiError::invalid(
+                "With a JSON body, mode and dry_run go in the body, not in the query string.",
+                vec![Violation {
+                    field: "query".into(),
+                    description: "mode and dry_run apply to text/plain bodies only".into(),
+                }],
+            ));
+        }
         let body: ImportBody = parse_json(
             bytes,
             r#"{"dotenv": "FLY_API_TOKEN=fo1_…\n", "mode": "merge", "dry_run": true}"#,
         )?;
         (body.dotenv, body.mode, body.dry_run)
     } else if is_text {
-        let query: ImportQuery = match uri.query() {
-            Some(_) => axum::extract::Query::try_from_uri(uri)
-                .map(|q| q.0)
-                .map_err(|e| {
-                    ApiError::invalid(
-                        format!("The query string is invalid: {}. Use ?mode=merge|replace&dry_run=true|false.", e.body_text()),
-                        vec![Violation { field: "query".into(), description: e.body_text() }],
-                    )
-                })?,
-            None => ImportQuery::default(),
-        };
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| {
             ApiError::invalid(
                 "The .env is not valid UTF-8; save it as UTF-8 and paste it again.",
