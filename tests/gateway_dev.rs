@@ -15,6 +15,8 @@ use support::{Backend, TestDb};
 struct Dev {
     child: Child,
     url: String,
+    auth: String,
+    settings: String,
 }
 
 impl Drop for Dev {
@@ -26,14 +28,15 @@ impl Drop for Dev {
 
 /// Starts `latchkey dev` in `dir` and waits for the line with the page's URL.
 fn start(dir: &Path, env: &[(&str, String)]) -> Dev {
+    let (auth, settings) = (unused_addr().to_string(), unused_addr().to_string());
     let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
     command
         .arg("dev")
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LATCHKEY_AUTH_LISTEN", unused_addr().to_string())
-        .env("LATCHKEY_SETTINGS_LISTEN", unused_addr().to_string())
+        .env("LATCHKEY_AUTH_LISTEN", &auth)
+        .env("LATCHKEY_SETTINGS_LISTEN", &settings)
         .env("LATCHKEY_GATEWAY_LISTEN", unused_addr().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -57,7 +60,12 @@ fn start(dir: &Path, env: &[(&str, String)]) -> Dev {
             Ok(line) => {
                 if let Some(at) = line.find("http://") {
                     let url = line[at..].trim().to_owned();
-                    return Dev { child, url };
+                    return Dev {
+                        child,
+                        url,
+                        auth: format!("http://{auth}"),
+                        settings: format!("http://{settings}"),
+                    };
                 }
                 seen.push(line);
             }
@@ -143,6 +151,7 @@ async fn dev_runs_everything_and_keeps_its_secrets(backend: Backend) {
         "LATCHKEY_SYNC_SECRET=",
         "LATCHKEY_SEAL_KEY=",
         "LATCHKEY_ENCRYPTION_KEYS=",
+        "LATCHKEY_SERVICE_CLIENTS=dev-service:",
     ] {
         assert!(secrets.contains(key), "{key}");
     }
@@ -174,7 +183,67 @@ async fn dev_runs_everything_and_keeps_its_secrets(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(list["settings"][0]["name"], "FLY_API_TOKEN", "{list}");
+    reveal_and_audit_with_the_dev_service_client(&dev, &secrets, &user_id).await;
     stop(dev);
+}
+
+/// The service client `latchkey dev` writes into its secrets file: a service token, one
+/// reveal, and the audit row it left.
+async fn reveal_and_audit_with_the_dev_service_client(dev: &Dev, secrets: &str, user_id: &str) {
+    use latchkey_proto::auth::v1 as auth_pb;
+    use latchkey_proto::settings::v1 as settings_pb;
+    let clients = secrets
+        .lines()
+        .find_map(|l| l.strip_prefix("LATCHKEY_SERVICE_CLIENTS="))
+        .expect("a dev service client");
+    let mut parts = clients.splitn(3, ':');
+    let (client_id, client_secret) = (parts.next().unwrap(), parts.next().unwrap());
+    let mut auth = auth_pb::auth_service_client::AuthServiceClient::connect(dev.auth.clone())
+        .await
+        .unwrap();
+    let token = auth
+        .issue_service_token(auth_pb::IssueServiceTokenRequest {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            scopes: vec![],
+        })
+        .await
+        .expect("the dev service client gets a token")
+        .into_inner()
+        .token
+        .unwrap()
+        .access_token;
+    let mut settings =
+        settings_pb::settings_service_client::SettingsServiceClient::connect(dev.settings.clone())
+            .await
+            .unwrap();
+    let revealed = settings
+        .reveal_setting(support::with_bearer(
+            settings_pb::RevealSettingRequest {
+                user_id: user_id.to_owned(),
+                name: "FLY_API_TOKEN".into(),
+            },
+            &token,
+        ))
+        .await
+        .expect("reveal")
+        .into_inner();
+    assert_eq!(revealed.value, "fo1_abcdefghijklmnopqrstuvwxyz");
+    let audit = settings
+        .list_reveal_audit(support::with_bearer(
+            settings_pb::ListRevealAuditRequest {
+                user_id: user_id.to_owned(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("audit")
+        .into_inner();
+    assert_eq!(audit.entries.len(), 1);
+    assert_eq!(audit.entries[0].caller, client_id);
+    assert_eq!(audit.entries[0].name, "FLY_API_TOKEN");
 }
 
 backend_tests!(dev_runs_everything_and_keeps_its_secrets);

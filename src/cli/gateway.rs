@@ -95,7 +95,7 @@ pub async fn run_dev() -> Result<(), Failure> {
         gateway_addr.ip().to_string()
     };
     println!(
-        "\nLatchkey dev is running. Open the Settings page: http://{host}:{}/\n  (sign in with \"Sign in as dev user\"; data in {}; secrets in {}; Ctrl-C stops)\n",
+        "\nLatchkey dev is running. Open the Settings page: http://{host}:{}/\n  (sign in with \"Sign in as dev user\"; data in {}; secrets in {}, including the service client `{DEV_SERVICE_CLIENT}` for reveal and the audit log; Ctrl-C stops)\n",
         gateway_addr.port(),
         latchkey_common::db::redact_url(config.get("database_url").unwrap_or_default()),
         dir.join(SECRETS_FILE).display(),
@@ -188,6 +188,7 @@ fn load_or_create_secrets(path: &Path) -> anyhow::Result<HashMap<String, String>
             .with_context(|| format!("writing {}", path.display()))?;
         tracing::info!(path = %path.display(), "generated dev secrets");
     }
+    add_dev_service_client(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -208,6 +209,40 @@ fn load_or_create_secrets(path: &Path) -> anyhow::Result<HashMap<String, String>
         .collect())
 }
 
+/// The client id `latchkey dev` configures for trying reveal and the audit log.
+pub const DEV_SERVICE_CLIENT: &str = "dev-service";
+
+/// Appends a service client with `settings:reveal settings:audit` to the dev secrets when they
+/// have none (files from older versions included), so reveal and the audit log can be tried
+/// locally with `IssueServiceToken`.
+fn add_dev_service_client(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text
+        .lines()
+        .any(|l| l.trim_start().starts_with("LATCHKEY_SERVICE_CLIENTS="))
+    {
+        return Ok(());
+    }
+    let line = format!(
+        "LATCHKEY_SERVICE_CLIENTS={DEV_SERVICE_CLIENT}:{}:settings:reveal settings:audit\n",
+        latchkey_common::secret::random_token(32)
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let separator = if text.ends_with('\n') || text.is_empty() {
+        ""
+    } else {
+        "\n"
+    };
+    file.write_all(format!("{separator}{line}").as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +256,7 @@ mod tests {
             "LATCHKEY_SYNC_SECRET",
             "LATCHKEY_SEAL_KEY",
             "LATCHKEY_ENCRYPTION_KEYS",
+            "LATCHKEY_SERVICE_CLIENTS",
         ] {
             assert!(first[key].len() >= 32, "{key}");
             assert_eq!(first[key], again[key], "{key} is reused");
@@ -235,6 +271,24 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(first["LATCHKEY_DATABASE_URL"].starts_with("sqlite://"));
+        assert!(
+            first["LATCHKEY_SERVICE_CLIENTS"].starts_with("dev-service:")
+                && first["LATCHKEY_SERVICE_CLIENTS"].ends_with(":settings:reveal settings:audit"),
+            "a service client for reveal and the audit log"
+        );
+        // A secrets file from before the service client gets one added, the rest kept.
+        let old = tempfile::tempdir().unwrap();
+        std::fs::write(
+            old.path().join(SECRETS_FILE),
+            "LATCHKEY_SYNC_SECRET=kept-0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        let upgraded = dev_environment(old.path(), HashMap::new()).unwrap();
+        assert_eq!(
+            upgraded["LATCHKEY_SYNC_SECRET"],
+            "kept-0123456789abcdef0123456789abcdef"
+        );
+        assert!(upgraded["LATCHKEY_SERVICE_CLIENTS"].starts_with("dev-service:"));
         let env = HashMap::from([
             ("LATCHKEY_SYNC_SECRET".to_owned(), "from-env".to_owned()),
             ("DATABASE_URL".to_owned(), "postgres://x@h/db".to_owned()),
