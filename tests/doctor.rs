@@ -152,6 +152,14 @@ async fn a_healthy_stack_passes_with_the_live_probe(backend: Backend) {
     }
     let masked = passed(&report, "live probe: list shows it masked").unwrap();
     assert!(text(masked, "detail").contains("DOCTOR_PROBE"), "{masked}");
+    let version = env!("CARGO_PKG_VERSION");
+    let versions = passed(&report, "versions").expect("a ✔ for versions");
+    assert!(
+        text(versions, "detail").contains(&format!(
+            "auth {version}, settings {version}, gateway {version}"
+        )),
+        "{versions}"
+    );
     // The probe cleaned up after itself: no settings rows are left behind.
     let (ok, report) = doctor(&stack.env());
     assert!(ok, "{report:#}");

@@ -106,6 +106,21 @@ pub fn ensure_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
     request
 }
 
+/// The version every Latchkey process reports (the workspace shares one version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Response metadata naming the build that answered a gRPC call, so `doctor` can tell whether
+/// every service runs the same release.
+pub const VERSION_METADATA: &str = "x-latchkey-version";
+
+/// Stamps a gRPC response with [`VERSION_METADATA`]. Used as a `MapResponseLayer` on the servers.
+pub fn stamp_version<B>(mut response: http::Response<B>) -> http::Response<B> {
+    response
+        .headers_mut()
+        .insert(VERSION_METADATA, http::HeaderValue::from_static(VERSION));
+    response
+}
+
 /// The span for one gRPC call: method path and request id, nothing from the body or secrets;
 /// its parent is the caller's W3C `traceparent`, so one trace spans gateway → auth → settings.
 pub fn grpc_span(request: &http::Request<()>) -> tracing::Span {

@@ -144,8 +144,10 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         .or_else(|| config.get("auth_url").map(str::to_owned))
         .unwrap_or_default();
     let mut auth_kids = None;
+    let mut versions = Vec::new();
     if let Some(channel) = check_service_health(
         &mut checks,
+        &mut versions,
         "auth",
         &auth_url,
         "latchkey.auth.v1.AuthService",
@@ -176,6 +178,7 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         Some(url) => {
             check_service_health(
                 &mut checks,
+                &mut versions,
                 "settings",
                 &url,
                 "latchkey.settings.v1.SettingsService",
@@ -212,6 +215,10 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         base: gateway_url.trim_end_matches('/').to_owned(),
     };
     if check_gateway_ready(&mut checks, &gateway).await {
+        if let Some(version) = gateway_version(&gateway).await {
+            versions.push(("gateway".to_owned(), version));
+        }
+        check_versions(&mut checks, &versions);
         if let Some(kids) = &auth_kids {
             check_gateway_jwks(&mut checks, &gateway, kids).await;
         }
@@ -444,6 +451,7 @@ fn check_key_ids(
 
 async fn check_service_health(
     checks: &mut Vec<Check>,
+    versions: &mut Vec<(String, String)>,
     name: &str,
     url: &str,
     grpc_service: &str,
@@ -483,12 +491,25 @@ async fn check_service_health(
             service: grpc_service.to_owned(),
         })
         .await;
-    match answer.map(|r| r.into_inner().status) {
-        Ok(status) if status == ServingStatus::Serving as i32 => {
-            checks.push(Check::pass(title, "gRPC health SERVING"));
+    let answer = answer.map(|response| {
+        let version = response
+            .metadata()
+            .get(latchkey_common::telemetry::VERSION_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown (older than 0.1.0)")
+            .to_owned();
+        (response.into_inner().status, version)
+    });
+    match answer {
+        Ok((status, version)) if status == ServingStatus::Serving as i32 => {
+            checks.push(Check::pass(
+                title,
+                format!("gRPC health SERVING, version {version}"),
+            ));
+            versions.push((name.to_owned(), version));
             Some(channel)
         }
-        Ok(status) => {
+        Ok((status, _)) => {
             checks.push(Check::fail(
                 title,
                 format!("gRPC health answers {status:?} (not SERVING)"),
@@ -663,6 +684,45 @@ fn fix_for(code: &str, detail: &str) -> String {
         "DATA_INTEGRITY" => "a stored value does not open with the configured master keys: compare LATCHKEY_ENCRYPTION_KEYS (`latchkey fingerprint`) and run `latchkey keys status`".into(),
         "UNREACHABLE" => "start `latchkey gateway`, or point --gateway-url / LATCHKEY_GATEWAY_URL at it".into(),
         other => format!("see docs/TROUBLESHOOTING.md for {other} and the gateway's log"),
+    }
+}
+
+/// The gateway's version from `GET /healthz`.
+async fn gateway_version(gateway: &Gateway) -> Option<String> {
+    let response = gateway
+        .http
+        .get(gateway.url("/healthz"))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = response.json().await.ok()?;
+    Some(
+        body["version"]
+            .as_str()
+            .unwrap_or("unknown (older than 0.1.0)")
+            .to_owned(),
+    )
+}
+
+/// Every service reached runs this doctor's release; a mix means a rollout stopped halfway.
+fn check_versions(checks: &mut Vec<Check>, versions: &[(String, String)]) {
+    let ours = latchkey_common::telemetry::VERSION;
+    let listed = versions
+        .iter()
+        .map(|(name, version)| format!("{name} {version}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if versions.iter().all(|(_, version)| version == ours) {
+        checks.push(Check::pass(
+            "versions",
+            format!("{listed} (this doctor {ours})"),
+        ));
+    } else {
+        checks.push(Check::fail(
+            "versions",
+            format!("the services run different releases: {listed}; this doctor is {ours}"),
+            "finish the rollout: run the same image (or binary) for every service",
+        ));
     }
 }
 
@@ -926,5 +986,36 @@ async fn list_settings(
             checks.push(Problem::transport(&error).check(step));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollout_stopped_halfway_is_a_failed_versions_check() {
+        let ours = latchkey_common::telemetry::VERSION.to_owned();
+        let mut checks = Vec::new();
+        check_versions(
+            &mut checks,
+            &[
+                ("auth".into(), ours.clone()),
+                ("settings".into(), "0.0.9".into()),
+            ],
+        );
+        let json = serde_json::to_value(&checks[0]).unwrap();
+        assert_eq!(json["ok"], false, "{json}");
+        assert!(
+            json["cause"].as_str().unwrap().contains("settings 0.0.9"),
+            "{json}"
+        );
+        assert!(
+            json["fix"].as_str().unwrap().contains("same image"),
+            "{json}"
+        );
+        checks.clear();
+        check_versions(&mut checks, &[("auth".into(), ours)]);
+        assert_eq!(serde_json::to_value(&checks[0]).unwrap()["ok"], true);
     }
 }

@@ -92,6 +92,9 @@ impl AuthApp {
                 latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
             ))
             .layer(latchkey_common::metrics::GrpcMetricsLayer::new("auth"))
+            .layer(tower::util::MapResponseLayer::new(
+                latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
+            ))
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)

@@ -366,7 +366,7 @@ fn schemas() -> Value {
                 } }
             }
         },
-        "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string" } } },
+        "Health": { "type": "object", "required": ["status", "version"], "properties": { "status": { "type": "string" }, "version": { "type": "string", "description": "the gateway's Latchkey version" } } },
         "Ready": {
             "type": "object", "required": ["status", "auth", "settings"],
             "properties": { "status": { "type": "string" }, "auth": { "type": "string" }, "settings": { "type": "string" } }

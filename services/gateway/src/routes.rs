@@ -1051,7 +1051,7 @@ async fn delete_setting(
 // Operations, docs, the page, fallbacks
 
 async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+    Json(json!({ "status": "ok", "version": latchkey_common::telemetry::VERSION }))
 }
 
 async fn upstream_health(channel: Channel) -> &'static str {

@@ -121,6 +121,9 @@ impl SettingsApp {
                 latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
             ))
             .layer(latchkey_common::metrics::GrpcMetricsLayer::new("settings"))
+            .layer(tower::util::MapResponseLayer::new(
+                latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
+            ))
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)
