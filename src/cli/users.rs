@@ -3,7 +3,7 @@
 
 use super::Failure;
 use latchkey_common::ExposeSecret;
-use latchkey_common::clock::{Clock, SystemClock, rfc3339};
+use latchkey_common::clock::rfc3339;
 use latchkey_common::config::Config;
 
 /// What to do to one user, named by id or email.
@@ -29,7 +29,9 @@ pub async fn run(command: UsersCommand, config: &Config) -> Result<(), Failure> 
     latchkey_auth::store::migrate(&db)
         .await
         .map_err(anyhow::Error::from)?;
-    let now = SystemClock.now();
+    let now = admin::database_now(&db)
+        .await
+        .map_err(|error| anyhow::anyhow!("reading the database's clock: {error}"))?;
     let user = match command {
         UsersCommand::Show { user } => admin::find(&db, &user).await,
         UsersCommand::Disable { user } => admin::set_disabled(&db, &user, true).await,

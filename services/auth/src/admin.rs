@@ -8,7 +8,26 @@ use crate::error::{AuthError, violation};
 use crate::service::normalise_email;
 use crate::store::users;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
+    Statement,
+};
+
+/// The database server's clock, in unix seconds: what an operator's command uses as "now", so
+/// a laptop whose clock runs ahead cannot put a revocation boundary in the future (tokens issued
+/// at it would not be valid yet).
+pub async fn database_now(db: &DatabaseConnection) -> Result<i64, AuthError> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) AS now",
+        _ => "SELECT CAST(strftime('%s', 'now') AS INTEGER) AS now",
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| AuthError::Internal("the database did not say what time it is".into()))?;
+    Ok(row.try_get::<i64>("", "now")?)
+}
 
 /// The user with this id, or the one user with this email; an email several users share is
 /// refused with their ids, so an operator never acts on the wrong account.
