@@ -329,6 +329,20 @@ fn insert_header(metadata: &mut MetadataMap, key: &'static str, value: &HeaderVa
     }
 }
 
+/// Authenticates the caller, then wraps `message` for the upstream call made on their behalf:
+/// their token (or its exchanged stand-in), request id, trace context and the route's deadline.
+async fn on_behalf<T>(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    message: T,
+    budget: Duration,
+) -> Result<(Bearer, tonic::Request<T>), Problem> {
+    let token = authenticate(state, headers, ctx).await?;
+    let request = with_bearer(grpc_request(message, ctx, budget), &token);
+    Ok((token, request))
+}
+
 /// A verified caller's token, and what to present upstream: for a legacy (HS256) token, the
 /// Latchkey token auth exchanged it for (settings verifies only Latchkey's keys); otherwise itself.
 struct Bearer {
@@ -653,11 +667,14 @@ async fn get_me(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let token = authenticate(&state, &headers, &ctx).await?;
-    let request = with_bearer(
-        grpc_request(auth_pb::GetUserRequest {}, &ctx, budget::READ),
-        &token,
-    );
+    let (_, request) = on_behalf(
+        &state,
+        &headers,
+        &ctx,
+        auth_pb::GetUserRequest {},
+        budget::READ,
+    )
+    .await?;
     let user = state
         .auth()
         .get_user(request)
@@ -682,11 +699,14 @@ async fn delete_me(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let token = authenticate(&state, &headers, &ctx).await?;
-    let request = with_bearer(
-        grpc_request(auth_pb::DeleteUserRequest {}, &ctx, budget::DELETE_USER),
-        &token,
-    );
+    let (token, request) = on_behalf(
+        &state,
+        &headers,
+        &ctx,
+        auth_pb::DeleteUserRequest {},
+        budget::DELETE_USER,
+    )
+    .await?;
     state
         .auth()
         .delete_user(request)
@@ -702,11 +722,14 @@ async fn revoke_me(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let token = authenticate(&state, &headers, &ctx).await?;
-    let request = with_bearer(
-        grpc_request(auth_pb::RevokeUserTokensRequest {}, &ctx, budget::WRITE),
-        &token,
-    );
+    let (token, request) = on_behalf(
+        &state,
+        &headers,
+        &ctx,
+        auth_pb::RevokeUserTokensRequest {},
+        budget::WRITE,
+    )
+    .await?;
     let revoked_before = state
         .auth()
         .revoke_user_tokens(request)
@@ -790,11 +813,14 @@ async fn list_settings(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let token = authenticate(&state, &headers, &ctx).await?;
-    let request = with_bearer(
-        grpc_request(settings_pb::ListSettingsRequest {}, &ctx, budget::READ),
-        &token,
-    );
+    let (_, request) = on_behalf(
+        &state,
+        &headers,
+        &ctx,
+        settings_pb::ListSettingsRequest {},
+        budget::READ,
+    )
+    .await?;
     let settings = state
         .settings()
         .list_settings(request)
