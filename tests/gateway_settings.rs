@@ -602,9 +602,37 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
     auth.stop().await;
 }
 
+/// A database that answers but is broken (a table dropped behind the service's back): 500
+/// INTERNAL over REST, with nothing of the database's own message in the answer.
+async fn a_broken_database_is_500_internal_without_internals(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let Some(stack) = stack(backend).await else {
+        return;
+    };
+    let (_, token) = stack.gw.sync_user("broken").await;
+    let db = sea_orm::Database::connect(&stack._db.url).await.unwrap();
+    db.execute_unprepared("DROP TABLE setting_values")
+        .await
+        .unwrap();
+    let response = stack
+        .gw
+        .authed(Method::GET, "/api/settings", &token)
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 500, "INTERNAL").await;
+    let text = problem.to_string().to_lowercase();
+    for internal in ["setting_values", "sql", "relation", "no such table"] {
+        assert!(!text.contains(internal), "{internal} leaked: {problem}");
+    }
+    stack.settings.stop().await;
+    stack.auth.stop().await;
+}
+
 backend_tests!(
     the_whole_contract,
     token_errors_over_rest,
     settings_outage_is_503_and_heals,
     legacy_tokens_reach_settings,
+    a_broken_database_is_500_internal_without_internals,
 );
