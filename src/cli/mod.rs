@@ -134,6 +134,20 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// A refusal from the catalogue as one error: the reason, its sentence and every violation
+/// (a `.env` line, a field), for the operator commands that call the domains directly.
+fn refused(error: impl Into<latchkey_proto::ApiError>) -> Failure {
+    let api = error.into();
+    let mut message = format!("{}: {}", api.reason.as_str(), api.detail);
+    for violation in &api.violations {
+        message.push_str(&format!(
+            "\n  {}: {}",
+            violation.field, violation.description
+        ));
+    }
+    Failure::Runtime(anyhow::anyhow!(message))
+}
+
 impl From<Problems> for Failure {
     fn from(problems: Problems) -> Self {
         Failure::Config(problems)

@@ -1,6 +1,6 @@
 //! `latchkey settings`: the settings service alone, for production.
 
-use super::{Failure, log_startup};
+use super::{Failure, log_startup, refused};
 use latchkey_common::config::Config;
 use latchkey_common::shutdown::Shutdown;
 
@@ -176,17 +176,4 @@ async fn import(
         );
     }
     Ok(())
-}
-
-/// The catalogue's reason, its sentence and every violation (a `.env` line, a name), as one error.
-fn refused(error: latchkey_settings::error::SettingsError) -> Failure {
-    let api = latchkey_proto::ApiError::from(error);
-    let mut message = format!("{}: {}", api.reason.as_str(), api.detail);
-    for violation in &api.violations {
-        message.push_str(&format!(
-            "\n  {}: {}",
-            violation.field, violation.description
-        ));
-    }
-    Failure::Runtime(anyhow::anyhow!(message))
 }

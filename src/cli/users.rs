@@ -1,7 +1,7 @@
 //! `latchkey users …`: look up, disable, enable a user or revoke their tokens, straight against
 //! auth's database (no restart; running services see it on the next verification).
 
-use super::Failure;
+use super::{Failure, refused};
 use latchkey_common::ExposeSecret;
 use latchkey_common::clock::rfc3339;
 use latchkey_common::config::Config;
@@ -41,10 +41,7 @@ pub async fn run(command: UsersCommand, config: &Config) -> Result<(), Failure> 
             Err(error) => Err(error),
         },
     }
-    .map_err(|error| {
-        let api = latchkey_proto::ApiError::from(error);
-        anyhow::anyhow!("{}: {}", api.reason.as_str(), api.detail)
-    })?;
+    .map_err(refused)?;
     println!("id:                 {}", user.id);
     println!("email:              {}", user.email);
     println!("provider:           {}/{}", user.provider, user.subject);

@@ -6,7 +6,7 @@ use crate::config::{AuthConfig, ServiceClient};
 use crate::error::{AuthError, violation};
 use crate::keys::{self, KeyRing};
 use crate::store::users;
-use crate::tokens::{Subject, TokenRules, VerifiedToken, sign};
+use crate::tokens::{IssuedClaims, Subject, TokenRules, VerifiedToken, sign};
 use latchkey_common::clock::SharedClock;
 use latchkey_common::seal::SealKey;
 use latchkey_common::secret::secrets_match;
@@ -268,21 +268,26 @@ impl AuthCore {
         else {
             return None;
         };
-        let keys = self.keys.snapshot();
-        let Some(active) = keys.active.as_ref() else {
-            tracing::warn!(user_id = %user.id, "no active signing key: a legacy token cannot be exchanged");
-            return None;
-        };
-        let iat = self.clock.now().max(user.tokens_valid_after);
-        let mut claims = self.rules.claims(user.id.clone(), String::new(), None, iat);
+        let mut claims = self.user_claims(user);
         claims.exp = claims.exp.min(principal.token.expires_at);
-        Some(SecretString::from(sign(active, &claims)))
+        match self.sign_claims(&claims) {
+            Ok(token) => Some(SecretString::from(token)),
+            Err(error) => {
+                tracing::warn!(user_id = %user.id, %error, "a legacy token cannot be exchanged");
+                None
+            }
+        }
     }
 
     fn issue_for_user(&self, user: &users::Model) -> Result<Issued, AuthError> {
-        // After a revocation, issue at the revocation boundary so the new token is not revoked.
+        self.issue(self.user_claims(user))
+    }
+
+    /// A user token's claims. After a revocation it is issued at the revocation boundary, so
+    /// the new token is not revoked.
+    fn user_claims(&self, user: &users::Model) -> IssuedClaims {
         let iat = self.clock.now().max(user.tokens_valid_after);
-        self.sign_now(user.id.clone(), String::new(), None, iat)
+        self.rules.claims(user.id.clone(), String::new(), None, iat)
     }
 
     fn sign_now(
@@ -292,18 +297,25 @@ impl AuthCore {
         client_id: Option<String>,
         iat: i64,
     ) -> Result<Issued, AuthError> {
+        self.issue(self.rules.claims(sub, scope, client_id, iat))
+    }
+
+    fn issue(&self, claims: IssuedClaims) -> Result<Issued, AuthError> {
+        Ok(Issued {
+            token: self.sign_claims(&claims)?,
+            expires_in: claims.exp - self.clock.now(),
+            scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+        })
+    }
+
+    /// Signs with the active key; the one place that needs one.
+    fn sign_claims(&self, claims: &IssuedClaims) -> Result<String, AuthError> {
         let keys = self.keys.snapshot();
         let active = keys
             .active
             .as_ref()
             .ok_or_else(|| AuthError::Internal("no active signing key".into()))?;
-        let claims = self.rules.claims(sub, scope.clone(), client_id, iat);
-        let expires_in = claims.exp - self.clock.now();
-        Ok(Issued {
-            token: sign(active, &claims),
-            expires_in,
-            scopes: scope.split_whitespace().map(str::to_owned).collect(),
-        })
+        Ok(sign(active, claims))
     }
 
     /// The public keys of every key whose tokens may still be live.

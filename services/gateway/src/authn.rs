@@ -56,11 +56,6 @@ impl TokenCache {
             .map(|entry| entry.verified.clone())
     }
 
-    /// Whether `token` was verified less than the TTL ago.
-    pub fn is_fresh(&self, token: &str) -> bool {
-        self.fresh(token).is_some()
-    }
-
     /// Records a success; `expires_in` caps the entry at the token's own expiry.
     pub fn remember(
         &self,
@@ -110,26 +105,26 @@ mod tests {
     #[test]
     fn remembers_for_at_most_the_ttl_and_forgets_on_request() {
         let cache = TokenCache::new(Duration::from_millis(50));
-        assert!(!cache.is_fresh("t"));
+        assert!(cache.fresh("t").is_none());
         cache.remember("t", None, None);
-        assert!(cache.is_fresh("t"));
-        assert!(!cache.is_fresh("u"));
+        assert!(cache.fresh("t").is_some());
+        assert!(cache.fresh("u").is_none());
         cache.forget("t");
-        assert!(!cache.is_fresh("t"));
+        assert!(cache.fresh("t").is_none());
         cache.remember("t", Some(Duration::ZERO), None);
         assert!(
-            !cache.is_fresh("t"),
+            cache.fresh("t").is_none(),
             "an expiring token is not cached past its expiry"
         );
         cache.remember("t", None, None);
         std::thread::sleep(Duration::from_millis(60));
-        assert!(!cache.is_fresh("t"));
+        assert!(cache.fresh("t").is_none());
     }
 
     #[test]
     fn zero_ttl_never_caches() {
         let cache = TokenCache::new(Duration::ZERO);
         cache.remember("t", None, None);
-        assert!(!cache.is_fresh("t"));
+        assert!(cache.fresh("t").is_none());
     }
 }

@@ -266,14 +266,7 @@ impl SettingsCore {
             .one(&self.db)
             .await?
             .ok_or_else(|| SettingsError::NotFound(name.to_owned()))?;
-        let audit = reveal_audit::ActiveModel {
-            caller: Set(client_id.to_owned()),
-            user_id: Set(user_id.to_owned()),
-            name: Set(name.to_owned()),
-            revealed_at: Set(self.clock.now()),
-            request_id: Set(request_id.to_owned()),
-            ..Default::default()
-        };
+        let audit = audit_row(client_id, user_id, name, self.clock.now(), request_id);
         reveal_audit::Entity::insert(audit)
             .exec_without_returning(&self.db)
             .await
@@ -315,14 +308,9 @@ impl SettingsCore {
             .map(|row| self.open_row(row).map(|value| (row.name.as_str(), value)))
             .collect::<Result<Vec<_>, _>>()?;
         let now = self.clock.now();
-        let audit = rows.iter().map(|row| reveal_audit::ActiveModel {
-            caller: Set(client_id.to_owned()),
-            user_id: Set(user_id.to_owned()),
-            name: Set(row.name.clone()),
-            revealed_at: Set(now),
-            request_id: Set(request_id.to_owned()),
-            ..Default::default()
-        });
+        let audit = rows
+            .iter()
+            .map(|row| audit_row(client_id, user_id, &row.name, now, request_id));
         if !rows.is_empty() {
             let txn = self.db.begin().await?;
             reveal_audit::Entity::insert_many(audit)
@@ -614,6 +602,24 @@ enum Deletes {
     Names(BTreeSet<String>),
     /// Delete every stored name not being set (replace).
     AllOthers,
+}
+
+/// One reveal-audit row: who read which of whose values, when, in which request. Never the value.
+fn audit_row(
+    caller: &str,
+    user_id: &str,
+    name: &str,
+    at: i64,
+    request_id: &str,
+) -> reveal_audit::ActiveModel {
+    reveal_audit::ActiveModel {
+        caller: Set(caller.to_owned()),
+        user_id: Set(user_id.to_owned()),
+        name: Set(name.to_owned()),
+        revealed_at: Set(at),
+        request_id: Set(request_id.to_owned()),
+        ..Default::default()
+    }
 }
 
 async fn list_rows<C: ConnectionTrait>(
