@@ -85,6 +85,7 @@ async fn sync_rejects_bad_fields_listing_each(backend: Backend) {
             email: "not-an-email".into(),
             name: String::new(),
             avatar_url: "ftp://x".into(),
+            email_verified: None,
         },
         SYNC_SECRET,
     );

@@ -202,6 +202,7 @@ impl TestAuth {
                 email: email.into(),
                 name: "Test User".into(),
                 avatar_url: String::new(),
+                email_verified: None,
             },
             SYNC_SECRET,
         );

@@ -581,6 +581,7 @@ async fn sync_user(
         email: body.email,
         name: body.name.unwrap_or_default(),
         avatar_url: body.avatar_url.unwrap_or_default(),
+        email_verified: None,
     };
     Ok(Json(call_sync_user(&state, &ctx, message, secret).await?))
 }
@@ -793,6 +794,7 @@ async fn dev_session(
         email: email.into(),
         name: "Dev User".into(),
         avatar_url: String::new(),
+        email_verified: None,
     };
     Ok(Json(call_sync_user(&state, &ctx, message, secret).await?))
 }
