@@ -2,8 +2,10 @@
  * The in-memory cache behind `tokenFor`: one access token per user, reused until a minute before
  * it expires (a quarter of its lifetime for tokens shorter than four minutes), concurrent asks
  * for the same user sharing one request. Expiry is counted from `expires_in` on this machine's
- * clock, so a skewed clock cannot make it keep a dead token.
+ * clock (never later than the token's `exp`), so a skewed clock cannot make it keep a dead token.
  */
+
+import { decodeJwt } from './jwt.js';
 
 /** An access token and when this process stops using it. */
 export interface AccessToken {
@@ -54,7 +56,10 @@ export class TokenCache {
   put(key: string, accessToken: string, expiresIn: number): AccessToken {
     const now = this.now();
     const lifetime = Math.max(0, expiresIn) * 1000;
-    const token: AccessToken = { accessToken, tokenType: 'Bearer', expiresAt: now + lifetime };
+    // `exp` is whole seconds: counted from here alone, expiry could look up to a second later.
+    const exp = decodeJwt(accessToken)?.payload.exp;
+    const expiresAt = typeof exp === 'number' ? Math.min(now + lifetime, exp * 1000) : now + lifetime;
+    const token: AccessToken = { accessToken, tokenType: 'Bearer', expiresAt };
     this.entries.delete(key);
     this.entries.set(key, { token, renewAt: renewAt(token.expiresAt, lifetime) });
     this.evict();
