@@ -39,6 +39,12 @@ export const ERROR_CODES = [
 /** A catalogue reason code, e.g. `TOKEN_EXPIRED`. */
 export type LatchkeyErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * A code this version of the package does not list yet (a newer Latchkey added it): passed on
+ * as Latchkey sent it rather than guessed.
+ */
+export type NewerErrorCode = string & { readonly newerCode?: never };
+
 /** One bad field or `.env` line of an `INVALID_ARGUMENT` refusal. */
 export interface Violation {
   /** The field (`settings.FLY_API_TOKEN`) or line (`line 7`) at fault. */
@@ -51,7 +57,7 @@ export interface Violation {
 
 /** What a `LatchkeyError` is made from. */
 export interface LatchkeyErrorInit {
-  code: LatchkeyErrorCode;
+  code: LatchkeyErrorCode | NewerErrorCode;
   status: number;
   detail: string;
   title?: string;
@@ -68,7 +74,7 @@ export interface LatchkeyErrorInit {
 export class LatchkeyError extends Error {
   override readonly name = 'LatchkeyError';
   /** The catalogue reason, e.g. `TOKEN_EXPIRED`; switch on this. */
-  readonly code: LatchkeyErrorCode;
+  readonly code: LatchkeyErrorCode | NewerErrorCode;
   /** The HTTP status Latchkey answered; 0 when it could not be reached. */
   readonly status: number;
   /** What went wrong and what to do, as a sentence. */
@@ -112,7 +118,8 @@ export function isLatchkeyError(error: unknown): error is LatchkeyError {
   return error instanceof LatchkeyError;
 }
 
-const KNOWN = new Set<string>(ERROR_CODES);
+/** What a catalogue code looks like on the wire. */
+const CODE_SHAPE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /** The catalogue code for an answer that carries none (a proxy's page, an old server). */
 function codeForStatus(status: number): LatchkeyErrorCode {
@@ -164,9 +171,9 @@ export function errorFromResponse(response: Response, body: unknown): LatchkeyEr
     response.headers.get('x-request-id') ??
     undefined;
   const retryAfter = retryAfterOf(response.headers.get('retry-after'), problem.retry_after);
-  if (typeof problem.code === 'string' && KNOWN.has(problem.code)) {
+  if (typeof problem.code === 'string' && CODE_SHAPE.test(problem.code)) {
     return new LatchkeyError({
-      code: problem.code as LatchkeyErrorCode,
+      code: problem.code,
       status: response.status,
       detail: typeof problem.detail === 'string' ? problem.detail : String(problem.title ?? ''),
       title: typeof problem.title === 'string' ? problem.title : undefined,

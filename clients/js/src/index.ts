@@ -6,7 +6,7 @@
 export { latchkey } from './client.js';
 export type { LatchkeyClient, LatchkeyOptions, LatchkeyUser, SyncResult, TokenSubject } from './client.js';
 export { ERROR_CODES, LatchkeyError, isLatchkeyError } from './errors.js';
-export type { LatchkeyErrorCode, Violation } from './errors.js';
+export type { LatchkeyErrorCode, NewerErrorCode, Violation } from './errors.js';
 export { decodeJwt } from './jwt.js';
 export type { LatchkeyClaims } from './jwt.js';
 export type { ImportOptions, ImportResult, ImportWarning, MaskedSetting, SettingsClient } from './settings.js';

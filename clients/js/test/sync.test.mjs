@@ -1,7 +1,8 @@
-// What syncUser sends for each shape Auth.js hands a sign-in callback (no server needed).
+// What syncUser sends for each shape Auth.js hands a sign-in callback, and how answers that are
+// not Latchkey's own become errors (no server needed).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LatchkeyError, decodeJwt, renewAt, syncBody } from '../dist/index.js';
+import { LatchkeyError, decodeJwt, latchkey, renewAt, syncBody } from '../dist/index.js';
 
 test('Google: provider and subject from the account, email_verified from the profile', () => {
   const body = syncBody({
@@ -65,4 +66,28 @@ test('decodeJwt never throws on junk', () => {
     assert.equal(decodeJwt(junk), null, junk);
   }
   assert.deepEqual(decodeJwt('e30.e30.')?.payload, {});
+});
+
+/** A client whose every call gets `response` (what a proxy or a newer server might answer). */
+const answering = (response) => latchkey({ url: 'http://latchkey.invalid', fetch: async () => response.clone() });
+
+test('a code this package does not list yet is passed on, not guessed', async () => {
+  const problem = { code: 'BRAND_NEW_REASON', detail: 'Do the new thing.', status: 409, request_id: 'r-1' };
+  const client = answering(new Response(JSON.stringify(problem), { status: 409, headers: { 'content-type': 'application/problem+json' } }));
+  await assert.rejects(client.me('t'), (error) => {
+    assert.equal(error.code, 'BRAND_NEW_REASON');
+    assert.equal(error.detail, 'Do the new thing.');
+    assert.equal(error.requestId, 'r-1');
+    return true;
+  });
+});
+
+test('a proxy\'s HTML error page becomes UPSTREAM_UNAVAILABLE saying so', async () => {
+  const client = answering(new Response('<html>Bad Gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } }));
+  await assert.rejects(client.me('t'), (error) => {
+    assert.equal(error.code, 'UPSTREAM_UNAVAILABLE');
+    assert.equal(error.status, 502);
+    assert.match(error.detail, /HTTP 502 \(text\/html\)/);
+    return true;
+  });
 });

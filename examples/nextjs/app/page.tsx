@@ -9,6 +9,18 @@ const oauth = [
   { id: 'github', name: 'GitHub', on: Boolean(process.env.AUTH_GITHUB_ID) },
 ].filter((p) => p.on);
 
+// What a failed sign-in means, by the code the sign-in callback passed on (Latchkey's catalogue
+// code when syncUser was refused; Auth.js's own error name otherwise).
+const SIGN_IN_ERRORS: Record<string, string> = {
+  SYNC_SECRET_INVALID: "Latchkey refused this app's LATCHKEY_SYNC_SECRET: set the value Latchkey has (under latchkey dev: the LATCHKEY_SYNC_SECRET line of .latchkey/dev-secrets.env).",
+  SYNC_SECRET_MISSING: 'LATCHKEY_SYNC_SECRET is not set in this app\'s environment.',
+  UPSTREAM_UNAVAILABLE: 'Latchkey cannot be reached at LATCHKEY_URL: is it running (latchkey dev), and is the URL the one it printed?',
+  DEADLINE_EXCEEDED: 'Latchkey did not answer in time; try again.',
+  RATE_LIMITED: 'Too many sign-ins from here just now; wait a minute and try again.',
+  INVALID_ARGUMENT: 'Latchkey refused this account\'s profile (see the app\'s log for the field).',
+  CredentialsSignin: 'Enter a valid email address.',
+};
+
 export default async function Home({ searchParams }: { searchParams: Promise<{ error?: string }> }) {
   const session = await auth();
   const { error } = await searchParams;
@@ -33,7 +45,11 @@ export default async function Home({ searchParams }: { searchParams: Promise<{ e
   return (
     <main>
       <h1>Sign in</h1>
-      {error && <p className="error" role="alert">Sign-in failed: {error}</p>}
+      {error && (
+        <p className="error" role="alert" id="sign-in-error" data-code={error}>
+          Sign-in failed ({error}). {SIGN_IN_ERRORS[error] ?? 'See the app\'s log.'}
+        </p>
+      )}
       {demoSignIn && (
         <form
           id="demo-sign-in"

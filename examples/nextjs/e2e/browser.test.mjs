@@ -26,10 +26,12 @@ const TTL_SECONDS = 8;
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
+mkdirSync(ARTIFACTS, { recursive: true });
+
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 /** `next start` on a free port with the three variables the example needs. */
-async function startApp(dev) {
+async function startApp(dev, syncSecret = dev.syncSecret) {
   const port = await freePort();
   const child = spawn(join(APP_DIR, 'node_modules/.bin/next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: APP_DIR,
@@ -39,7 +41,7 @@ async function startApp(dev) {
       NODE_ENV: 'production',
       NEXT_TELEMETRY_DISABLED: '1',
       LATCHKEY_URL: dev.url,
-      LATCHKEY_SYNC_SECRET: dev.syncSecret,
+      LATCHKEY_SYNC_SECRET: syncSecret,
       AUTH_SECRET: randomBytes(32).toString('base64'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,14 +93,37 @@ async function waitPast(exp) {
   if (ms > 0) await sleep(ms);
 }
 
-test('sign in, import a .env, outlive the token, sign out — in Chromium', { timeout: 240_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (run .ci/install-browser)`);
-    t.skip(`${CHROMIUM} is missing: apt-get install chromium`);
-    return;
-  }
+/** Chromium, or a skip (a failure under CI=true) when it is not installed. */
+function chromiumOrSkip(t) {
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing (run .ci/install-browser)`);
+  t.skip(`${CHROMIUM} is missing: apt-get install chromium`);
+  return false;
+}
+
+test('a wrong LATCHKEY_SYNC_SECRET stops sign-in with a message naming it', { timeout: 120_000 }, async (t) => {
+  if (!chromiumOrSkip(t)) return;
   assert.ok(existsSync(join(APP_DIR, '.next/BUILD_ID')), 'run `npm run build` in examples/nextjs first');
-  mkdirSync(ARTIFACTS, { recursive: true });
+  const dev = await startDev();
+  t.after(() => dev.stop());
+  const app = await startApp(dev, randomBytes(32).toString('base64'));
+  t.after(() => app.stop());
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  page.setDefaultTimeout(20_000);
+  await page.goto(`${app.url}/`);
+  await page.fill('#email', 'eve@example.com');
+  await page.click('#demo-sign-in button[type=submit]');
+  const alert = await page.waitForSelector('#sign-in-error[data-code="SYNC_SECRET_INVALID"]');
+  assert.match(await alert.textContent(), /LATCHKEY_SYNC_SECRET/);
+  assert.equal(await page.isVisible('#demo-sign-in'), true, 'still signed out');
+  await page.screenshot({ path: join(ARTIFACTS, 'nextjs-wrong-secret.png') });
+});
+
+test('sign in, import a .env, outlive the token, sign out — in Chromium', { timeout: 240_000 }, async (t) => {
+  if (!chromiumOrSkip(t)) return;
+  assert.ok(existsSync(join(APP_DIR, '.next/BUILD_ID')), 'run `npm run build` in examples/nextjs first');
   const started = Date.now();
   const dev = await startDev({ LATCHKEY_TOKEN_TTL_SECS: String(TTL_SECONDS), LATCHKEY_LEEWAY_SECS: '0' });
   t.after(() => dev.stop());
