@@ -96,17 +96,17 @@ export interface SettingsPageProxyOptions {
   fetch?: typeof fetch;
 }
 
-/** The gateway paths the Settings page uses; everything else answers 404 through the proxy. */
-function allowed(path: string): boolean {
-  return (
-    path === '/' ||
-    path === '/assets/app.js' ||
-    path === '/assets/app.css' ||
-    path === '/openapi.json' ||
-    path === '/api/auth/me' ||
-    path === '/api/settings' ||
-    /^\/api\/settings\/[^/]+$/.test(path)
-  );
+/**
+ * The gateway routes the Settings page uses, with their methods; everything else answers 404
+ * through the proxy (no sync, token, account deletion or metrics routes on the app's origin).
+ */
+function allowed(method: string, path: string): boolean {
+  const read = method === 'GET' || method === 'HEAD';
+  if (path === '/' || path === '/assets/app.js' || path === '/assets/app.css' || path === '/openapi.json') return read;
+  if (path === '/api/auth/me') return read;
+  if (path === '/api/settings') return read || method === 'PATCH' || method === 'PUT';
+  if (path === '/api/settings/import') return method === 'POST';
+  return /^\/api\/settings\/[^/]+$/.test(path) && method === 'DELETE';
 }
 
 /** Request headers passed to the gateway: never the app's cookies. */
@@ -174,7 +174,7 @@ export function settingsPageProxy(options: SettingsPageProxyOptions = {}): (requ
       return new Response(null, { status: 308, headers: { location: `${prefix}/${incoming.search}` } });
     }
     const path = incoming.pathname.startsWith(`${prefix}/`) ? incoming.pathname.slice(prefix.length) : '';
-    if (!allowed(path)) {
+    if (!allowed(request.method, path)) {
       return problem(404, { code: 'NOT_FOUND', title: 'Not found', detail: `${incoming.pathname} is not part of the Latchkey settings page.` });
     }
     const base = options.url ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.LATCHKEY_URL;

@@ -97,9 +97,20 @@ describe('settingsPageProxy', () => {
   });
 
   test('only the page\'s own routes are reachable through the app', async () => {
-    for (const path of ['/latchkey/api/auth/sync-user', '/latchkey/api/auth/token', '/latchkey/metrics', '/latchkey/api/dev/session', '/latchkey/api/settings/a/b']) {
-      const response = await call(path, { method: 'POST', body: '{}' });
-      assert.equal(response.status, 404, path);
+    const refused = [
+      ['POST', '/latchkey/api/auth/sync-user'],
+      ['POST', '/latchkey/api/auth/token'],
+      ['POST', '/latchkey/api/dev/session'],
+      ['POST', '/latchkey/api/settings/a/b'],
+      ['DELETE', '/latchkey/api/auth/me'],
+      ['POST', '/latchkey/api/auth/me/revoke'],
+      ['GET', '/latchkey/metrics'],
+      ['GET', '/latchkey/.well-known/jwks.json'],
+      ['POST', '/latchkey/'],
+    ];
+    for (const [method, path] of refused) {
+      const response = await call(path, method === 'GET' ? { method } : { method, body: '{}' });
+      assert.equal(response.status, 404, `${method} ${path}`);
     }
   });
 
