@@ -119,12 +119,13 @@ function renew() {
 }
 
 async function api(method, path, body) {
-  const renewedFirst = expiresSoon(token()) && (await renew());
+  const soon = expiresSoon(token());
+  if (soon) await renew();
   try {
     return await call(method, path, body);
   } catch (e) {
-    // An expired token is renewed once and the call retried, unless renewal just ran.
-    if (e.problem && e.problem.code === 'TOKEN_EXPIRED' && !renewedFirst && (await renew())) {
+    // An expired token is renewed once and the call retried, unless renewal was just tried.
+    if (e.problem && e.problem.code === 'TOKEN_EXPIRED' && !soon && (await renew())) {
       return call(method, path, body);
     }
     throw e;
