@@ -1,8 +1,11 @@
 // What syncUser sends for each shape Auth.js hands a sign-in callback, and how answers that are
 // not Latchkey's own become errors (no server needed).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { LatchkeyError, decodeJwt, latchkey, renewAt, syncBody } from '../dist/index.js';
+import { ERROR_CODES, LatchkeyError, decodeJwt, latchkey, renewAt, syncBody } from '../dist/index.js';
+import { REPO } from './support/dev.mjs';
 
 test('Google: provider and subject from the account, email_verified from the profile', () => {
   const body = syncBody({
@@ -90,4 +93,12 @@ test('a proxy\'s HTML error page becomes UPSTREAM_UNAVAILABLE saying so', async 
     assert.match(error.detail, /HTTP 502 \(text\/html\)/);
     return true;
   });
+});
+
+test('ERROR_CODES is the catalogue in README.md', () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('<!-- troubleshooting:start -->'), readme.indexOf('<!-- troubleshooting:end -->'));
+  const codes = [...table.matchAll(/^\| \[`([A-Z_]+)`\]/gm)].map((m) => m[1]);
+  assert.ok(codes.length > 20);
+  assert.deepEqual([...ERROR_CODES], codes, 'update ERROR_CODES in clients/js/src/errors.ts');
 });

@@ -1,6 +1,6 @@
 // Starts a real `latchkey dev` (the workspace's debug build, or $LATCHKEY_BIN) in a temporary
 // directory on free ports, with known secrets, and stops it when the test is done.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -36,19 +36,50 @@ export function freePort() {
 
 const secret = () => randomBytes(32).toString('base64');
 
+/** The PostgreSQL server the Rust tests use too (a fresh database per `latchkey dev`). */
+const POSTGRES = process.env.LATCHKEY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+function psql(sql) {
+  return spawnSync('psql', [POSTGRES, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], { encoding: 'utf8', timeout: 30_000 });
+}
+
 /**
- * Runs `latchkey dev` with `env` on top of known secrets; resolves once the gateway answers.
- * Returns { url, syncSecret, env, dir, stop, output }.
+ * The backends to run on: SQLite always; PostgreSQL when it answers (skipped with a note
+ * otherwise, except under CI=true where it must).
  */
-export async function startDev(env = {}) {
+export function backends() {
+  const probe = psql('select 1');
+  if (probe.status === 0) return ['sqlite', 'postgres'];
+  const why = probe.error ? probe.error.message : probe.stderr.trim();
+  if (process.env.CI === 'true') throw new Error(`PostgreSQL at ${POSTGRES} is required under CI=true: ${why}`);
+  console.log(`# PostgreSQL at ${POSTGRES} not reachable (${why}): PostgreSQL runs skipped`);
+  return ['sqlite'];
+}
+
+/** A fresh database on the test server; named like the Rust tests' so CI sweeps leftovers. */
+function createDatabase() {
+  const name = `lk_test_js_${randomBytes(6).toString('hex')}`;
+  const created = psql(`create database "${name}"`);
+  if (created.status !== 0) throw new Error(`creating ${name}: ${created.stderr}`);
+  const url = new URL(POSTGRES);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => psql(`drop database if exists "${name}" with (force)`) };
+}
+
+/**
+ * Runs `latchkey dev` on `backend` (`sqlite` or `postgres`) with `env` on top of known secrets;
+ * resolves once the gateway answers. Returns { url, syncSecret, env, dir, stop, output }.
+ */
+export async function startDev(env = {}, backend = 'sqlite') {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-js-'));
   const syncSecret = secret();
+  const database = backend === 'postgres' ? createDatabase() : null;
   const devEnv = {
     LATCHKEY_DEV_DIR: join(dir, '.latchkey'),
     LATCHKEY_SYNC_SECRET: syncSecret,
     LATCHKEY_SEAL_KEY: secret(),
     LATCHKEY_ENCRYPTION_KEYS: `k1:${secret()}`,
-    LATCHKEY_DATABASE_URL: `sqlite://${join(dir, 'latchkey.db')}?mode=rwc`,
+    LATCHKEY_DATABASE_URL: database ? database.url : `sqlite://${join(dir, 'latchkey.db')}?mode=rwc`,
     LATCHKEY_AUTH_LISTEN: `127.0.0.1:${await freePort()}`,
     LATCHKEY_SETTINGS_LISTEN: `127.0.0.1:${await freePort()}`,
     LATCHKEY_GATEWAY_LISTEN: '127.0.0.1:0',
@@ -89,6 +120,7 @@ export async function startDev(env = {}) {
       clearTimeout(timer);
     }
     rmSync(dir, { recursive: true, force: true });
+    database?.drop();
   };
   return { url, syncSecret, env: devEnv, dir, stop, output: () => output };
 }
