@@ -6,7 +6,9 @@
 //! conflict; development warns and `latchkey doctor` shows it as a ✘ (see README.md,
 //! "Configuration").
 
-use crate::secret::fingerprint;
+use crate::secret::{fingerprint, secrets_match};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
 
 /// Which web framework reads an alias first, for the names where that decides who signs with
 /// what: next-auth v4 (≥ 4.24.10) falls back from `NEXTAUTH_SECRET` to `AUTH_SECRET`, Auth.js
@@ -35,20 +37,17 @@ pub fn readers_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'static 
         .collect()
 }
 
-/// Whether two values of one setting mean the same thing. A master key without an id is key
-/// `k1` (`ENCRYPTION_KEY=<key>` equals `LATCHKEY_ENCRYPTION_KEYS=k1:<key>`).
+/// Whether two values of one setting mean the same thing (compared in constant time). A master
+/// key without an id is key `k1` (`ENCRYPTION_KEY=<key>` equals
+/// `LATCHKEY_ENCRYPTION_KEYS=k1:<key>`).
 pub fn same_value(key: &str, a: &str, b: &str) -> bool {
-    if key == "encryption_keys" {
-        let with_id = |v: &str| {
-            if v.contains(':') {
-                v.trim().to_owned()
-            } else {
-                format!("k1:{}", v.trim())
-            }
-        };
-        return with_id(a) == with_id(b);
-    }
-    a == b
+    let canonical = |v: &str| match key {
+        "encryption_keys" if !v.contains(':') => Zeroizing::new(format!("k1:{}", v.trim())),
+        "encryption_keys" => Zeroizing::new(v.trim().to_owned()),
+        _ => Zeroizing::new(v.to_owned()),
+    };
+    let expected = SecretString::from(canonical(b).to_string());
+    secrets_match(canonical(a).as_bytes(), &expected)
 }
 
 /// One name a setting was given under, with the fingerprint of its value.
