@@ -486,7 +486,10 @@ impl Config {
 
     fn layer_underlay(&mut self, underlay: Vec<Underlay>) {
         for item in underlay {
-            match SETTINGS.iter().find(|s| s.env() == item.variable) {
+            let named = |s: &&SettingSpec| {
+                s.env() == item.variable || s.aliases.contains(&item.variable.as_str())
+            };
+            match SETTINGS.iter().find(named) {
                 Some(spec) => self.values.insert(
                     spec.key,
                     Value {
