@@ -239,6 +239,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any input: no panic, and an accepted address is its own normal form.
+        #[test]
+        fn never_panics_and_accepted_forms_are_fixed_points(raw in concat!(
+            "\\PC{0,40}@\\PC{0,40}|\\PC{0,80}|",
+            "[a-zA-Z0-9.+\u{212A}\u{FF21}-\u{FF3A}\u{00C0}-\u{017F}\u{0130}]{1,20}@[a-zA-Z\u{0400}-\u{04FF}\u{03B1}-\u{03C9}]{1,12}\\.[a-z]{2,4}"
+        )) {
+            if let Ok(email) = normalise(&raw) {
+                proptest::prop_assert_eq!(normalise(&email), Ok(email.clone()));
+                proptest::prop_assert!(email.chars().count() <= MAX_CHARS);
+            }
+        }
+    }
+
     #[test]
     fn invisible_and_control_characters_are_named_by_code_point() {
         let cases = [

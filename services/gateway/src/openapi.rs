@@ -369,6 +369,7 @@ fn schemas() -> Value {
                 "code": { "type": "string", "enum": latchkey_proto::Reason::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>() },
                 "request_id": { "type": "string" },
                 "retry_after": { "type": "integer" },
+                "count": { "type": "integer", "description": "USER_AMBIGUOUS: how many users share the email" },
                 "errors": { "type": "array", "items": {
                     "type": "object", "required": ["field", "description"],
                     "properties": { "field": { "type": "string" }, "description": { "type": "string" }, "line": { "type": "integer" } }
