@@ -288,6 +288,15 @@ pub const SETTINGS: &[SettingSpec] = &[
         help: "create the user on first sight of a valid legacy token instead of USER_NOT_SYNCED",
     },
     SettingSpec {
+        key: "link_verified_emails",
+        default: Some("true"),
+        secret: false,
+        services: &[Auth],
+        required_by: &[],
+        aliases: &[],
+        help: "a new sign-in (provider + subject) whose provider vouches for its email (`email_verified: true`) joins the one existing user with that email; off: every new identity gets its own user. Unverified emails never link",
+    },
+    SettingSpec {
         key: "encryption_keys",
         default: None,
         secret: true,
