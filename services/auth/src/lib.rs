@@ -4,6 +4,7 @@
 //! - [`store`]: tables (users, signing keys) and migrations.
 //! - [`keys`]: Ed25519 key generation, sealing, rotation and the hot-swapped key ring.
 //! - [`tokens`]: token claims and every verification rule (pure, clock passed in).
+//! - [`authjs`]: the web app's Auth.js session tokens (JWE), keys derived from its secret.
 //! - [`service`]: the domain: sync, issue, authenticate, revoke, delete.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
@@ -13,6 +14,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod authjs;
 pub mod config;
 pub mod error;
 pub mod grpc;

@@ -2,6 +2,7 @@
 //! domain needs. Auth owns these tables; no other service reads them.
 
 pub mod migration;
+mod seal_fingerprint;
 pub mod signing_keys;
 pub mod users;
 
