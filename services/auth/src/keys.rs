@@ -248,10 +248,12 @@ pub struct Unreadable {
     pub active: bool,
 }
 
-/// Every stored key that `seal` cannot open (for `latchkey keys reset-signing`, before asking).
+/// Every key still in use (active, or published at `now`) that `seal` cannot open (for
+/// `latchkey keys reset-signing`, before asking).
 pub async fn unreadable(
     db: &impl ConnectionTrait,
     seal: &SealKey,
+    now: i64,
 ) -> Result<Vec<Unreadable>, DbErr> {
     let rows = signing_keys::Entity::find()
         .order_by_desc(signing_keys::Column::CreatedAt)
@@ -259,6 +261,7 @@ pub async fn unreadable(
         .await?;
     Ok(rows
         .into_iter()
+        .filter(|row| row.publish_until.is_none_or(|until| until >= now))
         .filter(|row| !opens(row, seal))
         .map(|row| Unreadable {
             active: row.retired_at.is_none(),
@@ -286,7 +289,7 @@ pub async fn reset_signing(
     now: i64,
 ) -> Result<Reset, KeyError> {
     let txn = db.begin().await?;
-    let retired = unreadable(&txn, seal).await?;
+    let retired = unreadable(&txn, seal, now).await?;
     let kids: Vec<String> = retired.iter().map(|key| key.kid.clone()).collect();
     signing_keys::Entity::update_many()
         .col_expr(
