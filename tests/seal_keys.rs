@@ -7,9 +7,8 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use support::gateway::unused_addr;
+use std::process::{Command, Output};
+use support::process::{self, latchkey, text};
 use support::{Backend, TestDb};
 
 const SEAL_A: &str = "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -17,54 +16,17 @@ const SEAL_B: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
 
 /// A `latchkey` command on the test's database, with a seal key and nothing else inherited.
 fn command(db: &TestDb, dir: &std::path::Path, seal: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LATCHKEY_DATABASE_URL", &db.url)
-        .env("LATCHKEY_SYNC_SECRET", support::SYNC_SECRET)
-        .env("LATCHKEY_SEAL_KEY", seal)
-        .stdin(Stdio::null());
-    command
+    let env = [
+        ("LATCHKEY_DATABASE_URL", db.url.as_str()),
+        ("LATCHKEY_SYNC_SECRET", support::SYNC_SECRET),
+        ("LATCHKEY_SEAL_KEY", seal),
+    ];
+    latchkey(dir, args, &env)
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Starts `latchkey auth`: Ok once it accepts connections (then stops it), or Err with what it
-/// printed when it exits first.
-fn start_auth(mut command: Command) -> Result<(), String> {
-    let addr = unused_addr();
-    let mut child = command
-        .arg("auth")
-        .env("LATCHKEY_AUTH_LISTEN", addr.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start latchkey auth");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(());
-        }
-        if child.try_wait().expect("poll auth").is_some() {
-            return Err(text(&child.wait_with_output().unwrap()));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("auth neither served nor exited within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Starts auth and stops it again: Ok when it served, Err with its refusal.
+fn start_auth(command: Command) -> Result<(), String> {
+    process::start_auth(command).map(drop)
 }
 
 fn run(mut command: Command) -> Output {

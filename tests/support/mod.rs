@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod process;
 pub mod settings;
 
 use latchkey_auth::AuthConfig;
