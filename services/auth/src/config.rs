@@ -272,3 +272,78 @@ pub fn parse_clients(text: &str, problems: &mut Problems) -> Vec<ServiceClient> 
     }
     clients
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let mut env: HashMap<String, String> = [
+            (
+                "LATCHKEY_SYNC_SECRET",
+                "sync-secret-0123456789abcdef0123456789",
+            ),
+            (
+                "LATCHKEY_SEAL_KEY",
+                "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Config::from_env_map(env)
+    }
+
+    #[test]
+    fn the_web_app_secret_is_named_by_the_variable_it_came_from() {
+        let auth = AuthConfig::from_config(&config(&[
+            ("LATCHKEY_LEGACY_HS256_ENABLED", "true"),
+            ("LATCHKEY_AUTHJS_TOKENS", "both"),
+            ("NEXTAUTH_SECRET", "web-app-secret-0123456789abcdef"),
+        ]))
+        .unwrap();
+        let legacy = auth.rules.legacy.unwrap();
+        assert_eq!(legacy.secret_variable, "NEXTAUTH_SECRET");
+        assert_eq!(legacy.audience, "latchkey");
+        let authjs = auth.rules.authjs.unwrap();
+        assert_eq!(authjs.secret().variable, "NEXTAUTH_SECRET");
+        assert_eq!(authjs.versions(), AuthJsVersions::Both);
+        assert_eq!(auth.seal_key_variable, "LATCHKEY_SEAL_KEY");
+    }
+
+    #[test]
+    fn legacy_tokens_cannot_be_unbound_and_authjs_needs_the_secret() {
+        let problems = AuthConfig::from_config(&config(&[
+            ("LATCHKEY_LEGACY_HS256_ENABLED", "true"),
+            (
+                "LATCHKEY_LEGACY_HS256_SECRET",
+                "web-app-secret-0123456789abcdef",
+            ),
+            ("LATCHKEY_LEGACY_HS256_AUDIENCE", ""),
+        ]))
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(
+            problems.contains("LATCHKEY_LEGACY_HS256_AUDIENCE: is empty"),
+            "{problems}"
+        );
+        let problems = AuthConfig::from_config(&config(&[("LATCHKEY_AUTHJS_TOKENS", "v4")]))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            problems.contains("LATCHKEY_LEGACY_HS256_SECRET: is not set"),
+            "{problems}"
+        );
+        let off =
+            AuthConfig::from_config(&config(&[("AUTH_SECRET", "unused-0123456789")])).unwrap();
+        assert!(off.rules.legacy.is_none() && off.rules.authjs.is_none());
+    }
+}
