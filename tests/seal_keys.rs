@@ -135,4 +135,65 @@ async fn a_lost_seal_key_is_named_and_reset(backend: Backend) {
     );
 }
 
-backend_tests!(a_lost_seal_key_is_named_and_reset);
+/// A database from before fingerprints were recorded (only the first migration applied) with a
+/// signing key in it: auth migrates it, the key's seal fingerprint reads "not recorded" until auth
+/// starts with a seal key that opens it, which records it.
+async fn an_old_database_gets_its_fingerprints(backend: Backend) {
+    use latchkey_auth::store::migration::Migrator;
+    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm_migration::MigratorTrait;
+    let (Some(current), Some(old)) = (TestDb::new(backend).await, TestDb::new(backend).await)
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    start_auth(command(&current, dir.path(), SEAL_A, &[])).expect("auth starts");
+    let source = sea_orm::Database::connect(&current.url).await.unwrap();
+    let row = source
+        .query_one_raw(Statement::from_string(
+            source.get_database_backend(),
+            "SELECT kid, algorithm, public_key, private_sealed, created_at FROM signing_keys",
+        ))
+        .await
+        .unwrap()
+        .expect("the first key");
+    let target = sea_orm::Database::connect(&old.url).await.unwrap();
+    Migrator::up(&target, Some(1)).await.unwrap();
+    let backend_kind = target.get_database_backend();
+    let insert = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO signing_keys (kid, algorithm, public_key, private_sealed, created_at) VALUES (?, ?, ?, ?, ?)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO signing_keys (kid, algorithm, public_key, private_sealed, created_at) VALUES ($1, $2, $3, $4, $5)"
+        }
+    };
+    let values = [
+        row.try_get::<String>("", "kid").unwrap().into(),
+        row.try_get::<String>("", "algorithm").unwrap().into(),
+        row.try_get::<Vec<u8>>("", "public_key").unwrap().into(),
+        row.try_get::<Vec<u8>>("", "private_sealed").unwrap().into(),
+        row.try_get::<i64>("", "created_at").unwrap().into(),
+    ];
+    target
+        .execute_raw(Statement::from_sql_and_values(backend_kind, insert, values))
+        .await
+        .unwrap();
+
+    let refusal = start_auth(command(&old, dir.path(), SEAL_B, &[])).unwrap_err();
+    assert!(
+        refusal.contains("sealed with fingerprint (not recorded"),
+        "{refusal}"
+    );
+    start_auth(command(&old, dir.path(), SEAL_A, &[])).expect("the old key opens");
+    let status = text(&run(command(&old, dir.path(), SEAL_A, &["keys", "status"])));
+    assert!(
+        status.contains(&format!("sealed with {}", fingerprint(SEAL_A))),
+        "{status}"
+    );
+}
+
+backend_tests!(
+    a_lost_seal_key_is_named_and_reset,
+    an_old_database_gets_its_fingerprints
+);
