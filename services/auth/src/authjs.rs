@@ -334,6 +334,12 @@ impl DerivedKey {
     }
 }
 
+/// Checks that `token` is shaped like an Auth.js session token (a compact `dir` JWE with an `enc`
+/// Auth.js uses), without any key: for saying "Auth.js tokens are off" only to tokens that are.
+pub fn check_shape(token: &str) -> Result<(), TokenError> {
+    Compact::parse(token).map(drop)
+}
+
 /// Encrypts `claims` as next-auth v4's `encode` does (used by tests and benchmarks).
 pub fn encrypt_v4(secret: &SecretString, claims: &serde_json::Value) -> String {
     rules(secret, AuthJsVersions::V4, &[]).keys[0].encrypt(claims.to_string().as_bytes())

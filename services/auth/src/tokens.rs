@@ -305,9 +305,12 @@ impl TokenRules {
     /// An Auth.js session token: decrypted with a key derived from the web app's secret, then
     /// held to `exp`/`nbf`; its `email` (or an email `sub`) names the user.
     fn verify_authjs(&self, token: &str, now: i64) -> Result<VerifiedToken, TokenError> {
-        let authjs = self.authjs.as_ref().ok_or(TokenError::AuthJsOff(
-            "an encrypted Auth.js session token (JWE)",
-        ))?;
+        let Some(authjs) = self.authjs.as_ref() else {
+            crate::authjs::check_shape(token)?;
+            return Err(TokenError::AuthJsOff(
+                "an encrypted Auth.js session token (JWE)",
+            ));
+        };
         let opened = authjs.open(token)?;
         let claims: PresentedClaims = serde_json::from_slice(&opened.payload).map_err(|_| {
             TokenError::Malformed("the decrypted payload is not a JSON object of claims")
@@ -656,6 +659,10 @@ mod tests {
         assert!(matches!(
             off.verify(&encrypt_v4(&secret, &body), &keys, 1_500),
             Err(TokenError::AuthJsOff(_))
+        ));
+        assert!(matches!(
+            off.verify("a.b.c.d.e", &keys, 1_500),
+            Err(TokenError::Malformed(_))
         ));
     }
 }
