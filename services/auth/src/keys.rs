@@ -291,18 +291,9 @@ pub async fn reset_signing(
     let txn = db.begin().await?;
     let retired = unreadable(&txn, seal, now).await?;
     let kids: Vec<String> = retired.iter().map(|key| key.kid.clone()).collect();
-    signing_keys::Entity::update_many()
-        .col_expr(
-            signing_keys::Column::RetiredAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .col_expr(
-            signing_keys::Column::PublishUntil,
-            sea_orm::sea_query::Expr::value(now - 1),
-        )
-        .filter(signing_keys::Column::Kid.is_in(kids))
-        .exec(&txn)
-        .await?;
+    if !kids.is_empty() {
+        retire_now(&txn, kids, now).await?;
+    }
     let active = signing_keys::Entity::find()
         .filter(signing_keys::Column::RetiredAt.is_null())
         .one(&txn)
@@ -313,6 +304,23 @@ pub async fn reset_signing(
     };
     txn.commit().await?;
     Ok(Reset { retired, new_kid })
+}
+
+/// Retires `kids` and takes them out of the JWKS at `now`.
+async fn retire_now(txn: &impl ConnectionTrait, kids: Vec<String>, now: i64) -> Result<(), DbErr> {
+    signing_keys::Entity::update_many()
+        .col_expr(
+            signing_keys::Column::RetiredAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .col_expr(
+            signing_keys::Column::PublishUntil,
+            sea_orm::sea_query::Expr::value(now - 1),
+        )
+        .filter(signing_keys::Column::Kid.is_in(kids))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// What a rotation did.
