@@ -1,5 +1,7 @@
 //! Plumbing shared by the Latchkey services, and nothing of their domains:
 //!
+//! - [`aliases`]: one setting under several names (`AUTH_SECRET`, `NEXTAUTH_SECRET`, …) and
+//!   the conflict when they disagree.
 //! - [`config`]: the table of every setting, layered loading (defaults → `latchkey.toml` →
 //!   `LATCHKEY_*` env, `…_FILE` for secrets) and validation problems with their fixes.
 //! - [`secret`]: fingerprints and constant-time comparison of secrets.
@@ -11,6 +13,7 @@
 //! - [`metrics`]: Prometheus metrics and the gRPC metrics layer.
 //! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C.
 
+pub mod aliases;
 pub mod balance;
 pub mod clock;
 pub mod config;

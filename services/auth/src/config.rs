@@ -227,6 +227,7 @@ pub fn origin(config: &Config, key: &str) -> String {
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ),
+        Some(Source::Underlay(from)) => format!("{} ({from})", spec.env()),
         _ => spec.env(),
     }
 }

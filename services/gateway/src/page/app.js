@@ -1,5 +1,8 @@
 // Latchkey Settings page. No framework, no build step, no external network.
 // Token: from `#token=…` (moved to sessionStorage, fragment removed), or dev sign-in.
+// Renewal: `#…&renew=/api/latchkey/token` names a same-origin token URL of the embedding app
+// (the app serves this page under its own origin); see renew() below.
+// URLs are relative, so the page works at the gateway's `/` and under an app's `/latchkey/`.
 'use strict';
 
 const TOKEN_KEY = 'latchkey.token';
@@ -53,14 +56,90 @@ function takeTokenFromFragment() {
   }
 }
 
+// ---- Token renewal through the embedding app -------------------------------------------
+const RENEW_KEY = 'latchkey.renew';
+const RENEW_BEFORE_SECONDS = 60;
+
+function renewUrl() { return sessionStorage.getItem(RENEW_KEY); }
+
+// Only a URL of this page's own origin: the app's cookie goes there, and a token from
+// anywhere else must never be taken.
+function sameOriginPath(value) {
+  try {
+    const url = new URL(value, location.href);
+    return url.origin === location.origin ? url.pathname + url.search : null;
+  } catch (e) { return null; }
+}
+
+function takeRenewFromFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (!params.has('renew')) return;
+  const url = sameOriginPath(params.get('renew'));
+  if (url) sessionStorage.setItem(RENEW_KEY, url); else sessionStorage.removeItem(RENEW_KEY);
+  if (!params.get('token')) history.replaceState(null, '', location.pathname + location.search);
+}
+
+function claims(t) {
+  try {
+    const part = t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part));
+  } catch (e) { return null; }
+}
+
+// Within a minute of expiry (a quarter of the lifetime for short-lived tokens).
+function expiresSoon(t) {
+  const c = t && claims(t);
+  if (!c || typeof c.exp !== 'number' || !renewUrl()) return false;
+  const lifetime = typeof c.iat === 'number' ? c.exp - c.iat : RENEW_BEFORE_SECONDS * 4;
+  return Date.now() / 1000 >= c.exp - Math.min(RENEW_BEFORE_SECONDS, lifetime / 4);
+}
+
+// Asks the app's token URL (with the app's cookie) for a fresh token for the same user; one
+// request at a time. True when the page holds a fresh token.
+let renewing = null;
+function renew() {
+  const url = renewUrl();
+  if (!url) return Promise.resolve(false);
+  if (!renewing) {
+    const before = claims(token() || '');
+    renewing = fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+      .then(async (response) => {
+        const data = response.ok ? await response.json() : null;
+        const fresh = data && typeof data.access_token === 'string' ? data.access_token : null;
+        const after = fresh && claims(fresh);
+        // Another account signed in to the app meanwhile: reopening the page from the app decides.
+        if (!after || (before && before.sub !== after.sub)) return false;
+        sessionStorage.setItem(TOKEN_KEY, fresh);
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => { renewing = null; });
+  }
+  return renewing;
+}
+
 async function api(method, path, body) {
+  const soon = expiresSoon(token());
+  if (soon) await renew();
+  try {
+    return await call(method, path, body);
+  } catch (e) {
+    // An expired token is renewed once and the call retried, unless renewal was just tried.
+    if (e.problem && e.problem.code === 'TOKEN_EXPIRED' && !soon && (await renew())) {
+      return call(method, path, body);
+    }
+    throw e;
+  }
+}
+
+async function call(method, path, body) {
   const headers = { Accept: 'application/json' };
   const t = token();
   if (t) headers.Authorization = 'Bearer ' + t;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    response = await fetch(path.replace(/^\//, ''), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
   } catch (e) {
     throw new ApiProblem({ code: 'NETWORK', detail: 'The gateway cannot be reached. Check your connection and that Latchkey is running.' });
   }
@@ -116,6 +195,7 @@ function box_data(code) { $('status').setAttribute('data-code', code || ''); }
 
 function signOut(clearStatus) {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(RENEW_KEY);
   $('app').hidden = true;
   $('who').hidden = true;
   $('signin').hidden = false;
@@ -250,6 +330,7 @@ async function runImport(dryRun) {
 }
 
 function init() {
+  takeRenewFromFragment();
   takeTokenFromFragment();
   $('dev-box').hidden = !DEV;
   $('dev-signin').addEventListener('click', async () => {
@@ -278,7 +359,8 @@ function init() {
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
     radio.addEventListener('change', () => { $('apply').disabled = true; previewedText = null; });
   }
-  if (token()) signedIn(); else signOut(false);
+  if (token()) signedIn();
+  else renew().then((renewed) => (renewed ? signedIn() : signOut(false)));
 }
 
 document.addEventListener('DOMContentLoaded', init);
