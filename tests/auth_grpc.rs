@@ -400,7 +400,7 @@ async fn legacy_hs256_tokens_when_enabled(backend: Backend) {
     let legacy = |sub: &str, iss: &str| {
         sign_hs256(
             &SecretString::from(LEGACY_SECRET.to_owned()),
-            &serde_json::json!({"sub": sub, "iss": iss, "iat": now, "exp": now + 600}),
+            &serde_json::json!({"sub": sub, "iss": iss, "aud": LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
         )
     };
     let principal = auth
@@ -445,11 +445,36 @@ async fn legacy_hs256_tokens_when_enabled(backend: Backend) {
     );
     let forged = sign_hs256(
         &SecretString::from("not-the-secret".to_owned()),
-        &serde_json::json!({"sub": "legacy@example.com", "iss": "https://app.example.com", "exp": now + 600}),
+        &serde_json::json!({"sub": "legacy@example.com", "iss": "https://app.example.com", "aud": LEGACY_AUDIENCE, "exp": now + 600}),
     );
-    assert_eq!(
-        auth.authenticate(&forged).await.unwrap_err().reason,
-        Reason::TokenSignatureInvalid
+    let refused = auth.authenticate(&forged).await.unwrap_err();
+    assert_eq!(refused.reason, Reason::TokenSignatureInvalid);
+    // The refusal names where Latchkey read its secret and that secret's fingerprint.
+    let fingerprint = latchkey_common::secret::fingerprint(LEGACY_SECRET.as_bytes());
+    for expected in [
+        "NEXTAUTH_SECRET",
+        fingerprint.as_str(),
+        "latchkey fingerprint",
+    ] {
+        assert!(
+            refused.detail.contains(expected),
+            "{expected}: {}",
+            refused.detail
+        );
+    }
+    // F3: an invite link the web app signs with the same secret, an email in it and no `aud`,
+    // is not a session.
+    let invite = sign_hs256(
+        &SecretString::from(LEGACY_SECRET.to_owned()),
+        &serde_json::json!({"email": "legacy@example.com", "iss": "https://app.example.com", "purpose": "invite", "iat": now, "exp": now + 600}),
+    );
+    let refused = auth.authenticate(&invite).await.unwrap_err();
+    assert_eq!(refused.reason, Reason::TokenAudienceMismatch);
+    assert!(
+        refused.detail.contains(r#"aud: "latchkey""#)
+            && refused.detail.contains("LATCHKEY_LEGACY_HS256_AUDIENCE"),
+        "{}",
+        refused.detail
     );
     auth.stop().await;
 

@@ -71,7 +71,7 @@ fn legacy_token(auth: &TestAuth, email: &str) -> String {
     let now = latchkey_common::clock::Clock::now(&*auth.clock);
     sign_hs256(
         &SecretString::from(LEGACY_SECRET.to_owned()),
-        &serde_json::json!({"sub": email, "iss": "https://app.example.com", "iat": now, "exp": now + 600}),
+        &serde_json::json!({"sub": email, "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     )
 }
 

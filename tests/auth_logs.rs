@@ -79,7 +79,7 @@ async fn no_secret_or_token_reaches_the_logs() {
     let _ = auth.authenticate(&tampered).await;
     let legacy = sign_hs256(
         &SecretString::from(LEGACY_SECRET.to_owned()),
-        &serde_json::json!({"sub": "logs@example.com", "iss": "https://app.example.com", "exp": 9_999_999_999i64}),
+        &serde_json::json!({"sub": "logs@example.com", "iss": "https://app.example.com", "aud": "latchkey", "exp": 9_999_999_999i64}),
     );
     auth.authenticate(&legacy).await.unwrap();
     client

@@ -143,7 +143,7 @@ fn secrets_from_files_migrate_and_rotate() {
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
-        text(&output).contains("cannot be opened with the configured LATCHKEY_SEAL_KEY"),
+        text(&output).contains("cannot be opened: sealed with fingerprint"),
         "{}",
         text(&output)
     );

@@ -29,8 +29,8 @@ impl Stack {
         let listener = TestSettings::reserve().await;
         let mut config = support::auth_config(&db);
         config.rules.legacy = Some(LegacyRules {
-            secret: SecretString::from(LEGACY_SECRET.to_owned()),
             issuer: None,
+            ..support::legacy_rules()
         });
         config.settings_url = Some(format!("http://{}", listener.local_addr().unwrap()));
         let auth = TestAuth::spawn_with(config).await;
@@ -72,7 +72,7 @@ impl Stack {
         let now = latchkey_common::clock::Clock::now(&*self.auth.clock);
         sign_hs256(
             &SecretString::from(LEGACY_SECRET.to_owned()),
-            &json!({"email": email, "name": "A", "iat": now, "exp": now + 3600}),
+            &json!({"email": email, "name": "A", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 3600}),
         )
     }
 }

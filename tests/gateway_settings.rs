@@ -560,7 +560,7 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
     let now = latchkey_common::clock::Clock::now(&*auth.clock);
     let legacy = latchkey_auth::tokens::sign_hs256(
         &latchkey_common::SecretString::from(support::LEGACY_SECRET.to_owned()),
-        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "iat": now, "exp": now + 600}),
+        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     );
     let me = gw
         .authed(Method::GET, "/api/auth/me", &legacy)
@@ -590,7 +590,7 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
     }
     let forged = latchkey_auth::tokens::sign_hs256(
         &latchkey_common::SecretString::from("not-the-legacy-secret-0123456789abcdef".to_owned()),
-        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "iat": now, "exp": now + 600}),
+        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     );
     let list = gw
         .authed(Method::GET, "/api/settings", &forged)

@@ -1,6 +1,7 @@
 //! `latchkey keys …`: signing key rotation and status, straight against auth's database (running
-//! auth replicas pick the new key up on their next key refresh; no restart), and re-encryption of
-//! settings under the active master key, online, with rows and encryptions per master key.
+//! auth replicas pick the new key up on their next key refresh; no restart), the way out when the
+//! seal key that sealed them is lost (`reset-signing`), and re-encryption of settings under the
+//! active master key, online, with rows and encryptions per master key.
 
 use super::Failure;
 use clap::Subcommand;
@@ -12,6 +13,14 @@ use latchkey_common::config::Config;
 pub enum KeysCommand {
     /// Make a new signing key active; the old one stays published until its tokens expire.
     RotateSigning,
+    /// Retire every signing key the configured seal key cannot open (LATCHKEY_SEAL_KEY changed
+    /// and the old one is lost) and create a new active key. Every token those keys signed stops
+    /// working. Asks for confirmation unless --yes.
+    ResetSigning {
+        /// Reset without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Re-encrypt every setting not under the active master key (the first of
     /// LATCHKEY_ENCRYPTION_KEYS), in batches, while settings keeps serving. Resumable.
     RotateEncryption {
@@ -52,10 +61,14 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<(), Failure> {
             }
         }
         KeysCommand::RotateSigning => signing(command, config).await,
+        KeysCommand::ResetSigning { yes } => reset_signing(config, yes).await,
     }
 }
 
-async fn signing(command: KeysCommand, config: &Config) -> Result<(), Failure> {
+/// Opens auth's database (migrated) with auth's configuration.
+async fn auth_db(
+    config: &Config,
+) -> Result<(latchkey_auth::AuthConfig, sea_orm::DatabaseConnection), Failure> {
     let auth = latchkey_auth::AuthConfig::from_config(config)?;
     let db = latchkey_common::db::connect(auth.database_url.expose_secret())
         .await
@@ -63,6 +76,86 @@ async fn signing(command: KeysCommand, config: &Config) -> Result<(), Failure> {
     latchkey_auth::store::migrate(&db)
         .await
         .map_err(anyhow::Error::from)?;
+    Ok((auth, db))
+}
+
+/// Lists the keys the configured seal key cannot open, asks, then retires them and makes sure a
+/// readable key is active.
+async fn reset_signing(config: &Config, yes: bool) -> Result<(), Failure> {
+    use latchkey_auth::keys;
+    let (auth, db) = auth_db(config).await?;
+    let seal = format!(
+        "{}, fingerprint {}",
+        auth.seal_key_variable,
+        auth.seal_key.fingerprint()
+    );
+    let now = SystemClock.now();
+    let unreadable = keys::unreadable(&db, &auth.seal_key, now)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if unreadable.is_empty() {
+        println!("every signing key opens with the configured seal key ({seal}); nothing to reset");
+        return Ok(());
+    }
+    println!(
+        "{} signing key(s) cannot be opened with the configured seal key ({seal}):",
+        unreadable.len()
+    );
+    for key in &unreadable {
+        println!(
+            "  {}  {}  sealed with {}",
+            key.kid,
+            if key.active { "active" } else { "retired" },
+            key.sealed_with.as_deref().unwrap_or("(not recorded)")
+        );
+    }
+    println!(
+        "resetting retires them and takes them out of the JWKS at once: every token they signed is refused (TOKEN_KEY_UNKNOWN) and users sign in again.\nif you still have the seal key they need, put it back in {} instead.",
+        auth.seal_key_variable
+    );
+    if !yes && !confirmed()? {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "not confirmed: nothing changed"
+        )));
+    }
+    let reset = keys::reset_signing(&db, &auth.seal_key, now)
+        .await
+        .map_err(anyhow::Error::from)?;
+    for key in &reset.retired {
+        println!("retired {}", key.kid);
+    }
+    match &reset.new_kid {
+        Some(kid) => println!("new active signing key: {kid} (sealed with {seal})"),
+        None => {
+            println!("the active signing key opens with the configured seal key; it stays active")
+        }
+    }
+    println!(
+        "auth starts again with this seal key; running auth services pick the change up within {}s",
+        auth.key_refresh.as_secs()
+    );
+    Ok(())
+}
+
+/// Asks on the terminal; refuses (rather than guessing) when there is none.
+fn confirmed() -> Result<bool, Failure> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "refusing to reset without confirmation: no terminal to ask on; pass --yes to confirm"
+        )));
+    }
+    print!("retire these keys? type yes to continue: ");
+    std::io::stdout().flush().map_err(anyhow::Error::from)?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(anyhow::Error::from)?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+async fn signing(command: KeysCommand, config: &Config) -> Result<(), Failure> {
+    let (auth, db) = auth_db(config).await?;
     match command {
         KeysCommand::RotateSigning => {
             let now = SystemClock.now();
@@ -93,26 +186,46 @@ async fn signing(command: KeysCommand, config: &Config) -> Result<(), Failure> {
                 auth.key_refresh.as_secs()
             );
         }
-        KeysCommand::Status | KeysCommand::RotateEncryption { .. } => {
-            println!("signing keys:");
-            for key in latchkey_auth::keys::status(&db)
-                .await
-                .map_err(anyhow::Error::from)?
-            {
-                let state = match (key.retired_at, key.publish_until) {
-                    (None, _) => "active".to_owned(),
-                    (Some(_), Some(until)) => {
-                        format!("retired, published until {}", rfc3339(until))
-                    }
-                    (Some(_), None) => "retired".to_owned(),
-                };
-                println!(
-                    "{}  {}  created {}  {state}",
-                    key.kid,
-                    key.algorithm,
-                    rfc3339(key.created_at)
-                );
+        KeysCommand::Status
+        | KeysCommand::RotateEncryption { .. }
+        | KeysCommand::ResetSigning { .. } => signing_status(&auth, &db).await?,
+    }
+    Ok(())
+}
+
+/// One line per signing key: state, the seal key that sealed it, and whether it opens.
+async fn signing_status(
+    auth: &latchkey_auth::AuthConfig,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<(), Failure> {
+    let now = SystemClock.now();
+    println!("signing keys:");
+    for key in latchkey_auth::keys::status(db)
+        .await
+        .map_err(anyhow::Error::from)?
+    {
+        let state = match (key.retired_at, key.publish_until) {
+            (None, _) => "active".to_owned(),
+            (Some(_), Some(until)) if until < now => {
+                format!("retired, unpublished since {}", rfc3339(until))
             }
+            (Some(_), Some(until)) => format!("retired, published until {}", rfc3339(until)),
+            (Some(_), None) => "retired".to_owned(),
+        };
+        println!(
+            "{}  {}  created {}  {state}  sealed with {}",
+            key.kid,
+            key.algorithm,
+            rfc3339(key.created_at),
+            key.seal_fingerprint.as_deref().unwrap_or("(not recorded)")
+        );
+        let in_use = key.publish_until.is_none_or(|until| until >= now);
+        if in_use && !latchkey_auth::keys::opens(&key, &auth.seal_key) {
+            println!(
+                "  ✘ cannot be opened with the configured seal key ({}, fingerprint {}): restore the seal key it was sealed with, or run `latchkey keys reset-signing`",
+                auth.seal_key_variable,
+                auth.seal_key.fingerprint()
+            );
         }
     }
     Ok(())

@@ -169,7 +169,11 @@ async fn run_auth(config: &Config) -> Result<(), Failure> {
         "auth",
         app.local_addr(),
         config,
-        &[("sync_secret", true), ("seal_key", true)],
+        &[
+            ("sync_secret", true),
+            ("seal_key", true),
+            ("legacy_hs256_secret", true),
+        ],
     );
     let shutdown = Shutdown::new();
     shutdown.on_os_signals();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod process;
 pub mod settings;
 
 use latchkey_auth::AuthConfig;
@@ -119,12 +120,14 @@ pub fn auth_config(db: &TestDb) -> AuthConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         sync_secret: SecretString::from(SYNC_SECRET.to_owned()),
         seal_key: SealKey::generate(),
+        seal_key_variable: "LATCHKEY_SEAL_KEY".into(),
         rules: TokenRules {
             issuer: "latchkey".into(),
             audience: "latchkey".into(),
             ttl: 900,
             leeway: 30,
             legacy: None,
+            authjs: None,
         },
         key_refresh: Duration::from_secs(3600),
         clients: latchkey_auth::config::parse_clients(
@@ -137,11 +140,16 @@ pub fn auth_config(db: &TestDb) -> AuthConfig {
     }
 }
 
-/// Legacy rules for a config.
+/// The `aud` legacy tokens carry in tests (the default of LATCHKEY_LEGACY_HS256_AUDIENCE).
+pub const LEGACY_AUDIENCE: &str = "latchkey";
+
+/// Legacy rules for a config, the secret read from `NEXTAUTH_SECRET`.
 pub fn legacy_rules() -> LegacyRules {
     LegacyRules {
         secret: SecretString::from(LEGACY_SECRET.to_owned()),
         issuer: Some("https://app.example.com".into()),
+        audience: LEGACY_AUDIENCE.into(),
+        secret_variable: "NEXTAUTH_SECRET".into(),
     }
 }
 

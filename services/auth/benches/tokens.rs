@@ -1,10 +1,12 @@
-//! Token sign and verify throughput: EdDSA (Latchkey's own tokens) and HS256 (legacy mode).
+//! Token sign and verify throughput: EdDSA (Latchkey's own tokens), HS256 (legacy mode) and
+//! Auth.js session tokens (next-auth v4's A256GCM, Auth.js v5's A256CBC-HS512).
 //! Run: `cargo bench -p latchkey-auth --bench tokens`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jsonwebtoken::{DecodingKey, EncodingKey};
+use latchkey_auth::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES, encrypt_v4, encrypt_v5};
 use latchkey_auth::keys::{ActiveKey, KeySet, PublishedKey};
-use latchkey_auth::tokens::{LegacyRules, TokenRules, sign, sign_hs256};
+use latchkey_auth::tokens::{LegacyRules, SecretHint, TokenRules, sign, sign_hs256};
 use latchkey_common::SecretString;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::hint::black_box;
@@ -47,7 +49,15 @@ fn tokens(c: &mut Criterion) {
         legacy: Some(LegacyRules {
             secret: secret.clone(),
             issuer: None,
+            audience: "latchkey".into(),
+            secret_variable: "NEXTAUTH_SECRET".into(),
         }),
+        authjs: Some(AuthJsRules::new(
+            &secret,
+            AuthJsVersions::Both,
+            &V5_COOKIE_NAMES.map(str::to_owned),
+            SecretHint::new(&secret, "AUTH_SECRET"),
+        )),
     };
     let now = 1_800_000_000;
     let claims = rules.claims(
@@ -60,8 +70,11 @@ fn tokens(c: &mut Criterion) {
     let eddsa = sign(&active, &claims);
     let hs256 = sign_hs256(
         &secret,
-        &serde_json::json!({"sub": "ada@example.com", "iat": now, "exp": now + 900}),
+        &serde_json::json!({"sub": "ada@example.com", "aud": "latchkey", "iat": now, "exp": now + 900}),
     );
+    let session = serde_json::json!({"name": "Ada", "email": "ada@example.com", "sub": "42", "iat": now, "exp": now + 900});
+    let authjs_v4 = encrypt_v4(&secret, &session);
+    let authjs_v5 = encrypt_v5(&secret, V5_COOKIE_NAMES[1], &session);
 
     let mut group = c.benchmark_group("tokens");
     group.throughput(Throughput::Elements(1));
@@ -81,6 +94,12 @@ fn tokens(c: &mut Criterion) {
     });
     group.bench_function("verify_hs256", |b| {
         b.iter(|| rules.verify(black_box(&hs256), &keys, now).unwrap())
+    });
+    group.bench_function("verify_authjs_v4", |b| {
+        b.iter(|| rules.verify(black_box(&authjs_v4), &keys, now).unwrap())
+    });
+    group.bench_function("verify_authjs_v5", |b| {
+        b.iter(|| rules.verify(black_box(&authjs_v5), &keys, now).unwrap())
     });
     group.finish();
 }

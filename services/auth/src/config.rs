@@ -1,7 +1,8 @@
 //! Auth's typed configuration, validated from the layered [`Config`] with one problem per mistake.
 
-use crate::tokens::{LegacyRules, TokenRules};
-use latchkey_common::config::{Config, Problems};
+use crate::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES};
+use crate::tokens::{LegacyRules, SecretHint, TokenRules};
+use latchkey_common::config::{Config, Problems, Source};
 use latchkey_common::seal::SealKey;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -32,6 +33,9 @@ pub struct AuthConfig {
     pub listen: SocketAddr,
     pub sync_secret: SecretString,
     pub seal_key: SealKey,
+    /// Where the seal key came from (`LATCHKEY_SEAL_KEY`, its `_FILE`, …), named when a stored
+    /// signing key will not open.
+    pub seal_key_variable: String,
     pub rules: TokenRules,
     pub key_refresh: Duration,
     pub clients: Vec<ServiceClient>,
@@ -70,7 +74,7 @@ impl AuthConfig {
                     None
                 }
             });
-        let legacy = legacy_rules(config, &mut problems);
+        let (legacy, authjs) = web_app_rules(config, &mut problems);
         let clients = config
             .secret("service_clients")
             .map(|text| parse_clients(text.expose_secret(), &mut problems))
@@ -83,6 +87,7 @@ impl AuthConfig {
                 .parsed("leeway_secs", "a number of seconds", &mut problems)
                 .unwrap_or(30),
             legacy,
+            authjs,
         };
         let built = (|| {
             Some(AuthConfig {
@@ -95,6 +100,7 @@ impl AuthConfig {
                 )?,
                 sync_secret: sync_secret?,
                 seal_key: seal_key?,
+                seal_key_variable: origin(config, "seal_key"),
                 rules,
                 key_refresh: Duration::from_secs(positive(
                     config,
@@ -145,19 +151,88 @@ fn check_database_url(config: &Config, url: &SecretString, problems: &mut Proble
     }
 }
 
-fn legacy_rules(config: &Config, problems: &mut Problems) -> Option<LegacyRules> {
-    if !config.flag("legacy_hs256_enabled", problems) {
-        return None;
+/// Rules for the web app's own tokens: legacy HS256 and Auth.js session tokens, both keyed by
+/// the web app's secret (`LATCHKEY_LEGACY_HS256_SECRET`, or `NEXTAUTH_SECRET` / `AUTH_SECRET`).
+fn web_app_rules(
+    config: &Config,
+    problems: &mut Problems,
+) -> (Option<LegacyRules>, Option<AuthJsRules>) {
+    let legacy_on = config.flag("legacy_hs256_enabled", problems);
+    let authjs = match AuthJsVersions::parse(config.get("authjs_tokens").unwrap_or("off")) {
+        Ok(versions) => versions,
+        Err(what) => {
+            problems.push(
+                "LATCHKEY_AUTHJS_TOKENS",
+                what,
+                "set v4 for next-auth 4, v5 for Auth.js 5 (@auth/core), both, or off",
+            );
+            None
+        }
+    };
+    if !legacy_on && authjs.is_none() {
+        return (None, None);
     }
-    let secret = config.required_secret(
+    let Some(secret) = config.required_secret(
         "legacy_hs256_secret",
         problems,
-        "set it to the secret your web app signs HS256 tokens with (NEXTAUTH_SECRET / AUTH_SECRET are read too)",
-    )?;
+        "set it to your web app's AUTH_SECRET / NEXTAUTH_SECRET (those names are read too)",
+    ) else {
+        return (None, None);
+    };
+    let variable = origin(config, "legacy_hs256_secret");
+    let legacy = legacy_on
+        .then(|| legacy_rules(config, &secret, &variable, problems))
+        .flatten();
+    let authjs = authjs.map(|versions| {
+        let mut cookies: Vec<String> = config
+            .get("authjs_cookie_name")
+            .map(|name| name.trim().to_owned())
+            .into_iter()
+            .collect();
+        cookies.extend(V5_COOKIE_NAMES.iter().map(|name| (*name).to_owned()));
+        cookies.dedup();
+        let hint = SecretHint::new(&secret, variable.clone());
+        AuthJsRules::new(&secret, versions, &cookies, hint)
+    });
+    (legacy, authjs)
+}
+
+fn legacy_rules(
+    config: &Config,
+    secret: &SecretString,
+    variable: &str,
+    problems: &mut Problems,
+) -> Option<LegacyRules> {
+    let Some(audience) = config.get("legacy_hs256_audience") else {
+        problems.push(
+            "LATCHKEY_LEGACY_HS256_AUDIENCE",
+            "is empty, so any JWT your web app signs with this secret (an invite or unsubscribe link) would pass for a session",
+            "leave it unset (default `latchkey`) or set the `aud` your web app puts in the tokens it signs for Latchkey",
+        );
+        return None;
+    };
     Some(LegacyRules {
-        secret,
+        secret: secret.clone(),
         issuer: config.get("legacy_issuer").map(str::to_owned),
+        audience: audience.trim().to_owned(),
+        secret_variable: variable.to_owned(),
     })
+}
+
+/// The variable (or file key) a setting's value came from, for refusals that name it.
+pub fn origin(config: &Config, key: &str) -> String {
+    let spec = latchkey_common::config::spec(key).expect("known setting");
+    match config.source(key) {
+        Some(Source::Env(name) | Source::Alias(name) | Source::EnvFile(name, _)) => name.clone(),
+        Some(Source::File(path)) => format!(
+            "`{key}` in {}",
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        Some(Source::Underlay(from)) => format!("{} ({from})", spec.env()),
+        _ => spec.env(),
+    }
 }
 
 /// Parses `id:secret:scope1 scope2;id2:secret2:scope`.
@@ -200,4 +275,79 @@ pub fn parse_clients(text: &str, problems: &mut Problems) -> Vec<ServiceClient> 
         });
     }
     clients
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let mut env: HashMap<String, String> = [
+            (
+                "LATCHKEY_SYNC_SECRET",
+                "sync-secret-0123456789abcdef0123456789",
+            ),
+            (
+                "LATCHKEY_SEAL_KEY",
+                "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Config::from_env_map(env)
+    }
+
+    #[test]
+    fn the_web_app_secret_is_named_by_the_variable_it_came_from() {
+        let auth = AuthConfig::from_config(&config(&[
+            ("LATCHKEY_LEGACY_HS256_ENABLED", "true"),
+            ("LATCHKEY_AUTHJS_TOKENS", "both"),
+            ("NEXTAUTH_SECRET", "web-app-secret-0123456789abcdef"),
+        ]))
+        .unwrap();
+        let legacy = auth.rules.legacy.unwrap();
+        assert_eq!(legacy.secret_variable, "NEXTAUTH_SECRET");
+        assert_eq!(legacy.audience, "latchkey");
+        let authjs = auth.rules.authjs.unwrap();
+        assert_eq!(authjs.secret().variable, "NEXTAUTH_SECRET");
+        assert_eq!(authjs.versions(), AuthJsVersions::Both);
+        assert_eq!(auth.seal_key_variable, "LATCHKEY_SEAL_KEY");
+    }
+
+    #[test]
+    fn legacy_tokens_cannot_be_unbound_and_authjs_needs_the_secret() {
+        let problems = AuthConfig::from_config(&config(&[
+            ("LATCHKEY_LEGACY_HS256_ENABLED", "true"),
+            (
+                "LATCHKEY_LEGACY_HS256_SECRET",
+                "web-app-secret-0123456789abcdef",
+            ),
+            ("LATCHKEY_LEGACY_HS256_AUDIENCE", ""),
+        ]))
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(
+            problems.contains("LATCHKEY_LEGACY_HS256_AUDIENCE: is empty"),
+            "{problems}"
+        );
+        let problems = AuthConfig::from_config(&config(&[("LATCHKEY_AUTHJS_TOKENS", "v4")]))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            problems.contains("LATCHKEY_LEGACY_HS256_SECRET: is not set"),
+            "{problems}"
+        );
+        let off =
+            AuthConfig::from_config(&config(&[("AUTH_SECRET", "unused-0123456789")])).unwrap();
+        assert!(off.rules.legacy.is_none() && off.rules.authjs.is_none());
+    }
 }

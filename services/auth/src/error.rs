@@ -35,7 +35,11 @@ pub enum AuthError {
     DatabaseUnavailable(String),
     #[error("{0} unavailable")]
     Upstream(&'static str),
-    #[error("internal: {0}")]
+    /// A stored signing key the configured seal key cannot open: the refusal names both
+    /// fingerprints, the variable and both ways out (see [`crate::keys::unseal_refusal`]).
+    #[error("{0}")]
+    SealKeyMismatch(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -95,7 +99,7 @@ impl From<AuthError> for ApiError {
             E::NotFound(what) => ApiError::new(Reason::NotFound, format!("{what} does not exist.")),
             E::DatabaseUnavailable(_) => ApiError::unavailable("the auth database"),
             E::Upstream(what) => ApiError::unavailable(what),
-            E::Internal(_) => ApiError::internal(),
+            E::SealKeyMismatch(_) | E::Internal(_) => ApiError::internal(),
         }
     }
 }
@@ -154,6 +158,36 @@ fn token_error(error: TokenError) -> ApiError {
             Reason::TokenAudienceMismatch,
             format!("The token's audience does not include {aud}; check LATCHKEY_AUDIENCE."),
         ),
+        T::LegacyAudienceMismatch(aud) => (
+            Reason::TokenAudienceMismatch,
+            format!(
+                "Legacy HS256 tokens must carry `aud: \"{aud}\"` (LATCHKEY_LEGACY_HS256_AUDIENCE), so that other JWTs your web app signs with the same secret (invite or unsubscribe links) never pass for a session. Add it where the web app signs the token: jose `.setAudience(\"{aud}\")`, jsonwebtoken `{{ audience: \"{aud}\" }}`, or `aud: \"{aud}\"` in the claims."
+            ),
+        ),
+        T::WebAppSecretRejected(kind, secret) => (
+            Reason::TokenSignatureInvalid,
+            format!(
+                "This {kind} does not verify with the secret Latchkey read from {} (fingerprint {}): your web app signs with another secret, or the token was altered. Run `latchkey fingerprint` on the web app's machine and compare with {}; set the same value on both.",
+                secret.variable, secret.fingerprint, secret.fingerprint
+            ),
+        ),
+        T::SecretMismatch(secret) => (
+            Reason::TokenSecretMismatch,
+            format!(
+                "This Auth.js session token was encrypted with a key derived from another secret than the one Latchkey read from {} (fingerprint {}): its kid is not the thumbprint of the key Latchkey derives for the session cookie names it knows. Run `latchkey fingerprint` on the web app's machine and compare with {}; set the same AUTH_SECRET on both (or, if the web app renames its session cookie, set LATCHKEY_AUTHJS_COOKIE_NAME).",
+                secret.variable, secret.fingerprint, secret.fingerprint
+            ),
+        ),
+        T::AuthJsTampered => (
+            Reason::TokenSignatureInvalid,
+            "This Auth.js session token names the key Latchkey derives from your web app's secret, but its authentication tag does not verify: the token was altered or cut short. Send the session cookie's value unchanged (joined, when Auth.js split it into .0, .1 … chunks).".to_owned(),
+        ),
+        T::AuthJsOff(kind) => (
+            Reason::TokenAlgorithmRejected,
+            format!(
+                "This is {kind}, which this Latchkey does not accept: set LATCHKEY_AUTHJS_TOKENS (v4, v5 or both) and give auth the web app's secret in LATCHKEY_LEGACY_HS256_SECRET (AUTH_SECRET and NEXTAUTH_SECRET are read too); or send the access_token Latchkey issued."
+            ),
+        ),
     };
     ApiError::new(reason, detail)
 }
@@ -165,6 +199,15 @@ impl AuthError {
             format!("The email address in `{field}` is not accepted: it {error}."),
             vec![violation(field, error.to_string())],
         )
+    }
+
+    /// A key error, as the seal-key refusal (naming `seal_variable`) when a stored key will not
+    /// open.
+    pub fn from_keys(error: crate::keys::KeyError, seal_variable: &str) -> Self {
+        match crate::keys::unseal_refusal(&error, seal_variable) {
+            Some(refusal) => AuthError::SealKeyMismatch(refusal),
+            None => error.into(),
+        }
     }
 }
 

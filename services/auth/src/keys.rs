@@ -4,6 +4,9 @@
 //! Every auth replica keeps a [`KeyRing`] snapshot and re-reads the table every few seconds (and
 //! at once, rate-limited, when a token names an unknown `kid`), so `latchkey keys rotate-signing`
 //! takes effect everywhere without a restart.
+//!
+//! Each row records the fingerprint of the seal key that sealed it, so a key that will not open
+//! says which seal key it needs; [`reset_signing`] is the way out when that key is lost.
 
 use crate::store::signing_keys;
 use base64::Engine;
@@ -13,8 +16,8 @@ use latchkey_common::seal::SealKey;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -51,9 +54,16 @@ pub enum KeyError {
     #[error("database: {0}")]
     Db(#[from] DbErr),
     #[error(
-        "signing key {kid} cannot be opened with the configured LATCHKEY_SEAL_KEY (fingerprint {fingerprint}); it was sealed with another key"
+        "signing key {kid} cannot be opened: sealed with fingerprint {}, configured {configured}",
+        sealed_with.as_deref().unwrap_or("(not recorded)")
     )]
-    Unseal { kid: String, fingerprint: String },
+    Unseal {
+        kid: String,
+        /// Fingerprint of the seal key that sealed it, when recorded.
+        sealed_with: Option<String>,
+        /// Fingerprint of the configured seal key.
+        configured: String,
+    },
     #[error("signing key {0} is corrupt: {1}")]
     Corrupt(String, String),
 }
@@ -114,7 +124,8 @@ fn open_private(row: &signing_keys::Model, seal: &SealKey) -> Result<EncodingKey
         .open(&row.private_sealed, row.kid.as_bytes())
         .map_err(|_| KeyError::Unseal {
             kid: row.kid.clone(),
-            fingerprint: seal.fingerprint(),
+            sealed_with: row.seal_fingerprint.clone(),
+            configured: seal.fingerprint(),
         })?;
     Ed25519KeyPair::from_pkcs8(&pkcs8)
         .map_err(|e| KeyError::Corrupt(row.kid.clone(), e.to_string()))?;
@@ -139,7 +150,42 @@ fn new_key_row(seal: &SealKey, now: i64) -> signing_keys::ActiveModel {
         created_at: Set(now),
         retired_at: Set(None),
         publish_until: Set(None),
+        seal_fingerprint: Set(Some(seal.fingerprint())),
     }
+}
+
+/// The operator's refusal for a key that will not open: both fingerprints, the variable the seal
+/// key came from, and both ways out. None for any other error.
+pub fn unseal_refusal(error: &KeyError, variable: &str) -> Option<String> {
+    let KeyError::Unseal {
+        kid,
+        sealed_with,
+        configured,
+    } = error
+    else {
+        return None;
+    };
+    let (sealed, restore) = match sealed_with {
+        Some(fingerprint) => (
+            fingerprint.clone(),
+            format!("restore the seal key with fingerprint {fingerprint} in {variable}"),
+        ),
+        None => (
+            "(not recorded: sealed before fingerprints were kept)".to_owned(),
+            format!("restore in {variable} the seal key auth had when it sealed this key"),
+        ),
+    };
+    Some(format!(
+        "signing key {kid} cannot be opened: sealed with fingerprint {sealed}, configured {configured} ({variable}). \
+         Either {restore} (`latchkey fingerprint` shows a seal key's fingerprint), \
+         or run `latchkey keys reset-signing`, which after confirming retires every signing key the configured seal key cannot open \
+         (every token they signed stops working: users sign in again) and creates a new active key"
+    ))
+}
+
+/// Whether `seal` opens this key's private half.
+pub fn opens(row: &signing_keys::Model, seal: &SealKey) -> bool {
+    seal.open(&row.private_sealed, row.kid.as_bytes()).is_ok()
 }
 
 /// A key id derived from the public key (RFC 7638-style thumbprint, shortened).
@@ -164,6 +210,116 @@ pub async fn ensure_active_key(
         new_key_row(seal, now).insert(db).await?;
         tracing::info!("generated the first signing key");
     }
+    Ok(())
+}
+
+/// Records the seal key's fingerprint on keys sealed before fingerprints were recorded, when
+/// `seal` opens them (so a later change of seal key can name the one they need).
+pub async fn record_seal_fingerprints(
+    db: &DatabaseConnection,
+    seal: &SealKey,
+) -> Result<(), KeyError> {
+    let unrecorded = signing_keys::Entity::find()
+        .filter(signing_keys::Column::SealFingerprint.is_null())
+        .all(db)
+        .await?;
+    for row in unrecorded.into_iter().filter(|row| opens(row, seal)) {
+        signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::SealFingerprint,
+                sea_orm::sea_query::Expr::value(seal.fingerprint()),
+            )
+            .filter(signing_keys::Column::Kid.eq(row.kid.clone()))
+            .filter(signing_keys::Column::SealFingerprint.is_null())
+            .exec(db)
+            .await?;
+        tracing::info!(kid = %row.kid, "recorded the seal key fingerprint of a signing key");
+    }
+    Ok(())
+}
+
+/// A stored key the configured seal key cannot open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub kid: String,
+    /// Fingerprint of the seal key that sealed it, when recorded.
+    pub sealed_with: Option<String>,
+    /// Whether it was the active key.
+    pub active: bool,
+}
+
+/// Every key still in use (active, or published at `now`) that `seal` cannot open (for
+/// `latchkey keys reset-signing`, before asking).
+pub async fn unreadable(
+    db: &impl ConnectionTrait,
+    seal: &SealKey,
+    now: i64,
+) -> Result<Vec<Unreadable>, DbErr> {
+    let rows = signing_keys::Entity::find()
+        .order_by_desc(signing_keys::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.publish_until.is_none_or(|until| until >= now))
+        .filter(|row| !opens(row, seal))
+        .map(|row| Unreadable {
+            active: row.retired_at.is_none(),
+            kid: row.kid,
+            sealed_with: row.seal_fingerprint,
+        })
+        .collect())
+}
+
+/// What a reset did.
+#[derive(Debug)]
+pub struct Reset {
+    /// Keys retired and unpublished at once: every token they signed is refused.
+    pub retired: Vec<Unreadable>,
+    /// The new active key, when the active one was among them (or there was none).
+    pub new_kid: Option<String>,
+}
+
+/// Retires every key `seal` cannot open and drops it from the JWKS at once (so every token it
+/// signed is refused with TOKEN_KEY_UNKNOWN), then creates a new active key if none is left.
+/// One transaction: a crash leaves the table as it was.
+pub async fn reset_signing(
+    db: &DatabaseConnection,
+    seal: &SealKey,
+    now: i64,
+) -> Result<Reset, KeyError> {
+    let txn = db.begin().await?;
+    let retired = unreadable(&txn, seal, now).await?;
+    let kids: Vec<String> = retired.iter().map(|key| key.kid.clone()).collect();
+    if !kids.is_empty() {
+        retire_now(&txn, kids, now).await?;
+    }
+    let active = signing_keys::Entity::find()
+        .filter(signing_keys::Column::RetiredAt.is_null())
+        .one(&txn)
+        .await?;
+    let new_kid = match active {
+        Some(_) => None,
+        None => Some(new_key_row(seal, now).insert(&txn).await?.kid),
+    };
+    txn.commit().await?;
+    Ok(Reset { retired, new_kid })
+}
+
+/// Retires `kids` and takes them out of the JWKS at `now`.
+async fn retire_now(txn: &impl ConnectionTrait, kids: Vec<String>, now: i64) -> Result<(), DbErr> {
+    signing_keys::Entity::update_many()
+        .col_expr(
+            signing_keys::Column::RetiredAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .col_expr(
+            signing_keys::Column::PublishUntil,
+            sea_orm::sea_query::Expr::value(now - 1),
+        )
+        .filter(signing_keys::Column::Kid.is_in(kids))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 

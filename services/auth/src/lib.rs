@@ -8,6 +8,7 @@
 //!   email; race-free first sign-ins.
 //! - [`keys`]: Ed25519 key generation, sealing, rotation and the hot-swapped key ring.
 //! - [`tokens`]: token claims and every verification rule (pure, clock passed in).
+//! - [`authjs`]: the web app's Auth.js session tokens (JWE), keys derived from its secret.
 //! - [`service`]: the domain: sync, issue, authenticate, revoke, delete.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
@@ -18,6 +19,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod app;
+pub mod authjs;
 pub mod config;
 pub mod email;
 pub mod error;

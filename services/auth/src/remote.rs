@@ -48,6 +48,7 @@ impl JwksVerifier {
             ttl: 0,
             leeway,
             legacy: None,
+            authjs: None,
         };
         JwksVerifier {
             inner: Arc::new(Inner {

@@ -78,6 +78,8 @@ pub struct AuthCore {
     db: DatabaseConnection,
     keys: KeyRing,
     seal: SealKey,
+    /// Where the seal key came from, named when a stored key will not open.
+    seal_variable: String,
     rules: TokenRules,
     sync_secret: SecretString,
     clients: Vec<ServiceClient>,
@@ -97,13 +99,22 @@ impl AuthCore {
         purger: Option<Box<dyn SettingsPurger>>,
     ) -> Result<Self, AuthError> {
         let now = clock.now();
-        keys::ensure_active_key(&db, &config.seal_key, now).await?;
+        let seal_error = |error| AuthError::from_keys(error, &config.seal_key_variable);
+        keys::ensure_active_key(&db, &config.seal_key, now)
+            .await
+            .map_err(seal_error)?;
+        keys::record_seal_fingerprints(&db, &config.seal_key)
+            .await
+            .map_err(seal_error)?;
         let ring = KeyRing::default();
-        ring.reload(&db, &config.seal_key, now).await?;
+        ring.reload(&db, &config.seal_key, now)
+            .await
+            .map_err(seal_error)?;
         Ok(AuthCore {
             db,
             keys: ring,
             seal: config.seal_key.clone(),
+            seal_variable: config.seal_key_variable.clone(),
             rules: config.rules.clone(),
             sync_secret: config.sync_secret.clone(),
             clients: config.clients.clone(),
@@ -122,10 +133,10 @@ impl AuthCore {
 
     /// Re-reads signing keys (periodically, so rotation needs no restart).
     pub async fn reload_keys(&self) -> Result<(), AuthError> {
-        Ok(self
-            .keys
+        self.keys
             .reload(&self.db, &self.seal, self.clock.now())
-            .await?)
+            .await
+            .map_err(|error| AuthError::from_keys(error, &self.seal_variable))
     }
 
     /// Checks the sync secret in constant time.

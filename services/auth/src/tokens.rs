@@ -1,6 +1,11 @@
 //! Token rules, free of transport and storage: what auth signs, and the checks a presented token
 //! must pass, each failure its own [`TokenError`] (never a generic "invalid token").
+//!
+//! Three shapes are read: Latchkey's own EdDSA tokens, the web app's HS256 tokens (legacy mode,
+//! bound to Latchkey by a required `aud`) and the web app's Auth.js session tokens (encrypted,
+//! see [`crate::authjs`]). The web app's two kinds name the user by email.
 
+use crate::authjs::AuthJsRules;
 use crate::keys::{ALGORITHM, ActiveKey, KeySet};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -70,6 +75,41 @@ pub enum TokenError {
     IssuerUntrusted(String),
     #[error("audience does not include {0}")]
     AudienceMismatch(String),
+    /// A legacy token without Latchkey's legacy `aud`: maybe another JWT the web app signs with
+    /// the same secret (an invite or unsubscribe link).
+    #[error("the legacy token's audience does not include {0}")]
+    LegacyAudienceMismatch(String),
+    /// A legacy token whose signature fails, or an Auth.js token that no key derived from the
+    /// secret decrypts: the web app's secret differs, or the token was altered.
+    #[error("the {0} does not verify with the web app's secret from {var}", var = .1.variable)]
+    WebAppSecretRejected(&'static str, SecretHint),
+    /// An Auth.js v5 token whose `kid` is not the thumbprint of any key derived from our secret.
+    #[error("the auth.js token's kid is not derived from the secret in {var}", var = .0.variable)]
+    SecretMismatch(SecretHint),
+    /// An Auth.js v5 token whose `kid` matches our key but whose tag does not verify.
+    #[error("the auth.js token was altered: its kid matches our key, its tag does not")]
+    AuthJsTampered,
+    /// An Auth.js token while that major (or Auth.js mode) is off.
+    #[error("{0} is not accepted (LATCHKEY_AUTHJS_TOKENS)")]
+    AuthJsOff(&'static str),
+}
+
+/// The web app's secret as refusals name it: the variable Latchkey read it from and its keyed
+/// fingerprint (what `latchkey fingerprint` prints), never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretHint {
+    pub variable: String,
+    pub fingerprint: String,
+}
+
+impl SecretHint {
+    /// The hint for `secret`, read from `variable`.
+    pub fn new(secret: &SecretString, variable: impl Into<String>) -> Self {
+        SecretHint {
+            variable: variable.into(),
+            fingerprint: latchkey_common::secret::fingerprint_str(secret),
+        }
+    }
 }
 
 /// A token that passed every check that needs no database.
@@ -80,7 +120,7 @@ pub struct VerifiedToken {
     pub token_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
-    /// `EdDSA`, or `HS256` for a legacy token.
+    /// `EdDSA`, `HS256` for a legacy token, or the `enc` of an Auth.js session token.
     pub algorithm: &'static str,
 }
 
@@ -91,7 +131,8 @@ pub enum Subject {
     User(String),
     /// A service client id.
     Service(String),
-    /// A legacy (HS256) token's email; the user is looked up (or provisioned) by email.
+    /// The email in a token the web app made (legacy HS256 or Auth.js); the user is looked up
+    /// (or provisioned) by email.
     LegacyEmail(String),
 }
 
@@ -101,6 +142,11 @@ pub struct LegacyRules {
     pub secret: SecretString,
     /// When set, `iss` must equal it.
     pub issuer: Option<String>,
+    /// `aud` every legacy token must carry, so no other JWT the web app signs with the same
+    /// secret (invite, unsubscribe or password-reset links) passes for a session.
+    pub audience: String,
+    /// The variable the secret came from (`NEXTAUTH_SECRET`, …), named when a signature fails.
+    pub secret_variable: String,
 }
 
 /// The issuer/audience/leeway every token is held to.
@@ -111,6 +157,8 @@ pub struct TokenRules {
     pub ttl: i64,
     pub leeway: i64,
     pub legacy: Option<LegacyRules>,
+    /// Accepting the web app's Auth.js session tokens; None when off.
+    pub authjs: Option<AuthJsRules>,
 }
 
 /// Signs claims with the active key.
@@ -160,6 +208,12 @@ impl TokenRules {
         let token = token.trim();
         if token.is_empty() {
             return Err(TokenError::Missing);
+        }
+        if token.len() > crate::authjs::MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed("the token is longer than 32 KiB"));
+        }
+        if token.bytes().filter(|b| *b == b'.').count() == 4 {
+            return self.verify_authjs(token, now);
         }
         let header = read_header(token)?;
         match header.alg.as_str() {
@@ -222,27 +276,53 @@ impl TokenRules {
         now: i64,
     ) -> Result<VerifiedToken, TokenError> {
         let key = DecodingKey::from_secret(legacy.secret.expose_secret().as_bytes());
-        let claims = decode(token, &key, Algorithm::HS256)?;
+        let claims = decode(token, &key, Algorithm::HS256).map_err(|error| match error {
+            TokenError::SignatureInvalid => TokenError::WebAppSecretRejected(
+                "HS256 legacy token",
+                SecretHint::new(&legacy.secret, legacy.secret_variable.clone()),
+            ),
+            other => other,
+        })?;
         let (expires_at, issued_at) = self.check_times(&claims, now)?;
         let legacy_issuer = legacy.issuer.as_deref();
         if legacy_issuer.is_some_and(|issuer| claims.iss.as_deref() != Some(issuer)) {
             let presented = claims.iss.as_deref().unwrap_or("");
             return Err(TokenError::IssuerUntrusted(printable(presented)));
         }
-        let email = claims
-            .email
-            .or(claims.sub)
-            .filter(|e| e.contains('@'))
-            .ok_or(TokenError::Malformed(
-                "legacy token has no email in sub or email",
-            ))?;
+        if !audience_contains(claims.aud.as_ref(), &legacy.audience) {
+            return Err(TokenError::LegacyAudienceMismatch(legacy.audience.clone()));
+        }
         Ok(VerifiedToken {
-            subject: Subject::LegacyEmail(email.trim().to_lowercase()),
+            subject: Subject::LegacyEmail(web_app_email(claims.email, claims.sub)?),
             scopes: split_scopes(claims.scope.as_deref()),
             token_id: claims.jti.unwrap_or_default(),
             issued_at,
             expires_at,
             algorithm: "HS256",
+        })
+    }
+
+    /// An Auth.js session token: decrypted with a key derived from the web app's secret, then
+    /// held to `exp`/`nbf`; its `email` (or an email `sub`) names the user.
+    fn verify_authjs(&self, token: &str, now: i64) -> Result<VerifiedToken, TokenError> {
+        let Some(authjs) = self.authjs.as_ref() else {
+            crate::authjs::check_shape(token)?;
+            return Err(TokenError::AuthJsOff(
+                "an encrypted Auth.js session token (JWE)",
+            ));
+        };
+        let opened = authjs.open(token)?;
+        let claims: PresentedClaims = serde_json::from_slice(&opened.payload).map_err(|_| {
+            TokenError::Malformed("the decrypted payload is not a JSON object of claims")
+        })?;
+        let (expires_at, issued_at) = self.check_times(&claims, now)?;
+        Ok(VerifiedToken {
+            subject: Subject::LegacyEmail(web_app_email(claims.email, claims.sub)?),
+            scopes: Vec::new(),
+            token_id: claims.jti.unwrap_or_default(),
+            issued_at,
+            expires_at,
+            algorithm: opened.enc,
         })
     }
 
@@ -278,7 +358,7 @@ fn read_header(token: &str) -> Result<RawHeader, TokenError> {
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(TokenError::Malformed(
-            "a JWT has exactly three dot-separated parts",
+            "a JWT has exactly three dot-separated parts (five for an encrypted Auth.js token)",
         ));
     };
     if header.is_empty() || payload.is_empty() {
@@ -317,6 +397,17 @@ fn decode(
             _ => TokenError::Malformed("the token cannot be decoded"),
         }),
     }
+}
+
+/// The user's email in a token the web app made: `email`, else `sub` when it is an address.
+fn web_app_email(email: Option<String>, sub: Option<String>) -> Result<String, TokenError> {
+    email
+        .or(sub)
+        .filter(|e| e.contains('@'))
+        .map(|e| e.trim().to_lowercase())
+        .ok_or(TokenError::Malformed(
+            "the web app's token has no email in its email or sub claim",
+        ))
 }
 
 fn audience_contains(aud: Option<&Audience>, expected: &str) -> bool {
@@ -377,6 +468,7 @@ mod tests {
             ttl: 900,
             leeway: 30,
             legacy: None,
+            authjs: None,
         }
     }
 
@@ -452,38 +544,125 @@ mod tests {
         ));
     }
 
+    fn legacy(secret: &SecretString) -> TokenRules {
+        TokenRules {
+            legacy: Some(LegacyRules {
+                secret: secret.clone(),
+                issuer: Some("nextauth".into()),
+                audience: "latchkey".into(),
+                secret_variable: "NEXTAUTH_SECRET".into(),
+            }),
+            ..rules()
+        }
+    }
+
     #[test]
     fn legacy_tokens_need_the_shared_secret_and_carry_an_email() {
         let keys = keyset();
         let secret = SecretString::from("legacy-shared-secret-0123456789abcdef".to_owned());
-        let rules = TokenRules {
-            legacy: Some(LegacyRules {
-                secret: secret.clone(),
-                issuer: Some("nextauth".into()),
-            }),
-            ..rules()
-        };
+        let rules = legacy(&secret);
         let token = sign_hs256(
             &secret,
-            &serde_json::json!({"sub": "Ada@Example.com", "iss": "nextauth", "exp": 2_000, "iat": 1_000}),
+            &serde_json::json!({"sub": "Ada@Example.com", "iss": "nextauth", "aud": "latchkey", "exp": 2_000, "iat": 1_000}),
         );
         let ok = rules.verify(&token, &keys, 1_500).unwrap();
         assert_eq!(ok.subject, Subject::LegacyEmail("ada@example.com".into()));
         let wrong = sign_hs256(
             &SecretString::from("another".to_owned()),
-            &serde_json::json!({"sub": "a@b.c", "exp": 2_000}),
+            &serde_json::json!({"sub": "a@b.c", "aud": "latchkey", "exp": 2_000}),
         );
         assert_eq!(
             rules.verify(&wrong, &keys, 1_500),
-            Err(TokenError::SignatureInvalid)
+            Err(TokenError::WebAppSecretRejected(
+                "HS256 legacy token",
+                SecretHint::new(&secret, "NEXTAUTH_SECRET")
+            ))
         );
         let bad_iss = sign_hs256(
             &secret,
-            &serde_json::json!({"sub": "a@b.c", "iss": "evil", "exp": 2_000}),
+            &serde_json::json!({"sub": "a@b.c", "iss": "evil", "aud": "latchkey", "exp": 2_000}),
         );
         assert!(matches!(
             rules.verify(&bad_iss, &keys, 1_500),
             Err(TokenError::IssuerUntrusted(_))
+        ));
+    }
+
+    /// F3: any JWT the web app signs with the same secret and an email in it (an invite link)
+    /// was a session. Only tokens carrying the legacy `aud` are.
+    #[test]
+    fn a_legacy_token_without_the_legacy_audience_is_refused() {
+        let keys = keyset();
+        let secret = SecretString::from("legacy-shared-secret-0123456789abcdef".to_owned());
+        let rules = legacy(&secret);
+        let invite = sign_hs256(
+            &secret,
+            &serde_json::json!({"email": "ada@example.com", "iss": "nextauth", "purpose": "invite", "exp": 2_000}),
+        );
+        assert_eq!(
+            rules.verify(&invite, &keys, 1_500),
+            Err(TokenError::LegacyAudienceMismatch("latchkey".into()))
+        );
+        let elsewhere = sign_hs256(
+            &secret,
+            &serde_json::json!({"email": "ada@example.com", "iss": "nextauth", "aud": ["newsletter"], "exp": 2_000}),
+        );
+        assert_eq!(
+            rules.verify(&elsewhere, &keys, 1_500),
+            Err(TokenError::LegacyAudienceMismatch("latchkey".into()))
+        );
+        let listed = sign_hs256(
+            &secret,
+            &serde_json::json!({"email": "ada@example.com", "iss": "nextauth", "aud": ["web", "latchkey"], "exp": 2_000}),
+        );
+        assert!(rules.verify(&listed, &keys, 1_500).is_ok());
+    }
+
+    #[test]
+    fn authjs_tokens_map_to_their_email_and_expire() {
+        use crate::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES, encrypt_v4, encrypt_v5};
+        let keys = keyset();
+        let secret = SecretString::from("web-app-secret-0123456789abcdef0123".to_owned());
+        let cookies: Vec<String> = V5_COOKIE_NAMES.iter().map(|c| (*c).to_owned()).collect();
+        let hint = SecretHint::new(&secret, "AUTH_SECRET");
+        let rules = TokenRules {
+            authjs: Some(AuthJsRules::new(
+                &secret,
+                AuthJsVersions::Both,
+                &cookies,
+                hint,
+            )),
+            ..rules()
+        };
+        let body = serde_json::json!({"sub": "db-user-7", "email": "Ada@Example.com", "iat": 1_000, "exp": 2_000, "jti": "j"});
+        for token in [
+            encrypt_v4(&secret, &body),
+            encrypt_v5(&secret, V5_COOKIE_NAMES[0], &body),
+        ] {
+            let ok = rules.verify(&token, &keys, 1_500).unwrap();
+            assert_eq!(ok.subject, Subject::LegacyEmail("ada@example.com".into()));
+            assert_eq!((ok.issued_at, ok.expires_at), (1_000, 2_000));
+            assert_eq!(
+                rules.verify(&token, &keys, 2_000 + 31),
+                Err(TokenError::Expired(2_000))
+            );
+        }
+        let no_email = encrypt_v4(
+            &secret,
+            &serde_json::json!({"sub": "db-user-7", "exp": 2_000}),
+        );
+        assert!(matches!(
+            rules.verify(&no_email, &keys, 1_500),
+            Err(TokenError::Malformed(_))
+        ));
+        let off = super::tests::rules();
+        assert!(matches!(
+            off.verify(&encrypt_v4(&secret, &body), &keys, 1_500),
+            Err(TokenError::AuthJsOff(_))
+        ));
+        assert!(matches!(
+            off.verify("a.b.c.d.e", &keys, 1_500),
+            Err(TokenError::Malformed(_))
         ));
     }
 }

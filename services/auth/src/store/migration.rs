@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(CreateUsersAndKeys),
             Box::new(super::migration_identities::UsersOwnIdentities),
+            Box::new(super::seal_fingerprint::AddSealFingerprint),
         ]
     }
 }

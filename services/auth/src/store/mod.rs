@@ -5,6 +5,7 @@
 pub mod identities;
 pub mod migration;
 mod migration_identities;
+mod seal_fingerprint;
 pub mod signing_keys;
 pub mod users;
 

@@ -17,6 +17,9 @@ pub struct Model {
     pub retired_at: Option<i64>,
     /// After this unix second no live token can carry this key; it is dropped from JWKS.
     pub publish_until: Option<i64>,
+    /// Fingerprint of the seal key that sealed `private_sealed`, so a key that will not open
+    /// can say which seal key it needs; None for keys sealed before it was recorded.
+    pub seal_fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for Model {
@@ -26,6 +29,7 @@ impl std::fmt::Debug for Model {
             .field("algorithm", &self.algorithm)
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
+            .field("seal_fingerprint", &self.seal_fingerprint)
             .finish_non_exhaustive()
     }
 }
