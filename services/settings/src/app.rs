@@ -18,6 +18,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
 
+/// Calls that never touch the database, served even while it is down.
+const DATABASE_FREE: &[&str] = &["/grpc.health.v1.", "/grpc.reflection."];
+
 /// A built, bound, not yet serving settings server.
 pub struct SettingsApp {
     listener: TcpListener,
@@ -124,6 +127,13 @@ impl SettingsApp {
             .layer(tower::util::MapResponseLayer::new(
                 latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
             ))
+            .layer(
+                latchkey_common::breaker::DbBreaker::new(
+                    self.core.db().clone(),
+                    crate::error::DATABASE,
+                )
+                .layer(DATABASE_FREE),
+            )
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)
