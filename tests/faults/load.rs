@@ -20,6 +20,8 @@ pub enum Op {
     Write,
     Me,
     Reveal,
+    /// A fresh token for the worker's user (`POST /api/auth/token`), used from then on.
+    Renew,
 }
 
 impl Op {
@@ -28,6 +30,7 @@ impl Op {
         match self {
             Op::List | Op::Me => Duration::from_secs(3),
             Op::Write => Duration::from_secs(10),
+            Op::Renew => Duration::from_secs(5),
             Op::Reveal => Duration::from_secs(30),
         }
     }
@@ -159,7 +162,7 @@ impl Load {
 }
 
 async fn run_worker(
-    worker: Worker,
+    mut worker: Worker,
     plan: Arc<Plan>,
     started: Instant,
     stop: watch::Receiver<bool>,
@@ -203,6 +206,7 @@ async fn run_worker(
                 .await
             }
             Op::Reveal => reveal_once(&worker, &mut reveal).await,
+            Op::Renew => renew(&mut worker).await,
         };
         records.push(Record {
             at,
@@ -232,6 +236,35 @@ async fn rest(request: reqwest::RequestBuilder, worker: &Worker) -> Outcome {
         Ok(response) if response.status().is_success() => {
             let _ = response.bytes().await;
             Outcome::Ok
+        }
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            Outcome::Problem(status, body["code"].as_str().unwrap_or("?").to_owned())
+        }
+        Err(error) => Outcome::Transport(transport_kind(&error)),
+    }
+}
+
+/// Asks for a new token with the sync secret and adopts it.
+async fn renew(worker: &mut Worker) -> Outcome {
+    let response = worker
+        .http
+        .post(format!("{}/api/auth/token", worker.base))
+        .header("X-Latchkey-Sync-Secret", crate::stack::SYNC_SECRET)
+        .json(&serde_json::json!({ "user_id": worker.user_id }))
+        .send()
+        .await;
+    match response {
+        Ok(response) if response.status().is_success() => {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            match body["access_token"].as_str() {
+                Some(token) => {
+                    worker.token = token.to_owned();
+                    Outcome::Ok
+                }
+                None => Outcome::Problem(200, "NO_TOKEN".into()),
+            }
         }
         Ok(response) => {
             let status = response.status().as_u16();

@@ -13,6 +13,9 @@ mod support;
 mod database;
 mod load;
 mod proxy;
+mod restarts;
+mod rotation;
+mod soak;
 mod stack;
 
 /// One scenario at a time: each measures a whole system on a small machine.
@@ -33,4 +36,11 @@ macro_rules! scenarios {
 scenarios! {
     database_refused_under_load => database::refused_under_load,
     database_hung_under_load => database::hung_under_load,
+    settings_killed_mid_import => restarts::settings_killed_mid_import,
+    signing_key_rotation_under_load => rotation::signing_under_load,
+    encryption_key_rotation_under_load => rotation::encryption_under_load,
+    auth_restart_under_load => restarts::auth_restart_under_load,
+    settings_sigterm_under_load => restarts::settings_sigterm_under_load,
+    gateway_sigterm_under_load => restarts::gateway_sigterm_under_load,
+    soak => soak::soak,
 }
