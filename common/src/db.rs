@@ -1,5 +1,5 @@
 //! Database connection for SQLite (embedded default) and PostgreSQL, with URLs redacted in every
-//! message so credentials never reach a log. The pool gives up on a connection after
+//! message so credentials never reach a log. A PostgreSQL pool gives up on a connection after
 //! [`ACQUIRE_TIMEOUT`], well under the shortest route budget, so a database outage answers
 //! `503 UPSTREAM_UNAVAILABLE` rather than running a request out of time; [`is_outage`] tells an
 //! outage from any other database error.
@@ -7,10 +7,13 @@
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
-/// How long a query waits for a pooled connection, a new connection included (sqlx retries a
-/// refused connection until then). Well under the shortest route budget (2 s), so an outage is
-/// answered as one, in time.
+/// How long a PostgreSQL query waits for a pooled connection, a new connection included (sqlx
+/// retries a refused connection until then). Well under the shortest route budget (2 s), so an
+/// outage is answered as one, in time.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// SQLite is a local file that cannot be "down": waiting for one of its few connections is
+/// contention, worth waiting for up to the route's budget.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The kind of database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,11 +75,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
         ensure_sqlite_dir(url)?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
+    let acquire = match kind {
+        DbKind::Sqlite => SQLITE_ACQUIRE_TIMEOUT,
+        DbKind::Postgres => ACQUIRE_TIMEOUT,
+    };
     options
         .max_connections(if kind == DbKind::Sqlite { 4 } else { 16 })
         .min_connections(1)
-        .connect_timeout(ACQUIRE_TIMEOUT)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_timeout(acquire)
+        .acquire_timeout(acquire)
         .sqlx_logging(false);
     let db = Database::connect(options)
         .await
