@@ -64,10 +64,10 @@ impl Proc {
         self.child.as_ref().expect("running").id()
     }
 
-    /// Sends SIGTERM (graceful stop).
+    /// Sends SIGTERM (graceful stop), through the shell's `kill` builtin.
     pub fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.pid())])
             .status()
             .expect("kill -TERM");
         assert!(status.success(), "kill -TERM {}", self.pid());
