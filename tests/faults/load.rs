@@ -51,8 +51,10 @@ pub enum Outcome {
 pub struct Record {
     /// When the call started, from the start of the load.
     pub at: Duration,
+    /// How long the call took.
     pub took: Duration,
     pub op: Op,
+    /// Which worker (its user) made the call.
     pub worker: usize,
     /// For writes: the counter written.
     pub written: Option<u64>,
@@ -69,6 +71,7 @@ impl Record {
 /// What the workers do.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Concurrent workers, one user each.
     pub workers: usize,
     /// The calls each worker cycles through.
     pub ops: Vec<Op>,
@@ -92,6 +95,7 @@ pub struct Load {
     started: Instant,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<Vec<Record>>>,
+    /// Each worker's (user id, first token), by worker index.
     pub users: Vec<(String, String)>,
 }
 

@@ -21,6 +21,7 @@ pub enum Mode {
 
 /// A running proxy; dropped with the test's runtime.
 pub struct PgProxy {
+    /// Where the services connect instead of PostgreSQL.
     pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
     open: Arc<AtomicUsize>,

@@ -18,7 +18,9 @@ pub const REVEALER: (&str, &str) = ("revealer", "revealer-secret-0a1b2c3d4e5f6a7
 
 /// One service process, restartable on the same address.
 pub struct Proc {
+    /// The subcommand: auth, settings or gateway.
     pub name: &'static str,
+    /// Where it listens, the same across restarts.
     pub addr: SocketAddr,
     env: Vec<(String, String)>,
     cwd: PathBuf,
@@ -138,11 +140,14 @@ impl Drop for Proc {
 
 /// Three services over one database behind a proxy.
 pub struct Stack {
+    /// Between both services and PostgreSQL.
     pub proxy: PgProxy,
     pub auth: Proc,
     pub settings: Proc,
     pub gateway: Proc,
+    /// A client for the gateway.
     pub http: reqwest::Client,
+    /// `LATCHKEY_ENCRYPTION_KEYS_FILE` of settings (and of the CLI commands).
     pub keys_file: PathBuf,
     env: Vec<(String, String)>,
     dir: tempfile::TempDir,

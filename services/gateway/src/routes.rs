@@ -1,5 +1,6 @@
 //! The REST contract of DESIGN.md §4a: one handler per route, each decoding JSON, calling one
-//! RPC with the route's time budget as gRPC deadline, and encoding the answer. Only
+//! RPC with what is left of the route's time budget as gRPC deadline (the budget counts from the
+//! request's arrival and covers every call it makes), and encoding the answer. Only
 //! `authorization`, `x-request-id`, `traceparent` and `tracestate` (plus the sync secret on the
 //! sync routes) travel on as metadata.
 
@@ -30,7 +31,8 @@ use std::time::{Duration, Instant};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::Channel;
 
-/// Time budgets, passed downstream as the gRPC deadline.
+/// Time budgets of whole requests, counted from their arrival; each upstream call carries what is
+/// left as its gRPC deadline.
 pub mod budget {
     use std::time::Duration;
     /// `Auth.Authenticate` before any bearer route.

@@ -2,7 +2,9 @@
 //! issuer, audience, expiry), then, for user tokens, "is this user still allowed" asked of auth
 //! (`Authenticate`: exists, not disabled, not revoked), remembered for at most
 //! [`ALLOWED_CACHE_SECS`] so a revocation or a deletion takes effect here within that bound and a
-//! deleted user's still-unexpired token cannot write settings that would be orphaned.
+//! deleted user's still-unexpired token cannot write settings that would be orphaned. Asking auth
+//! is retried once when the call fails on the way (auth restarting), and its failures are read by
+//! the one classifier, [`latchkey_common::upstream::from_upstream`].
 
 use crate::error::SettingsError;
 use crate::service::Caller;
