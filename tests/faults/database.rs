@@ -53,7 +53,7 @@ pub async fn refused_under_load() {
     let after: Vec<&Record> = records.iter().filter(|r| r.at >= back + RECOVERY).collect();
     let before: Vec<&Record> = records.iter().filter(|r| r.end() < down).collect();
     println!(
-        "before: {} p50 {:?} p99 {:?}",
+        "database refused: before the outage {} requests, p50 {:?}, p99 {:?}",
         before.len(),
         quantile(&before, 0.5),
         quantile(&before, 0.99)
