@@ -606,6 +606,87 @@ async fn a_second_auth_replica_picks_up_rotation_without_restart(backend: Backen
     second.stop().await;
 }
 
+/// Rotates the signing key behind `auth`'s back and has it sign with the new one; answers a
+/// token carrying the new `kid`.
+async fn rotate_and_sign(db: &TestDb, auth: &TestAuth) -> String {
+    let conn = latchkey_common::db::connect(&db.url).await.unwrap();
+    let rotation =
+        latchkey_auth::keys::rotate(&conn, &auth.config.seal_key, auth.clock_now(), 900, 30)
+            .await
+            .unwrap();
+    auth.core.reload_keys().await.unwrap();
+    let (_, token) = auth.user_token("new-kid").await;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid;
+    assert_eq!(kid.as_deref(), Some(rotation.new_kid.as_str()));
+    token
+}
+
+/// Many tokens with a `kid` a replica has not loaded yet arrive together (another replica rotated
+/// under load): all verify after the one forced re-read, none is refused while it runs.
+async fn tokens_with_a_new_kid_arriving_together_all_verify(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let first = TestAuth::spawn(&db).await;
+    let second = TestAuth::spawn_with(first.config.clone()).await;
+    let token = rotate_and_sign(&db, &second).await;
+    let client = first.client().await;
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (mut client, token) = (client.clone(), token.clone());
+        checks.spawn(async move {
+            client
+                .authenticate(pb::AuthenticateRequest { token })
+                .await
+                .map(|_| ())
+                .map_err(|s| latchkey_proto::ApiError::from_status(&s).reason)
+        });
+    }
+    let refused: Vec<_> = checks
+        .join_all()
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert!(refused.is_empty(), "refused meanwhile: {refused:?}");
+
+    // The same for a verifier away from auth (settings'), fetching the JWKS.
+    let other = TestAuth::spawn_with(first.config.clone()).await;
+    let verifier = latchkey_auth::remote::JwksVerifier::new(
+        tonic::transport::Endpoint::from_shared(other.url())
+            .unwrap()
+            .connect_lazy(),
+        "latchkey",
+        "latchkey",
+        30,
+        other.clock.clone(),
+    );
+    verifier.refresh().await.unwrap();
+    let token = rotate_and_sign(&db, &other).await;
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (verifier, token) = (verifier.clone(), token.clone());
+        checks.spawn(async move {
+            verifier
+                .verify(&token)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+    }
+    let refused: Vec<_> = checks
+        .join_all()
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert!(refused.is_empty(), "refused meanwhile: {refused:?}");
+    assert_eq!(verifier.refresh_count(), 2, "one fetch for all of them");
+    for auth in [first, second, other] {
+        auth.stop().await;
+    }
+}
+
 async fn get_and_delete_me(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -709,6 +790,7 @@ backend_tests!(
     legacy_hs256_tokens_when_enabled,
     rotation_keeps_old_tokens_until_their_key_is_removed,
     a_second_auth_replica_picks_up_rotation_without_restart,
+    tokens_with_a_new_kid_arriving_together_all_verify,
     get_and_delete_me,
     health_and_reflection_are_served,
 );

@@ -1094,6 +1094,15 @@ async fn keys_commands_rotate_and_report_per_master_key() {
         text.contains("done: 0 re-encrypted"),
         "a re-run is a no-op: {text}"
     );
+    // Dropped once it guards no rows, k1 is listed (it sealed values once) as gone, not missing.
+    let only_new = new_keys.split(',').next().unwrap();
+    let (code, text) = run(&["keys", "status"], only_new);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("NOT CONFIGURED"), "{text}");
+    assert!(
+        text.contains("not configured, guards no rows: nothing to do"),
+        "{text}"
+    );
     // A key still guarding rows cannot be dropped: rotation (and start) refuse, naming it.
     let (code, text) = run(&["keys", "rotate-encryption"], &format!("k1:{old_key}"));
     assert_ne!(code, Some(0));

@@ -1,8 +1,19 @@
 //! Database connection for SQLite (embedded default) and PostgreSQL, with URLs redacted in every
-//! message so credentials never reach a log.
+//! message so credentials never reach a log. A PostgreSQL pool gives up on a connection after
+//! [`ACQUIRE_TIMEOUT`], well under the shortest route budget, so a database outage answers
+//! `503 UPSTREAM_UNAVAILABLE` rather than running a request out of time; [`is_outage`] tells an
+//! outage from any other database error.
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
+
+/// How long a PostgreSQL query waits for a pooled connection, a new connection included (sqlx
+/// retries a refused connection until then). Well under the shortest route budget (2 s), so an
+/// outage is answered as one, in time.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// SQLite is a local file that cannot be "down": waiting for one of its few connections is
+/// contention, worth waiting for up to the route's budget.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The kind of database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +75,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
         ensure_sqlite_dir(url)?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
+    let acquire = match kind {
+        DbKind::Sqlite => SQLITE_ACQUIRE_TIMEOUT,
+        DbKind::Postgres => ACQUIRE_TIMEOUT,
+    };
     options
         .max_connections(if kind == DbKind::Sqlite { 4 } else { 16 })
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(acquire)
+        .acquire_timeout(acquire)
         .sqlx_logging(false);
     let db = Database::connect(options)
         .await
@@ -108,14 +123,44 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), DbError> {
     }
 }
 
-/// True when a database error means "the database is not reachable right now", which callers
-/// answer with UPSTREAM_UNAVAILABLE rather than an internal error.
+/// True when a database error means "the database is not reachable right now" (no connection,
+/// a connection cut or timed out, the server shutting down or refusing connections), which
+/// callers answer with UPSTREAM_UNAVAILABLE rather than an internal error.
 pub fn is_outage(error: &DbErr) -> bool {
-    matches!(error, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
-        || error
-            .to_string()
-            .to_ascii_lowercase()
-            .contains("connection")
+    use sea_orm::RuntimeErr;
+    let runtime = match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        other => return mentions_connection(&other.to_string()),
+    };
+    match runtime {
+        RuntimeErr::SqlxError(sqlx) => sqlx_outage(sqlx),
+        other => mentions_connection(&other.to_string()),
+    }
+}
+
+fn sqlx_outage(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match error {
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => true,
+        E::Database(db) => db.code().is_some_and(|code| unavailable_sqlstate(&code)),
+        other => mentions_connection(&other.to_string()),
+    }
+}
+
+/// PostgreSQL states meaning "not now": connection exceptions (class 08), too many connections,
+/// and the server shutting down, crashed or starting (57P01–57P03).
+fn unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03")
+}
+
+fn mentions_connection(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("connection")
 }
 
 #[cfg(test)]
@@ -132,6 +177,24 @@ mod tests {
             redact_url("sqlite://.latchkey/l.db?mode=rwc"),
             "sqlite://.latchkey/l.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn outages_are_told_from_other_database_errors() {
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as E;
+        use std::sync::Arc;
+        let query = |e: E| DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)));
+        let eof = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "early eof");
+        assert!(is_outage(&query(E::Io(eof))));
+        assert!(is_outage(&query(E::PoolTimedOut)));
+        assert!(is_outage(&DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout
+        )));
+        assert!(!is_outage(&query(E::RowNotFound)));
+        assert!(!is_outage(&DbErr::RecordNotFound("x".into())));
+        assert!(unavailable_sqlstate("57P01") && unavailable_sqlstate("08006"));
+        assert!(!unavailable_sqlstate("23505"));
     }
 
     #[tokio::test]

@@ -9,12 +9,15 @@
 //! - [`balance`]: gRPC channels balanced per request over every address a name resolves to.
 //! - [`clock`]: time as an input, so expiry and rotation are testable without sleeping.
 //! - [`db`]: connecting to SQLite or PostgreSQL, with credentials kept out of messages.
+//! - [`breaker`]: the "database down" breaker that answers 503 at once during an outage.
+//! - [`upstream`]: one deadline per request and the one reading of an upstream's gRPC status.
 //! - [`telemetry`]: tracing setup and the per-request span with its request id.
 //! - [`metrics`]: Prometheus metrics and the gRPC metrics layer.
 //! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C.
 
 pub mod aliases;
 pub mod balance;
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -23,5 +26,6 @@ pub mod seal;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+pub mod upstream;
 
 pub use secrecy::{ExposeSecret, SecretString};

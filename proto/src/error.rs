@@ -80,10 +80,11 @@ impl Reason {
         Reason::ALL.iter().copied().find(|r| r.as_str() == name)
     }
 
-    /// The reason to assume for a status that carries no `ErrorInfo` (e.g. from a proxy).
+    /// The reason to assume for a status that carries no `ErrorInfo` (e.g. from a proxy). A
+    /// bare UNAUTHENTICATED is a proxy or mesh refusing the call, not a verdict on a token.
     pub fn from_code(code: Code) -> Reason {
         match code {
-            Code::Unauthenticated => Reason::TokenMalformed,
+            Code::Unauthenticated => Reason::UpstreamUnavailable,
             Code::PermissionDenied => Reason::ScopeMissing,
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 Reason::InvalidArgument
@@ -332,11 +333,15 @@ mod tests {
 
     #[test]
     fn a_status_without_error_info_maps_by_code() {
-        let status = tonic::Status::unavailable("connection refused");
-        assert_eq!(
-            ApiError::from_status(&status).reason,
-            Reason::UpstreamUnavailable
-        );
+        for status in [
+            tonic::Status::unavailable("connection refused"),
+            tonic::Status::unauthenticated("a proxy wants credentials"),
+        ] {
+            assert_eq!(
+                ApiError::from_status(&status).reason,
+                Reason::UpstreamUnavailable
+            );
+        }
     }
 }
 

@@ -241,6 +241,10 @@ async fn encryption_status(settings: &latchkey_settings::SettingsConfig) -> Resu
     println!("encryption keys (settings):");
     for key in &keys {
         let state = match (key.configured, key.active) {
+            // A key dropped after rotation still has its encryption count; it guards nothing.
+            (false, _) if key.rows == 0 => {
+                "not configured, guards no rows: nothing to do".to_owned()
+            }
             (false, _) => "NOT CONFIGURED: add it back to LATCHKEY_ENCRYPTION_KEYS".to_owned(),
             (true, true) => "active".to_owned(),
             (true, false) if key.rows == 0 => "inactive, guards no rows: removable".to_owned(),

@@ -12,6 +12,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Calls that never touch the database, served even while it is down.
+const DATABASE_FREE: &[&str] = &[
+    "/grpc.health.v1.",
+    "/grpc.reflection.",
+    "/latchkey.auth.v1.AuthService/GetJwks",
+    "/latchkey.auth.v1.AuthService/IssueServiceToken",
+];
+
 /// A built, bound, not yet serving auth server.
 pub struct AuthApp {
     listener: TcpListener,
@@ -95,6 +103,13 @@ impl AuthApp {
             .layer(tower::util::MapResponseLayer::new(
                 latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
             ))
+            .layer(
+                latchkey_common::breaker::DbBreaker::new(
+                    self.core.db().clone(),
+                    crate::error::DATABASE,
+                )
+                .layer(DATABASE_FREE),
+            )
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)

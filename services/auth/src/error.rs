@@ -4,6 +4,9 @@
 use crate::tokens::TokenError;
 use latchkey_proto::{ApiError, Reason, Violation};
 
+/// The dependency named when auth's database is unavailable (in answers and by the breaker).
+pub const DATABASE: &str = "the auth database";
+
 /// Everything an auth operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -39,6 +42,9 @@ pub enum AuthError {
     /// fingerprints, the variable and both ways out (see [`crate::keys::unseal_refusal`]).
     #[error("{0}")]
     SealKeyMismatch(String),
+    /// A call to another service failed; already classified (unavailable or out of time).
+    #[error("{0}")]
+    Remote(ApiError),
     #[error("{0}")]
     Internal(String),
 }
@@ -97,8 +103,9 @@ impl From<AuthError> for ApiError {
                 .with_metadata("scope", scope),
             E::Invalid(detail, violations) => ApiError::invalid(detail, violations),
             E::NotFound(what) => ApiError::new(Reason::NotFound, format!("{what} does not exist.")),
-            E::DatabaseUnavailable(_) => ApiError::unavailable("the auth database"),
+            E::DatabaseUnavailable(_) => ApiError::unavailable(DATABASE),
             E::Upstream(what) => ApiError::unavailable(what),
+            E::Remote(error) => error,
             E::SealKeyMismatch(_) | E::Internal(_) => ApiError::internal(),
         }
     }

@@ -2,10 +2,16 @@
 
 use crate::error::AuthError;
 use crate::service::SettingsPurger;
+use latchkey_common::upstream::{Deadline, from_upstream};
+use latchkey_proto::Reason;
 use latchkey_proto::settings::v1::{
     PurgeUserRequest, settings_service_client::SettingsServiceClient,
 };
 use std::time::Duration;
+
+/// How long a purge may take (the gateway's budget for deleting a user is 15 s).
+const PURGE_BUDGET: Duration = Duration::from_secs(10);
+const SETTINGS: &str = "the settings service";
 use tonic::transport::{Channel, Endpoint};
 
 /// Purges through the settings service at a configured address.
@@ -30,9 +36,11 @@ impl GrpcPurger {
 #[async_trait::async_trait]
 impl SettingsPurger for GrpcPurger {
     async fn purge(&self, user_id: &str, bearer: &str) -> Result<i64, AuthError> {
+        let deadline = Deadline::after(PURGE_BUDGET);
         let mut request = tonic::Request::new(PurgeUserRequest {
             user_id: user_id.to_owned(),
         });
+        request.set_timeout(deadline.timeout());
         let value = format!("Bearer {bearer}")
             .parse()
             .map_err(|_| AuthError::Internal("token is not a header value".into()))?;
@@ -44,8 +52,14 @@ impl SettingsPurger for GrpcPurger {
         {
             Ok(response) => Ok(response.into_inner().settings_deleted),
             Err(status) => {
-                tracing::warn!(code = ?status.code(), "settings purge failed; the user is kept so nothing is orphaned");
-                Err(AuthError::Upstream("the settings service"))
+                let error = from_upstream(&status, &deadline, SETTINGS);
+                tracing::warn!(reason = %error.reason, "settings purge failed; the user is kept so nothing is orphaned");
+                Err(match error.reason {
+                    Reason::UpstreamUnavailable | Reason::DeadlineExceeded => {
+                        AuthError::Remote(error)
+                    }
+                    _ => AuthError::Internal(format!("settings refused the purge: {error}")),
+                })
             }
         }
     }

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use latchkey_common::clock::SharedClock;
 use latchkey_proto::auth::v1::{GetJwksRequest, Jwk, auth_service_client::AuthServiceClient};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
@@ -28,7 +28,9 @@ struct Inner {
     rules: TokenRules,
     clock: SharedClock,
     keys: RwLock<Arc<KeySet>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// When the JWKS was last fetched for an unknown `kid`; held during that fetch, so callers
+    /// arriving meanwhile wait for it and use its keys.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
     refreshes: std::sync::atomic::AtomicU64,
 }
 
@@ -56,26 +58,34 @@ impl JwksVerifier {
                 rules,
                 clock,
                 keys: RwLock::new(Arc::new(KeySet::default())),
-                last_fetch: Mutex::new(None),
+                last_fetch: tokio::sync::Mutex::new(None),
                 refreshes: Default::default(),
             }),
         }
     }
 
     /// Verifies signature and claims locally; fetches the JWKS first when the `kid` is unknown.
-    /// Does not ask whether the user still exists or was revoked (that is `Authenticate`).
+    /// Tokens with a new `kid` arriving together wait for the one fetch and are checked against
+    /// its keys. Does not ask whether the user still exists or was revoked (that is
+    /// `Authenticate`).
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        let first = self
-            .inner
-            .rules
-            .verify(token, &self.snapshot(), self.inner.clock.now());
-        match first {
-            Err(TokenError::KeyUnknown(_)) if self.may_refetch() => {
+        let verify = || {
+            self.inner
+                .rules
+                .verify(token, &self.snapshot(), self.inner.clock.now())
+        };
+        let first = verify();
+        if !matches!(first, Err(TokenError::KeyUnknown(_))) {
+            return Ok(first?);
+        }
+        let mut last = self.inner.last_fetch.lock().await;
+        match verify() {
+            Err(TokenError::KeyUnknown(_))
+                if last.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL) =>
+            {
+                *last = Some(Instant::now());
                 self.refresh().await?;
-                Ok(self
-                    .inner
-                    .rules
-                    .verify(token, &self.snapshot(), self.inner.clock.now())?)
+                Ok(verify()?)
             }
             other => Ok(other?),
         }
@@ -124,15 +134,6 @@ impl JwksVerifier {
 
     fn snapshot(&self) -> Arc<KeySet> {
         self.inner.keys.read().expect("jwks lock").clone()
-    }
-
-    fn may_refetch(&self) -> bool {
-        let mut last = self.inner.last_fetch.lock().expect("jwks fetch lock");
-        let due = last.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL);
-        if due {
-            *last = Some(Instant::now());
-        }
-        due
     }
 }
 

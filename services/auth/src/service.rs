@@ -14,7 +14,6 @@ use latchkey_common::secret::secrets_match;
 use latchkey_proto::Violation;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Scope settings requires of auth's own token when purging a deleted user's data.
@@ -86,7 +85,9 @@ pub struct AuthCore {
     jit_provisioning: bool,
     link_verified_emails: bool,
     clock: SharedClock,
-    last_forced_reload: Mutex<Option<Instant>>,
+    /// When keys were last re-read for an unknown `kid`; held during that re-read, so callers
+    /// arriving meanwhile wait for it and use its keys.
+    last_forced_reload: tokio::sync::Mutex<Option<Instant>>,
     purger: Option<Box<dyn SettingsPurger>>,
 }
 
@@ -121,7 +122,7 @@ impl AuthCore {
             jit_provisioning: config.jit_provisioning,
             link_verified_emails: config.link_verified_emails,
             clock,
-            last_forced_reload: Mutex::new(None),
+            last_forced_reload: tokio::sync::Mutex::new(None),
             purger,
         })
     }
@@ -357,28 +358,28 @@ impl AuthCore {
     }
 
     /// Verifies signature and claims; on an unknown `kid`, re-reads keys once (rate-limited).
+    /// Tokens with the new `kid` arriving together (another replica rotated) wait for the one
+    /// re-read and are checked against its keys, instead of failing while it runs.
     async fn verify_signature(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        let first = self
-            .rules
-            .verify(token, &self.keys.snapshot(), self.clock.now());
-        match first {
-            Err(crate::tokens::TokenError::KeyUnknown(_)) if self.may_force_reload() => {
+        let verify = || {
+            self.rules
+                .verify(token, &self.keys.snapshot(), self.clock.now())
+        };
+        let first = verify();
+        if !matches!(first, Err(crate::tokens::TokenError::KeyUnknown(_))) {
+            return Ok(first?);
+        }
+        let mut last = self.last_forced_reload.lock().await;
+        match verify() {
+            Err(crate::tokens::TokenError::KeyUnknown(_))
+                if last.is_none_or(|at| at.elapsed() >= FORCED_RELOAD_INTERVAL) =>
+            {
+                *last = Some(Instant::now());
                 self.reload_keys().await?;
-                Ok(self
-                    .rules
-                    .verify(token, &self.keys.snapshot(), self.clock.now())?)
+                Ok(verify()?)
             }
             other => Ok(other?),
         }
-    }
-
-    fn may_force_reload(&self) -> bool {
-        let mut last = self.last_forced_reload.lock().expect("reload lock");
-        let due = last.is_none_or(|at| at.elapsed() >= FORCED_RELOAD_INTERVAL);
-        if due {
-            *last = Some(Instant::now());
-        }
-        due
     }
 
     /// The user a web app's token names by email (legacy HS256, Auth.js): the one user holding

@@ -5,9 +5,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use latchkey_common::upstream::Deadline;
 use latchkey_proto::{ApiError, Reason, Violation};
 use std::time::Duration;
-use tonic_types::StatusExt;
 
 /// A handler's error. Its response is a placeholder carrying the error; the request-context
 /// middleware, which knows the request id, renders it with [`render`].
@@ -36,31 +36,13 @@ fn status_of(reason: Reason) -> StatusCode {
     StatusCode::from_u16(reason.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// A gRPC failure from `upstream` ("the auth service", "the settings service") as an API error.
-/// Latchkey errors keep their reason; anything without our `ErrorInfo` (connection refused,
-/// reset, TLS, a proxy's answer) is judged by its code, and never becomes a 401.
-pub fn from_grpc(status: &tonic::Status, upstream: &str, budget: Duration) -> ApiError {
-    let ours = status
-        .get_error_details()
-        .error_info()
-        .is_some_and(|info| info.domain == latchkey_proto::error::ERROR_DOMAIN);
-    if ours {
-        return ApiError::from_status(status);
-    }
-    match status.code() {
-        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ApiError::new(
-            Reason::DeadlineExceeded,
-            format!(
-                "{upstream} did not answer within this route's {} ms budget; retry, and run `latchkey doctor` if it persists.",
-                budget.as_millis()
-            ),
-        ),
-        tonic::Code::InvalidArgument | tonic::Code::NotFound => ApiError::from_status(status),
-        _ => {
-            tracing::warn!(upstream, code = ?status.code(), message = status.message(), "upstream call failed");
-            ApiError::unavailable(upstream)
-        }
-    }
+/// A gRPC failure from `upstream` ("the auth service", "the settings service") for a call made
+/// under the request's `deadline`, as an API error: the one classifier of
+/// [`latchkey_common::upstream::from_upstream`] — our errors keep their reason; a call cut before
+/// the deadline (refused, reset, a restart) is UPSTREAM_UNAVAILABLE, one out of time is
+/// DEADLINE_EXCEEDED; nothing without our `ErrorInfo` becomes a 401.
+pub fn from_grpc(status: &tonic::Status, upstream: &str, deadline: Deadline) -> ApiError {
+    latchkey_common::upstream::from_upstream(status, &deadline, upstream)
 }
 
 /// The one conversion from an API error to an HTTP response.
@@ -188,24 +170,33 @@ mod tests {
 
     #[test]
     fn transport_failures_are_unavailable_never_unauthenticated() {
-        let budget = Duration::from_secs(1);
+        let fresh = Deadline::after(Duration::from_secs(15));
         for status in [
             tonic::Status::unavailable("tcp connect error"),
             tonic::Status::unknown("h2 protocol error"),
             tonic::Status::unauthenticated("proxy says no"),
             tonic::Status::internal("boom"),
+            tonic::Status::cancelled("h2 protocol error: stream reset by a restart"),
         ] {
-            let error = from_grpc(&status, "the settings service", budget);
+            let error = from_grpc(&status, "the settings service", fresh);
             assert_eq!(error.reason, Reason::UpstreamUnavailable, "{status:?}");
         }
-        let late = from_grpc(&tonic::Status::cancelled("Timeout expired"), "auth", budget);
+        let spent = Deadline::new(
+            std::time::Instant::now() - Duration::from_secs(2),
+            Duration::from_secs(1),
+        );
+        let late = from_grpc(&tonic::Status::cancelled("Timeout expired"), "auth", spent);
         assert_eq!(late.reason, Reason::DeadlineExceeded);
     }
 
     #[test]
     fn our_errors_keep_their_reason() {
         let status = ApiError::new(Reason::TokenExpired, "Get a new token.").to_status();
-        let error = from_grpc(&status, "the auth service", Duration::from_secs(1));
+        let error = from_grpc(
+            &status,
+            "the auth service",
+            Deadline::after(Duration::from_secs(1)),
+        );
         assert_eq!(error.reason, Reason::TokenExpired);
     }
 }

@@ -1,5 +1,6 @@
 //! The REST contract of DESIGN.md §4a: one handler per route, each decoding JSON, calling one
-//! RPC with the route's time budget as gRPC deadline, and encoding the answer. Only
+//! RPC with what is left of the route's time budget as gRPC deadline (the budget counts from the
+//! request's arrival and covers every call it makes), and encoding the answer. Only
 //! `authorization`, `x-request-id`, `traceparent` and `tracestate` (plus the sync secret on the
 //! sync routes) travel on as metadata.
 
@@ -14,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use latchkey_common::upstream::{Deadline, retry_idempotent};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::settings::v1 as settings_pb;
@@ -29,7 +31,8 @@ use std::time::{Duration, Instant};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::Channel;
 
-/// Time budgets, passed downstream as the gRPC deadline.
+/// Time budgets of whole requests, counted from their arrival; each upstream call carries what is
+/// left as its gRPC deadline.
 pub mod budget {
     use std::time::Duration;
     /// `Auth.Authenticate` before any bearer route.
@@ -197,6 +200,8 @@ fn cors_layer(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
 pub struct Ctx {
     pub request_id: String,
     pub client_ip: IpAddr,
+    /// When the request arrived: every route budget counts from here, across all its calls.
+    started: Instant,
     traceparent: Option<HeaderValue>,
     tracestate: Option<HeaderValue>,
 }
@@ -224,6 +229,7 @@ async fn request_context(
         client_ip,
         traceparent: request.headers().get("traceparent").cloned(),
         tracestate: request.headers().get("tracestate").cloned(),
+        started,
     };
     let method = request.method().clone();
     let route = metric_route(request.uri().path());
@@ -301,10 +307,18 @@ fn metric_route(path: &str) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A gRPC request carrying only the allowed metadata and the route's deadline.
+impl Ctx {
+    /// The request's deadline under `budget`, counted from its arrival.
+    fn deadline(&self, budget: Duration) -> Deadline {
+        Deadline::new(self.started, budget)
+    }
+}
+
+/// A gRPC request carrying only the allowed metadata and the time left of the route's budget
+/// (counted from the request's arrival, so every call of one request shares one budget).
 fn grpc_request<T>(message: T, ctx: &Ctx, budget: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.set_timeout(budget);
+    request.set_timeout(ctx.deadline(budget).timeout());
     let metadata = request.metadata_mut();
     if let Ok(id) = MetadataValue::try_from(ctx.request_id.as_str()) {
         metadata.insert(latchkey_proto::REQUEST_ID_METADATA, id);
@@ -404,14 +418,17 @@ async fn authenticate(
             exchanged: verified.exchanged,
         });
     }
-    let request = grpc_request(
-        auth_pb::AuthenticateRequest {
-            token: token.clone(),
-        },
-        ctx,
-        budget::AUTHENTICATE,
-    );
-    match state.auth().authenticate(request).await {
+    let message = auth_pb::AuthenticateRequest {
+        token: token.clone(),
+    };
+    // Verifying is idempotent: a call refused or cut on the way (auth restarting) is tried once more.
+    let answer = retry_idempotent(&ctx.deadline(budget::AUTHENTICATE), || {
+        let mut client = state.auth();
+        let request = grpc_request(message.clone(), ctx, budget::AUTHENTICATE);
+        async move { client.authenticate(request).await }
+    })
+    .await;
+    match answer {
         Ok(response) => {
             let answer = response.into_inner();
             let now = std::time::SystemTime::now()
@@ -429,7 +446,7 @@ async fn authenticate(
             })
         }
         Err(status) => {
-            let error = from_grpc(&status, AUTH, budget::AUTHENTICATE);
+            let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
             if matches!(error.reason.http_status(), 401 | 403) {
                 let _ = failures.take(ctx.client_ip);
             }
@@ -605,7 +622,7 @@ async fn call_sync_user(
         .auth()
         .sync_user(request)
         .await
-        .map_err(|s| from_grpc(&s, AUTH, budget::SYNC))
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)))
         .inspect_err(|e| count_failure(state, ctx, e))?
         .into_inner();
     let mut answer = json!({ "user": user_json(response.user) });
@@ -660,7 +677,7 @@ async fn issue_token(
         .auth()
         .issue_token(request)
         .await
-        .map_err(|s| from_grpc(&s, AUTH, budget::SYNC))
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)))
         .inspect_err(|e| count_failure(&state, &ctx, e))?
         .into_inner();
     let mut answer = json!({});
@@ -673,22 +690,20 @@ async fn get_me(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let (_, request) = on_behalf(
-        &state,
-        &headers,
-        &ctx,
-        auth_pb::GetUserRequest {},
-        budget::READ,
-    )
-    .await?;
-    let user = state
-        .auth()
-        .get_user(request)
-        .await
-        .map_err(|s| from_grpc(&s, AUTH, budget::READ))?
-        .into_inner()
-        .user
-        .unwrap_or_default();
+    let token = authenticate(&state, &headers, &ctx).await?;
+    let user = retry_idempotent(&ctx.deadline(budget::READ), || {
+        let mut client = state.auth();
+        let request = with_bearer(
+            grpc_request(auth_pb::GetUserRequest {}, &ctx, budget::READ),
+            &token,
+        );
+        async move { client.get_user(request).await }
+    })
+    .await
+    .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::READ)))?
+    .into_inner()
+    .user
+    .unwrap_or_default();
     Ok(Json(json!({
         "id": user.id,
         "email": user.email,
@@ -717,7 +732,7 @@ async fn delete_me(
         .auth()
         .delete_user(request)
         .await
-        .map_err(|s| from_grpc(&s, AUTH, budget::DELETE_USER))?;
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::DELETE_USER)))?;
     state.inner.cache.forget(&token.presented);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -740,7 +755,7 @@ async fn revoke_me(
         .auth()
         .revoke_user_tokens(request)
         .await
-        .map_err(|s| from_grpc(&s, AUTH, budget::WRITE))?
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::WRITE)))?
         .into_inner()
         .revoked_before;
     state.inner.cache.forget(&token.presented);
@@ -753,14 +768,15 @@ async fn jwks(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
 ) -> Result<Response, Problem> {
-    let request = grpc_request(auth_pb::GetJwksRequest {}, &ctx, budget::READ);
-    let keys = state
-        .auth()
-        .get_jwks(request)
-        .await
-        .map_err(|s| from_grpc(&s, AUTH, budget::READ))?
-        .into_inner()
-        .keys;
+    let keys = retry_idempotent(&ctx.deadline(budget::READ), || {
+        let mut client = state.auth();
+        let request = grpc_request(auth_pb::GetJwksRequest {}, &ctx, budget::READ);
+        async move { client.get_jwks(request).await }
+    })
+    .await
+    .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::READ)))?
+    .into_inner()
+    .keys;
     let keys: Vec<Value> = keys
         .into_iter()
         .map(|k| {
@@ -820,21 +836,19 @@ async fn list_settings(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
-    let (_, request) = on_behalf(
-        &state,
-        &headers,
-        &ctx,
-        settings_pb::ListSettingsRequest {},
-        budget::READ,
-    )
-    .await?;
-    let settings = state
-        .settings()
-        .list_settings(request)
-        .await
-        .map_err(|s| from_grpc(&s, SETTINGS, budget::READ))?
-        .into_inner()
-        .settings;
+    let token = authenticate(&state, &headers, &ctx).await?;
+    let settings = retry_idempotent(&ctx.deadline(budget::READ), || {
+        let mut client = state.settings();
+        let request = with_bearer(
+            grpc_request(settings_pb::ListSettingsRequest {}, &ctx, budget::READ),
+            &token,
+        );
+        async move { client.list_settings(request).await }
+    })
+    .await
+    .map_err(|s| from_grpc(&s, SETTINGS, ctx.deadline(budget::READ)))?
+    .into_inner()
+    .settings;
     Ok(Json(json!({ "settings": masked_json(settings) })))
 }
 
@@ -907,7 +921,7 @@ async fn write_settings(
                 .map(|r| r.into_inner().settings)
         }
     };
-    let settings = answer.map_err(|s| from_grpc(&s, SETTINGS, budget::WRITE))?;
+    let settings = answer.map_err(|s| from_grpc(&s, SETTINGS, ctx.deadline(budget::WRITE)))?;
     Ok(Json(json!({ "settings": masked_json(settings) })))
 }
 
@@ -1030,7 +1044,7 @@ async fn import_dotenv(
         .settings()
         .import_dotenv(request)
         .await
-        .map_err(|s| from_grpc(&s, SETTINGS, budget::IMPORT))?
+        .map_err(|s| from_grpc(&s, SETTINGS, ctx.deadline(budget::IMPORT)))?
         .into_inner();
     let warnings: Vec<Value> = response
         .warnings
@@ -1076,7 +1090,7 @@ async fn delete_setting(
         .settings()
         .delete_setting(request)
         .await
-        .map_err(|s| from_grpc(&s, SETTINGS, budget::WRITE))?;
+        .map_err(|s| from_grpc(&s, SETTINGS, ctx.deadline(budget::WRITE)))?;
     Ok(StatusCode::NO_CONTENT)
 }
 

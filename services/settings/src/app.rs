@@ -1,10 +1,12 @@
 //! Building and running the settings server: connect and migrate, refuse to start when a stored
 //! row's master key is not configured, bind its own listener (port 0 in tests), serve
-//! `SettingsService`, `grpc.health.v1` and reflection, stop gracefully.
+//! `SettingsService`, `grpc.health.v1` and reflection, re-read master keys from their file, stop
+//! gracefully.
 
 use crate::authn::Authenticator;
 use crate::config::SettingsConfig;
 use crate::grpc::SettingsGrpc;
+use crate::keyring::KeyRing;
 use crate::service::SettingsCore;
 use anyhow::Context;
 use latchkey_auth::remote::JwksVerifier;
@@ -18,10 +20,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
 
+/// Calls that never touch the database, served even while it is down.
+const DATABASE_FREE: &[&str] = &["/grpc.health.v1.", "/grpc.reflection."];
+
 /// A built, bound, not yet serving settings server.
 pub struct SettingsApp {
     listener: TcpListener,
     core: Arc<SettingsCore>,
+    keys: Arc<KeyRing>,
     authn: Arc<Authenticator>,
 }
 
@@ -62,9 +68,11 @@ pub async fn build_on(
         active_key_fingerprint = %config.keys.active().key.fingerprint(),
         "settings master keys loaded"
     );
+    let keys = Arc::new(KeyRing::new(config.keys.clone(), config.keys_file.clone()));
     Ok(SettingsApp {
         listener,
-        core: Arc::new(SettingsCore::new(db, config.keys.clone(), clock.clone())),
+        core: Arc::new(SettingsCore::with_keyring(db, keys.clone(), clock.clone())),
+        keys,
         authn: Arc::new(Authenticator::new(channel, verifier, clock)),
     })
 }
@@ -100,6 +108,11 @@ impl SettingsApp {
             .set_serving::<SettingsServiceServer<SettingsGrpc>>()
             .await;
         tokio::spawn(publish_key_metrics(self.core.clone(), shutdown.clone()));
+        tokio::spawn(crate::keyring::watch(
+            self.keys.clone(),
+            self.core.db().clone(),
+            shutdown.clone(),
+        ));
         let (reflection, reflection_v1alpha) =
             latchkey_auth::app::reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
         let stopping = {
@@ -124,6 +137,13 @@ impl SettingsApp {
             .layer(tower::util::MapResponseLayer::new(
                 latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
             ))
+            .layer(
+                latchkey_common::breaker::DbBreaker::new(
+                    self.core.db().clone(),
+                    crate::error::DATABASE,
+                )
+                .layer(DATABASE_FREE),
+            )
             .trace_fn(latchkey_common::telemetry::grpc_span)
             .add_service(health)
             .add_service(reflection)

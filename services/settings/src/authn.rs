@@ -2,7 +2,9 @@
 //! issuer, audience, expiry), then, for user tokens, "is this user still allowed" asked of auth
 //! (`Authenticate`: exists, not disabled, not revoked), remembered for at most
 //! [`ALLOWED_CACHE_SECS`] so a revocation or a deletion takes effect here within that bound and a
-//! deleted user's still-unexpired token cannot write settings that would be orphaned.
+//! deleted user's still-unexpired token cannot write settings that would be orphaned. Asking auth
+//! is retried once when the call fails on the way (auth restarting), and its failures are read by
+//! the one classifier, [`latchkey_common::upstream::from_upstream`].
 
 use crate::error::SettingsError;
 use crate::service::Caller;
@@ -10,15 +12,20 @@ use latchkey_auth::error::AuthError;
 use latchkey_auth::remote::JwksVerifier;
 use latchkey_auth::tokens::Subject;
 use latchkey_common::clock::SharedClock;
+use latchkey_common::upstream::{Deadline, from_upstream, retry_idempotent};
+use latchkey_proto::Reason;
 use latchkey_proto::auth::v1::AuthenticateRequest;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
-use latchkey_proto::{ApiError, Reason};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 use tonic::transport::Channel;
 
 /// How long auth's "still allowed" answer for a user token is reused (the revocation bound).
 pub const ALLOWED_CACHE_SECS: i64 = 4;
+/// How long settings waits for auth's "still allowed" answer, retry included.
+const AUTH_CALL_BUDGET: Duration = Duration::from_secs(5);
+const AUTH: &str = "the auth service";
 /// Entries kept before expired ones are swept.
 const CACHE_SWEEP_AT: usize = 10_000;
 
@@ -83,19 +90,27 @@ impl Authenticator {
         {
             return Ok(());
         }
-        let mut request = tonic::Request::new(AuthenticateRequest {
-            token: token.to_owned(),
-        });
-        latchkey_common::telemetry::inject_into_metadata(request.metadata_mut());
-        if let Err(status) = self.auth.clone().authenticate(request).await {
-            let mut refusal = ApiError::from_status(&status);
+        // Asking is idempotent: a call refused or cut on the way (auth restarting) is tried again.
+        let deadline = Deadline::after(AUTH_CALL_BUDGET);
+        let answer = retry_idempotent(&deadline, || {
+            let mut client = self.auth.clone();
+            let mut request = tonic::Request::new(AuthenticateRequest {
+                token: token.to_owned(),
+            });
+            request.set_timeout(deadline.timeout());
+            latchkey_common::telemetry::inject_into_metadata(request.metadata_mut());
+            async move { client.authenticate(request).await }
+        })
+        .await;
+        if let Err(status) = answer {
+            let mut refusal = from_upstream(&status, &deadline, AUTH);
             return Err(match refusal.reason {
                 Reason::UpstreamUnavailable
                 | Reason::Internal
                 | Reason::DeadlineExceeded
                 | Reason::RateLimited => {
                     tracing::warn!(code = ?status.code(), "auth could not confirm the user");
-                    SettingsError::Auth(AuthError::Upstream("the auth service"))
+                    SettingsError::Auth(AuthError::Upstream(AUTH))
                 }
                 _ => {
                     refusal.metadata.remove("request_id");

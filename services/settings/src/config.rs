@@ -118,6 +118,9 @@ pub struct SettingsConfig {
     pub audience: String,
     pub leeway: i64,
     pub keys: MasterKeys,
+    /// The file the keys were read from (`LATCHKEY_ENCRYPTION_KEYS_FILE`): re-read while the
+    /// service runs, so a rotation needs no restart.
+    pub keys_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SettingsConfig {
@@ -206,6 +209,10 @@ impl SettingsConfig {
                 audience: config.get("audience").unwrap_or("latchkey").to_owned(),
                 leeway,
                 keys,
+                keys_file: match config.source("encryption_keys") {
+                    Some(latchkey_common::config::Source::EnvFile(_, path)) => Some(path.clone()),
+                    _ => None,
+                },
             }),
             _ => Err(problems),
         }

@@ -4,6 +4,9 @@
 use latchkey_auth::error::AuthError;
 use latchkey_proto::{ApiError, Reason, Violation};
 
+/// The dependency named when settings' database is unavailable (in answers and by the breaker).
+pub const DATABASE: &str = "the settings database";
+
 /// Everything a settings operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -70,7 +73,7 @@ impl From<SettingsError> for ApiError {
                 ),
             )
             .with_metadata("name", name),
-            E::DatabaseUnavailable(_) => ApiError::unavailable("the settings database"),
+            E::DatabaseUnavailable(_) => ApiError::unavailable(DATABASE),
             E::Internal(_) => ApiError::internal(),
         }
     }

@@ -6,6 +6,7 @@
 //! - [`store`]: tables (values, reveal audit, key usage) and migrations.
 //! - [`service`]: the domain: list, merge, replace, import, delete, purge, reveal, audit.
 //! - [`rotation`]: key status, the start-up key check and online re-encryption.
+//! - [`keyring`]: the master keys in use, re-read from their file so a rotation needs no restart.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`authn`]: the caller from a bearer token (local JWKS verification, auth's revocation answer).
 //! - [`grpc`]: the `SettingsService` adapter.
@@ -19,6 +20,7 @@ pub mod dotenv;
 pub mod error;
 pub mod grpc;
 pub mod import;
+pub mod keyring;
 pub mod rotation;
 pub mod service;
 pub mod store;

@@ -5,6 +5,7 @@
 use crate::config::MasterKeys;
 use crate::crypto;
 use crate::error::{SettingsError, violation};
+use crate::keyring::KeyRing;
 use crate::store::{key_usage, reveal_audit, values};
 use latchkey_common::clock::{SharedClock, rfc3339};
 use latchkey_proto::Violation;
@@ -14,6 +15,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Limits from DESIGN.md §4a.
@@ -147,13 +149,18 @@ pub struct AuditPage {
 /// The settings domain's state.
 pub struct SettingsCore {
     db: DatabaseConnection,
-    keys: MasterKeys,
+    keys: Arc<KeyRing>,
     clock: SharedClock,
 }
 
 impl SettingsCore {
-    /// Builds the core over a migrated database.
+    /// Builds the core over a migrated database, with master keys that never change.
     pub fn new(db: DatabaseConnection, keys: MasterKeys, clock: SharedClock) -> Self {
+        Self::with_keyring(db, Arc::new(KeyRing::fixed(keys)), clock)
+    }
+
+    /// Builds the core over a migrated database, with master keys that may be reloaded.
+    pub fn with_keyring(db: DatabaseConnection, keys: Arc<KeyRing>, clock: SharedClock) -> Self {
         SettingsCore { db, keys, clock }
     }
 
@@ -475,7 +482,8 @@ impl SettingsCore {
             user_id: row.user_id.clone(),
             name: row.name.clone(),
         };
-        let Some(key) = self.keys.get(&row.key_id) else {
+        let keys = self.keys.current_with(&row.key_id);
+        let Some(key) = keys.get(&row.key_id) else {
             tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, "stored value names a master key that is not configured");
             return Err(integrity());
         };
@@ -499,7 +507,8 @@ impl SettingsCore {
         sets: BTreeMap<String, Zeroizing<String>>,
         deletes: Deletes,
     ) -> Result<Vec<Masked>, SettingsError> {
-        let key = self.keys.active();
+        let keys = self.keys.current();
+        let key = keys.active();
         let now = self.clock.now();
         let rows: Vec<values::ActiveModel> = sets
             .iter()
