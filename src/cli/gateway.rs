@@ -2,10 +2,9 @@
 //! settings and the gateway in one process on an embedded SQLite file, with dev secrets
 //! generated once under `./.latchkey/`).
 
-use super::{Failure, log_startup};
+use super::{Failure, log_startup, shutdown_for};
 use anyhow::Context;
 use latchkey_common::config::Config;
-use latchkey_common::shutdown::Shutdown;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::sync::Arc;
 /// Runs the gateway against the configured auth and settings addresses.
 pub async fn run_gateway(config: &Config) -> Result<(), Failure> {
     let gateway = latchkey_gateway::GatewayConfig::from_config(config)?;
+    let shutdown = shutdown_for(config)?;
     let app = latchkey_gateway::build(&gateway).await?;
     log_startup("gateway", app.local_addr(), config, &[]);
     tracing::info!(
@@ -21,7 +21,6 @@ pub async fn run_gateway(config: &Config) -> Result<(), Failure> {
         cors = %gateway.cors_origins.join(","),
         "gateway upstreams"
     );
-    let shutdown = Shutdown::new();
     shutdown.on_os_signals();
     app.run_until_stopped(shutdown).await?;
     Ok(())
@@ -63,6 +62,7 @@ pub async fn run_dev() -> Result<(), Failure> {
             }
         };
     gateway_config.dev_session = config.secret("sync_secret");
+    let shutdown = shutdown_for(&config)?;
 
     let clock: latchkey_common::clock::SharedClock = Arc::new(latchkey_common::clock::SystemClock);
     let auth = latchkey_auth::build(&auth_config, clock.clone()).await?;
@@ -83,7 +83,6 @@ pub async fn run_dev() -> Result<(), Failure> {
     let gateway_addr = gateway.local_addr();
     log_startup("gateway", gateway_addr, &config, &[]);
 
-    let shutdown = Shutdown::new();
     shutdown.on_os_signals();
     let auth_task = tokio::spawn(auth.run_until_stopped(shutdown.clone()));
     let settings_task = tokio::spawn(settings.run_until_stopped(shutdown.clone()));

@@ -133,6 +133,7 @@ pub fn auth_config(db: &TestDb) -> AuthConfig {
         ),
         jit_provisioning: false,
         settings_url: None,
+        limits: Default::default(),
     }
 }
 

@@ -42,6 +42,7 @@ pub fn settings_config(db: &TestDb, auth_url: &str, keys_text: &str) -> Settings
         audience: "latchkey".into(),
         leeway: 30,
         keys: MasterKeys::parse(keys_text).expect("test keys parse"),
+        limits: Default::default(),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct AuthConfig {
     pub jit_provisioning: bool,
     /// Where to purge a deleted user's settings; None skips it (logged at start).
     pub settings_url: Option<String>,
+    /// Load shedding and the per-peer credential-failure limit of the gRPC server.
+    pub limits: latchkey_common::grpc_limits::GrpcLimits,
 }
 
 const GENERATE: &str = "generate one with `openssl rand -base64 32`";
@@ -82,6 +84,7 @@ impl AuthConfig {
                 .unwrap_or(30),
             legacy,
         };
+        let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
         let built = (|| {
             Some(AuthConfig {
                 database_url,
@@ -102,6 +105,7 @@ impl AuthConfig {
                 clients,
                 jit_provisioning: config.flag("jit_provisioning", &mut problems),
                 settings_url: config.get("settings_url").map(str::to_owned),
+                limits,
             })
         })();
         config.flag("auto_migrate", &mut problems);

@@ -118,6 +118,8 @@ pub struct SettingsConfig {
     pub audience: String,
     pub leeway: i64,
     pub keys: MasterKeys,
+    /// Load shedding of the gRPC server.
+    pub limits: latchkey_common::grpc_limits::GrpcLimits,
 }
 
 impl std::fmt::Debug for SettingsConfig {
@@ -196,6 +198,7 @@ impl SettingsConfig {
             .parsed("leeway_secs", "a number of seconds", &mut problems)
             .unwrap_or(30);
         let auto_migrate = config.flag("auto_migrate", &mut problems);
+        let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
         match (listen, keys) {
             (Some(listen), Some(keys)) if problems.0.is_empty() => Ok(SettingsConfig {
                 database_url,
@@ -206,6 +209,7 @@ impl SettingsConfig {
                 audience: config.get("audience").unwrap_or("latchkey").to_owned(),
                 leeway,
                 keys,
+                limits,
             }),
             _ => Err(problems),
         }
