@@ -81,6 +81,7 @@ fn start(dir: &Path, env: &[(&str, String)]) -> Dev {
 async fn sign_in(http: &reqwest::Client, dev: &Dev) -> (String, String) {
     let response = http
         .post(format!("{}api/dev/session", dev.url))
+        .header("x-latchkey-dev", "1")
         .send()
         .await
         .unwrap();

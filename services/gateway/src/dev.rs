@@ -45,7 +45,7 @@ pub fn host_allowed(host: &str, extra: &[String]) -> bool {
         || name.ends_with(".localhost")
         || name == "127.0.0.1"
         || name == "[::1]";
-    loopback || extra.iter().any(|allowed| *allowed == name)
+    loopback || extra.contains(&name)
 }
 
 /// Refuses requests whose `Host` is not a loopback name or a configured dev host. A request
