@@ -9,9 +9,11 @@
 //!   progress and nothing received for this long is closed. It is separate from the header
 //!   timeout so it can stay above a load balancer's keep-alive (a backend that closes first
 //!   races the balancer's next request on that connection);
-//! - **graceful shutdown**: at the stop the listener closes, connections with a request in
-//!   progress finish it (keep-alive off), connections without one — idle, or holding half a head
-//!   — are dropped at once, and whatever is left at the drain deadline is dropped too.
+//! - **graceful shutdown**: at the stop, connections the kernel has already completed are still
+//!   accepted, then the listener closes; connections with a request in progress finish it
+//!   (keep-alive off); idle keep-alive connections close at once; a connection without a complete
+//!   head gets [`STOP_GRACE`] to finish sending it (a request in transit at the signal is served,
+//!   a slowloris is not waited for); whatever is left at the drain deadline is dropped.
 //!
 //! A request counts as in progress from its complete head until its response body is written.
 
@@ -32,6 +34,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
+
+/// How long a connection without a complete request head is kept after the stop.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `router` on `listener` until `shutdown` stops it, then drains (see the module docs).
 pub async fn serve(
@@ -61,6 +66,17 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
+        let connection = Connection::new(limits, shutdown.clone(), permit);
+        connections.spawn(connection.serve(stream, peer, router.clone()));
+    }
+    // Clients whose handshake completed before the stop sent their request to us: serve them
+    // rather than reset them with the listener.
+    while let Ok(permit) = permits.clone().try_acquire_owned() {
+        let Ok(Ok((stream, peer))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await
+        else {
+            break;
+        };
+        let _ = stream.set_nodelay(true);
         let connection = Connection::new(limits, shutdown.clone(), permit);
         connections.spawn(connection.serve(stream, peer, router.clone()));
     }
@@ -234,9 +250,15 @@ impl Connection {
         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         let connection = builder.serve_connection(io, service);
         tokio::pin!(connection);
-        let mut stopping = false;
+        let mut stopped_at: Option<Instant> = None;
         loop {
-            let deadline = self.state.deadline(&self.limits);
+            let mut deadline = self.state.deadline(&self.limits);
+            if let Some(stop) = stopped_at
+                && self.state.is_quiet()
+            {
+                let grace = stop + STOP_GRACE;
+                deadline = Some(deadline.map_or(grace, |due| due.min(grace)));
+            }
             tokio::select! {
                 biased;
                 result = connection.as_mut() => {
@@ -245,16 +267,17 @@ impl Connection {
                     }
                     return;
                 }
-                _ = self.shutdown.wait(), if !stopping => {
-                    stopping = true;
+                _ = self.shutdown.wait(), if stopped_at.is_none() => {
+                    stopped_at = Some(Instant::now());
                     connection.as_mut().graceful_shutdown();
-                    if self.state.is_quiet() {
-                        return;
-                    }
                 }
                 _ = sleep_until(deadline) => {
-                    if self.state.deadline(&self.limits).is_some_and(|d| d <= Instant::now()) {
-                        tracing::debug!(%peer, "closing a connection: header or idle timeout");
+                    let now = Instant::now();
+                    let grace_over = stopped_at.is_some_and(|stop| stop + STOP_GRACE <= now)
+                        && self.state.is_quiet();
+                    let timed_out = self.state.deadline(&self.limits).is_some_and(|d| d <= now);
+                    if grace_over || timed_out {
+                        tracing::debug!(%peer, "closing a connection: header or idle timeout, or stopped");
                         return;
                     }
                 }
