@@ -248,7 +248,7 @@ impl Connection {
             }
         });
         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        let connection = builder.serve_connection(io, service);
+        let connection = builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(connection);
         let mut stopped_at: Option<Instant> = None;
         loop {
