@@ -80,7 +80,7 @@ async fn sync_rejects_bad_fields_listing_each(backend: Backend) {
     let auth = TestAuth::spawn(&db).await;
     let request = with_sync_secret(
         pb::SyncUserRequest {
-            provider: "".into(),
+            provider: "Bad Provider!".into(),
             subject: "".into(),
             email: "not-an-email".into(),
             name: String::new(),

@@ -342,3 +342,73 @@ fn settings_import_then_export_gives_back_the_values_and_audits_each() {
         ]
     );
 }
+
+#[test]
+fn production_refuses_one_setting_under_two_names_with_different_values() {
+    use latchkey_common::secret::fingerprint;
+    let dir = tempfile::tempdir().unwrap();
+    let (v5, v4) = (
+        "the-auth-js-v5-secret-0123456789abcdef",
+        "the-next-auth-v4-secret-0123456789abcd",
+    );
+    let env = [
+        ("LATCHKEY_ENV", "production"),
+        (
+            "LATCHKEY_SYNC_SECRET",
+            "Zx8q-Lm2v-Rt7w-Pk4n-Hy6c-Bd3f-Qs9g-Wj5e",
+        ),
+        ("LATCHKEY_SEAL_KEY", SEAL),
+        (
+            "LATCHKEY_DATABASE_URL",
+            "postgres://latchkey@127.0.0.1:1/latchkey",
+        ),
+        ("AUTH_SECRET", v5),
+        ("NEXTAUTH_SECRET", v4),
+    ];
+    let output = latchkey(dir.path(), &["auth"], &env);
+    assert_eq!(output.status.code(), Some(2));
+    let printed = text(&output);
+    for expected in [
+        format!(
+            "LATCHKEY_LEGACY_HS256_SECRET: NEXTAUTH_SECRET (fingerprint {}) and AUTH_SECRET (fingerprint {}) set LATCHKEY_LEGACY_HS256_SECRET to different values",
+            fingerprint(v4.as_bytes()),
+            fingerprint(v5.as_bytes())
+        ),
+        "next-auth v4 (≥ 4.24.10) reads NEXTAUTH_SECRET first".to_owned(),
+        "Auth.js v5 (next-auth@5, @auth/core) reads AUTH_SECRET first".to_owned(),
+        "fix: give NEXTAUTH_SECRET and AUTH_SECRET the same value".to_owned(),
+    ] {
+        assert!(
+            printed.contains(&expected),
+            "missing {expected:?} in:\n{printed}"
+        );
+    }
+    assert!(
+        !printed.contains(v5) && !printed.contains(v4),
+        "never the values:\n{printed}"
+    );
+
+    // A LATCHKEY_ name and an alias differing is the same conflict; the same value is fine.
+    let env = [
+        ("LATCHKEY_ENV", "production"),
+        ("LATCHKEY_SYNC_SECRET", "short"),
+        ("AUTH_SYNC_SECRET", "other"),
+        ("AUTH_SECRET", v5),
+        ("NEXTAUTH_SECRET", v5),
+    ];
+    let output = latchkey(dir.path(), &["auth"], &env);
+    assert_eq!(output.status.code(), Some(2));
+    let printed = text(&output);
+    assert!(
+        printed.contains("LATCHKEY_SYNC_SECRET: LATCHKEY_SYNC_SECRET (fingerprint"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("LATCHKEY_LEGACY_HS256_SECRET:"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("both set LATCHKEY_LEGACY_HS256_SECRET to the same value"),
+        "{printed}"
+    );
+}

@@ -445,3 +445,188 @@ backend_tests!(
     service_restricts_config_and_database_checks,
     a_gateway_on_another_auth_is_named_by_its_jwks,
 );
+
+/// `doctor --web-app-env PATH`: the web app's own env file (its sync secret, AUTH_SECRET /
+/// NEXTAUTH_SECRET, the Latchkey URL it calls) checked against a running stack whose auth
+/// accepts the web app's legacy tokens; every ✘ with its fix, never a value printed.
+mod web_app {
+    use super::*;
+
+    /// The stack with legacy mode on: auth holds [`LEGACY_SECRET`].
+    async fn legacy_stack(backend: Backend) -> Option<Stack> {
+        let db = TestDb::new(backend).await?;
+        let listener = TestSettings::reserve().await;
+        let settings_url = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = auth_config(&db);
+        config.clients = latchkey_auth::config::parse_clients(
+            support::settings::SETTINGS_CLIENTS,
+            &mut Default::default(),
+        );
+        config.settings_url = Some(settings_url);
+        config.rules.legacy = Some(legacy_rules());
+        let auth = TestAuth::spawn_with(config).await;
+        let keys = master_keys_text(&["k1"]);
+        let settings =
+            TestSettings::spawn_on(settings_config(&db, &auth.url(), &keys), listener, &auth).await;
+        let gateway = TestGateway::spawn(&auth.url(), &settings.url()).await;
+        Some(Stack {
+            db,
+            auth,
+            settings: Some(settings),
+            gateway,
+            keys,
+        })
+    }
+
+    /// Writes the web app's env file; answers its path.
+    fn web_app_env(dir: &tempfile::TempDir, text: &str) -> String {
+        let path = dir.path().join(".env.local");
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    fn never_printed(report: &serde_json::Value, values: &[&str]) {
+        let printed = report.to_string();
+        for value in values {
+            assert!(!printed.contains(value), "a value was printed: {report:#}");
+        }
+    }
+
+    async fn a_matching_web_app_env_passes(backend: Backend) {
+        let Some(stack) = legacy_stack(backend).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = web_app_env(
+            &dir,
+            &format!(
+                "# the web app's .env.local\nLATCHKEY_SYNC_SECRET={SYNC_SECRET}\nAUTH_SECRET=\"{LEGACY_SECRET}\"\nNEXTAUTH_SECRET='{LEGACY_SECRET}'\nLATCHKEY_URL={}/api\n",
+                stack.gateway.url("")
+            ),
+        );
+        let (ok, report) = doctor_with(&stack.env(), &["--web-app-env", &path]);
+        assert!(ok, "{report:#}");
+        for name in [
+            "web app env:",
+            "web app: sync secret as auth sees it",
+            "web app: AUTH_SECRET and NEXTAUTH_SECRET",
+            "web app: AUTH_SECRET as auth sees it",
+            "web app: NEXTAUTH_SECRET as auth sees it",
+            "web app: LATCHKEY_URL",
+        ] {
+            assert!(passed(&report, name).is_some(), "no ✔ {name}: {report:#}");
+        }
+        let legacy = passed(&report, "web app: AUTH_SECRET as auth sees it").unwrap();
+        assert!(
+            text(legacy, "detail").contains("auth verifies a token signed with AUTH_SECRET"),
+            "{legacy}"
+        );
+        never_printed(&report, &[SYNC_SECRET, LEGACY_SECRET]);
+        stack.stop().await;
+    }
+
+    async fn a_mismatched_web_app_env_names_each_problem_with_its_fix(backend: Backend) {
+        use latchkey_common::secret::fingerprint;
+        let Some(stack) = legacy_stack(backend).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (wrong_sync, wrong_auth) = (
+            "the-web-apps-stale-sync-secret-0123456789",
+            "an-auth-js-v5-secret-nobody-told-latchkey",
+        );
+        let unused = format!("http://{}", support::gateway::unused_addr());
+        let path = web_app_env(
+            &dir,
+            &format!(
+                "AUTH_SYNC_SECRET={wrong_sync}\nAUTH_SECRET={wrong_auth}\nNEXTAUTH_SECRET={LEGACY_SECRET}\nNEXT_PUBLIC_LATCHKEY_URL={unused}\n"
+            ),
+        );
+        let (ok, report) = doctor_with(&stack.env(), &["--web-app-env", &path]);
+        assert!(!ok);
+
+        let sync = failed(&report, "web app: sync secret as auth sees it").expect("sync ✘");
+        assert!(text(sync, "cause").contains("different secrets"), "{sync}");
+        assert!(
+            text(sync, "cause").contains(&fingerprint(wrong_sync.as_bytes())),
+            "{sync}"
+        );
+        assert!(
+            text(sync, "fix").contains(&format!("set AUTH_SYNC_SECRET in {path}")),
+            "{sync}"
+        );
+
+        let pair = failed(&report, "web app: AUTH_SECRET and NEXTAUTH_SECRET").expect("pair ✘");
+        for expected in [
+            format!(
+                "AUTH_SECRET (fingerprint {})",
+                fingerprint(wrong_auth.as_bytes())
+            ),
+            format!(
+                "NEXTAUTH_SECRET (fingerprint {})",
+                fingerprint(LEGACY_SECRET.as_bytes())
+            ),
+            "Auth.js v5 (next-auth@5, @auth/core) reads AUTH_SECRET first".to_owned(),
+            "next-auth v4 (≥ 4.24.10) reads NEXTAUTH_SECRET first".to_owned(),
+        ] {
+            assert!(
+                text(pair, "cause").contains(&expected),
+                "{expected}: {pair}"
+            );
+        }
+
+        let legacy =
+            failed(&report, "web app: AUTH_SECRET as auth sees it").expect("AUTH_SECRET ✘");
+        assert!(
+            text(legacy, "cause").contains("auth holds another legacy secret"),
+            "{legacy}"
+        );
+        assert!(
+            text(legacy, "fix").contains("LATCHKEY_LEGACY_HS256_SECRET"),
+            "{legacy}"
+        );
+        assert!(
+            passed(&report, "web app: NEXTAUTH_SECRET as auth sees it").is_some(),
+            "{report:#}"
+        );
+
+        let url = failed(&report, "web app: NEXT_PUBLIC_LATCHKEY_URL").expect("URL ✘");
+        assert!(text(url, "cause").contains("cannot connect"), "{url}");
+        assert!(
+            text(url, "fix").contains(&stack.gateway.url("")),
+            "the fix names the gateway doctor reached: {url}"
+        );
+        never_printed(
+            &report,
+            &[wrong_sync, wrong_auth, LEGACY_SECRET, SYNC_SECRET],
+        );
+
+        // A file naming nothing Latchkey knows, and a file the parser refuses.
+        let path = web_app_env(&dir, "NEXT_PUBLIC_SITE_NAME=Acme\n");
+        let (_, report) = doctor_with(&stack.env(), &["--web-app-env", &path]);
+        let none = failed(&report, "web app: sync secret as auth sees it").expect("no sync ✘");
+        assert!(
+            text(none, "cause").contains("sets none of LATCHKEY_SYNC_SECRET, AUTH_SYNC_SECRET"),
+            "{none}"
+        );
+        assert!(
+            failed(&report, "web app: AUTH_SECRET / NEXTAUTH_SECRET").is_none(),
+            "doctor's environment holds no legacy secret: nothing to demand: {report:#}"
+        );
+        assert!(
+            failed(&report, "web app: Latchkey URL").is_some(),
+            "{report:#}"
+        );
+        let path = web_app_env(&dir, "GOOD=1\nAUTH_SECRET='s3cr3t-left-unclosed\n");
+        let (_, report) = doctor_with(&stack.env(), &["--web-app-env", &path]);
+        let bad = failed(&report, "web app env:").expect("parse ✘");
+        assert!(text(bad, "cause").contains("line 2"), "{bad}");
+        never_printed(&report, &["s3cr3t-left-unclosed"]);
+        stack.stop().await;
+    }
+
+    backend_tests!(
+        a_matching_web_app_env_passes,
+        a_mismatched_web_app_env_names_each_problem_with_its_fix,
+    );
+}

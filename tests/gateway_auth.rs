@@ -363,7 +363,8 @@ async fn unknown_routes_methods_limits_and_cors(backend: Backend) {
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"<script src="/assets/app.js" defer></script>"#));
+    // Relative, so an app can serve the page under its own prefix (`/latchkey/`).
+    assert!(html.contains(r#"<script src="assets/app.js" defer></script>"#));
     assert!(html.contains(r#"content="false""#), "dev mode is off");
     assert!(!html.contains("<script>"), "no inline script");
     for asset in ["/assets/app.js", "/assets/app.css"] {
@@ -659,12 +660,30 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(second.status(), 200);
+    let second_id = second.json::<Value>().await.unwrap()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let ambiguous = run_users(&db, &["disable", "operated@example.com"]);
     assert_eq!(ambiguous.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&ambiguous.stderr);
+    let stdout = String::from_utf8_lossy(&ambiguous.stdout);
     assert!(
-        stderr.contains("2 users have this email") && stderr.contains(&user_id),
+        stderr.contains("USER_AMBIGUOUS: 2 users hold this email"),
         "{stderr}"
+    );
+    assert!(
+        stdout.contains(&user_id) && stdout.contains(&second_id),
+        "the operator sees both ids: {stdout}"
+    );
+    // `show` lists every user holding the email, with their identities.
+    let shown = users_cli(&db, &["show", "Operated@Example.com"]);
+    assert!(shown.contains("2 users hold this email"), "{shown}");
+    assert!(
+        shown.contains(&format!("id:                 {user_id}"))
+            && shown.contains(&format!("id:                 {second_id}"))
+            && shown.contains("identity:           gitlab/7 <operated@example.com>"),
+        "{shown}"
     );
     auth.stop().await;
 }

@@ -1,8 +1,13 @@
 //! Configuration: one table ([`SETTINGS`]) naming every setting, loaded in layers — defaults,
-//! then `latchkey.toml` (or the file `LATCHKEY_CONFIG` names), then `LATCHKEY_*` environment
-//! variables, with `LATCHKEY_<NAME>_FILE` for every secret — and validated by each service into
-//! its own typed config, collecting one [`Problem`] per mistake (variable, what is wrong, fix).
+//! then what the command lays underneath ([`Underlay`]: the secrets `latchkey dev` generates),
+//! then `latchkey.toml` (or the file `LATCHKEY_CONFIG` names), then the environment — and
+//! validated by each service into its own typed config, collecting one [`Problem`] per mistake
+//! (variable, what is wrong, fix). In the environment a setting is read from `LATCHKEY_<NAME>`,
+//! `LATCHKEY_<NAME>_FILE` for a secret, else from the names apps arrive with (its `aliases`,
+//! and their `_FILE` forms); two of those names holding different values is a
+//! [`Conflict`](crate::aliases::Conflict): a load problem in production, a warning in development.
 
+use crate::aliases::{self, Conflict, Named};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -328,6 +333,15 @@ pub const SETTINGS: &[SettingSpec] = &[
         help: "create the user on first sight of a valid legacy token instead of USER_NOT_SYNCED",
     },
     SettingSpec {
+        key: "link_verified_emails",
+        default: Some("true"),
+        secret: false,
+        services: &[Auth],
+        required_by: &[],
+        aliases: &[],
+        help: "a new sign-in (provider + subject) whose provider vouches for its email (`email_verified: true`) joins the one existing user with that email; off: every new identity gets its own user. Unverified emails never link",
+    },
+    SettingSpec {
         key: "encryption_keys",
         default: None,
         secret: true,
@@ -405,6 +419,8 @@ pub enum Source {
     Env(String),
     EnvFile(String, PathBuf),
     Alias(String),
+    /// Laid beneath the file by the command (e.g. `.latchkey/dev-secrets.env` under `latchkey dev`).
+    Underlay(String),
 }
 
 impl std::fmt::Display for Source {
@@ -415,6 +431,7 @@ impl std::fmt::Display for Source {
             Source::Env(name) => f.write_str(name),
             Source::EnvFile(name, path) => write!(f, "{name} ({})", path.display()),
             Source::Alias(name) => write!(f, "{name} (alias)"),
+            Source::Underlay(origin) => f.write_str(origin),
         }
     }
 }
@@ -477,12 +494,24 @@ struct Value {
     source: Source,
 }
 
+/// A value a command lays beneath `latchkey.toml` and the environment, so that anything set
+/// there wins: what `latchkey dev` generates, or what `latchkey doctor` reads from dev's files.
+pub struct Underlay {
+    /// The setting's `LATCHKEY_` variable, e.g. `LATCHKEY_SEAL_KEY`.
+    pub variable: String,
+    pub value: Zeroizing<String>,
+    /// Where it comes from, shown by `latchkey fingerprint` and doctor (never the value).
+    pub origin: String,
+}
+
 /// The loaded, layered configuration: raw values by key, typed by each service.
 pub struct Config {
     values: BTreeMap<&'static str, Value>,
     /// Informational lines for the startup log (aliases used, unknown variables).
     pub notices: Vec<String>,
     problems: Problems,
+    /// Settings given under several names with different values (see [`crate::aliases`]).
+    conflicts: Vec<Conflict>,
 }
 
 impl std::fmt::Debug for Config {
@@ -509,6 +538,12 @@ impl Config {
 
     /// Loads from an explicit environment (tests pass their own instead of mutating the process).
     pub fn from_env_map(env: HashMap<String, String>) -> Config {
+        Config::layered(Vec::new(), env)
+    }
+
+    /// Loads defaults, then `underlay`, then the file, then `env`: the environment wins over
+    /// everything, under its `LATCHKEY_` name or any alias.
+    pub fn layered(underlay: Vec<Underlay>, env: HashMap<String, String>) -> Config {
         let path = env
             .get("LATCHKEY_CONFIG")
             .map(PathBuf::from)
@@ -517,17 +552,50 @@ impl Config {
             values: BTreeMap::new(),
             notices: Vec::new(),
             problems: Problems::default(),
+            conflicts: Vec::new(),
         };
         for spec in SETTINGS {
             if let Some(default) = spec.default {
                 config.set(spec.key, default.to_owned(), Source::Default);
             }
         }
+        config.layer_underlay(underlay);
         if let Some(path) = path {
             config.layer_file(&path);
         }
         config.layer_env(&env);
+        if config.is_production() {
+            for conflict in &config.conflicts {
+                config
+                    .problems
+                    .push(&conflict.setting, conflict.what(), conflict.fix());
+            }
+        }
         config
+    }
+
+    fn layer_underlay(&mut self, underlay: Vec<Underlay>) {
+        for item in underlay {
+            let named = |s: &&SettingSpec| {
+                s.env() == item.variable || s.aliases.contains(&item.variable.as_str())
+            };
+            match SETTINGS.iter().find(named) {
+                Some(spec) => self.values.insert(
+                    spec.key,
+                    Value {
+                        text: item.value,
+                        source: Source::Underlay(item.origin),
+                    },
+                ),
+                None => {
+                    self.notices.push(format!(
+                        "{} in {} is not a Latchkey setting and is ignored",
+                        item.variable, item.origin
+                    ));
+                    continue;
+                }
+            };
+        }
     }
 
     fn set(&mut self, key: &'static str, text: String, source: Source) {
@@ -572,11 +640,17 @@ impl Config {
             };
             let text = value.into_string().unwrap_or_default();
             if from_file {
-                self.read_secret_file(
-                    spec,
-                    &format!("{} key `{key}`", path.display()),
-                    Path::new(&text),
-                );
+                let variable = format!("{} key `{key}`", path.display());
+                let secret_path = PathBuf::from(&text);
+                if let Some(secret) = self.read_secret_file(&variable, &secret_path) {
+                    self.values.insert(
+                        spec.key,
+                        Value {
+                            text: secret,
+                            source: Source::EnvFile(variable, secret_path),
+                        },
+                    );
+                }
             } else {
                 self.set(spec.key, text, Source::File(path.to_path_buf()));
             }
@@ -585,18 +659,10 @@ impl Config {
 
     fn layer_env(&mut self, env: &HashMap<String, String>) {
         for spec in SETTINGS {
-            let name = spec.env();
-            let file_name = format!("{name}_FILE");
-            match (env.get(&name), env.get(&file_name).filter(|_| spec.secret)) {
-                (Some(_), Some(_)) => self.problems.push(
-                    &name,
-                    format!("is set both directly and through {file_name}"),
-                    format!("unset one of {name} and {file_name}"),
-                ),
-                (Some(value), None) => self.set(spec.key, value.clone(), Source::Env(name.clone())),
-                (None, Some(path)) => self.read_secret_file(spec, &file_name, Path::new(path)),
-                (None, None) => self.layer_alias(spec, env),
+            if let Some((text, source)) = self.read_named(spec, &spec.env(), env) {
+                self.values.insert(spec.key, Value { text, source });
             }
+            self.layer_aliases(spec, env);
         }
         for name in env.keys().filter(|n| n.starts_with("LATCHKEY_")) {
             let base = name.trim_start_matches("LATCHKEY_").to_ascii_lowercase();
@@ -607,48 +673,124 @@ impl Config {
         }
     }
 
-    fn layer_alias(&mut self, spec: &'static SettingSpec, env: &HashMap<String, String>) {
-        let already_from_file = matches!(
-            self.values.get(spec.key),
-            Some(Value {
-                source: Source::File(_),
-                ..
-            })
-        );
-        if already_from_file {
+    /// The value `env` gives under `name` or (for a secret) `name_FILE`; both set is a problem.
+    fn read_named(
+        &mut self,
+        spec: &'static SettingSpec,
+        name: &str,
+        env: &HashMap<String, String>,
+    ) -> Option<(Zeroizing<String>, Source)> {
+        let file_name = format!("{name}_FILE");
+        let alias = name != spec.env();
+        match (env.get(name), env.get(&file_name).filter(|_| spec.secret)) {
+            (Some(_), Some(_)) => {
+                self.problems.push(
+                    name,
+                    format!("is set both directly and through {file_name}"),
+                    format!("unset one of {name} and {file_name}"),
+                );
+                None
+            }
+            (Some(value), None) if alias => Some((
+                Zeroizing::new(value.clone()),
+                Source::Alias(name.to_owned()),
+            )),
+            (Some(value), None) => {
+                Some((Zeroizing::new(value.clone()), Source::Env(name.to_owned())))
+            }
+            (None, Some(path)) => self
+                .read_secret_file(&file_name, Path::new(path))
+                .map(|text| (text, Source::EnvFile(file_name, PathBuf::from(path)))),
+            (None, None) => None,
+        }
+    }
+
+    /// Names apps arrive with: used when nothing more explicit (the `LATCHKEY_` variable, its
+    /// `_FILE`, `latchkey.toml`) set the setting; any of them holding another value than the
+    /// one used is a [`Conflict`], the same value a notice.
+    fn layer_aliases(&mut self, spec: &'static SettingSpec, env: &HashMap<String, String>) {
+        let mut present: Vec<(Zeroizing<String>, Source)> = spec
+            .aliases
+            .iter()
+            .filter_map(|alias| self.read_named(spec, alias, env))
+            .collect();
+        if present.is_empty() {
             return;
         }
-        for alias in spec.aliases {
-            if let Some(value) = env.get(*alias) {
+        let explicit = self.values.get(spec.key).filter(|v| {
+            matches!(
+                v.source,
+                Source::Env(_) | Source::EnvFile(..) | Source::File(_)
+            )
+        });
+        let (used_name, used_value) = match explicit {
+            Some(value) => (source_name(&value.source, spec), value.text.clone()),
+            None => {
+                let (text, source) = present.remove(0);
+                let name = source_name(&source, spec);
                 self.notices
-                    .push(format!("{alias} is read as {} ({})", spec.env(), spec.help));
-                self.set(spec.key, value.clone(), Source::Alias((*alias).to_owned()));
-                return;
+                    .push(format!("{name} is read as {} ({})", spec.env(), spec.help));
+                self.values.insert(
+                    spec.key,
+                    Value {
+                        text: text.clone(),
+                        source,
+                    },
+                );
+                (name, text)
+            }
+        };
+        let mut differing = Vec::new();
+        for (text, source) in &present {
+            let name = source_name(source, spec);
+            if aliases::same_value(spec.key, &used_value, text) {
+                self.notices.push(format!(
+                    "{name} and {used_name} both set {} to the same value (fingerprint {})",
+                    spec.env(),
+                    crate::secret::fingerprint(used_value.as_bytes())
+                ));
+            } else {
+                differing.push(Named::new(name, text));
+            }
+        }
+        if !differing.is_empty() {
+            let mut names = vec![Named::new(used_name, &used_value)];
+            names.append(&mut differing);
+            self.conflicts.push(Conflict {
+                setting: spec.env(),
+                names,
+            });
+        }
+    }
+
+    /// Reads a secret from the file a `…_FILE` variable (or file key) names.
+    fn read_secret_file(&mut self, variable: &str, path: &Path) -> Option<Zeroizing<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                Some(Zeroizing::new(
+                    text.trim_end_matches(['\n', '\r']).to_owned(),
+                ))
+            }
+            Err(error) => {
+                self.problems.push(
+                    variable,
+                    format!(
+                        "names {} which cannot be read: {}",
+                        path.display(),
+                        error.kind()
+                    ),
+                    "point it at the mounted secret file, or set the value directly",
+                );
+                None
             }
         }
     }
 
-    fn read_secret_file(&mut self, spec: &'static SettingSpec, variable: &str, path: &Path) {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let text = Zeroizing::new(text);
-                let value = text.trim_end_matches(['\n', '\r']).to_owned();
-                self.set(
-                    spec.key,
-                    value,
-                    Source::EnvFile(variable.to_owned(), path.to_path_buf()),
-                );
-            }
-            Err(error) => self.problems.push(
-                variable,
-                format!(
-                    "names {} which cannot be read: {}",
-                    path.display(),
-                    error.kind()
-                ),
-                "point it at the mounted secret file, or set the value directly",
-            ),
-        }
+    /// Settings given under several names with different values. Production refuses them (as
+    /// load problems); development starts with a warning and doctor shows a ✘.
+    pub fn conflicts(&self) -> &[Conflict] {
+        &self.conflicts
     }
 
     /// Problems found while loading (bad file, unreadable secret files); validation adds more.
@@ -762,6 +904,16 @@ const KNOWN_EXTRA_ENV: &[&str] = &[
     // read by `latchkey doctor` only (where to reach the gateway)
     "LATCHKEY_GATEWAY_URL",
 ];
+
+/// The name a value arrived under, as conflicts and notices show it.
+fn source_name(source: &Source, spec: &SettingSpec) -> String {
+    match source {
+        Source::Env(name) | Source::EnvFile(name, _) | Source::Alias(name) => name.clone(),
+        Source::File(path) => format!("{} key `{}`", path.display(), spec.key),
+        Source::Default => format!("{} (default)", spec.env()),
+        Source::Underlay(origin) => format!("{} ({origin})", spec.env()),
+    }
+}
 
 fn split_file_suffix(key: &str) -> (&str, bool) {
     match key.strip_suffix("_file") {
@@ -889,6 +1041,138 @@ mod tests {
                 .notices
                 .iter()
                 .any(|n| n.contains("NEXTAUTH_SECRET is read as LATCHKEY_LEGACY_HS256_SECRET"))
+        );
+    }
+
+    #[test]
+    fn two_names_with_different_values_warn_in_development_and_refuse_in_production() {
+        let pairs = [
+            ("AUTH_SECRET", "v5-app-secret"),
+            ("NEXTAUTH_SECRET", "v4-app-secret"),
+        ];
+        let config = Config::from_env_map(env(&pairs));
+        assert!(config.load_problems().0.is_empty(), "development starts");
+        let [conflict] = config.conflicts() else {
+            panic!("one conflict: {:?}", config.conflicts());
+        };
+        assert_eq!(conflict.setting, "LATCHKEY_LEGACY_HS256_SECRET");
+        let names: Vec<&str> = conflict.names.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["NEXTAUTH_SECRET", "AUTH_SECRET"],
+            "the used one first"
+        );
+        let what = conflict.what();
+        for value in ["v5-app-secret", "v4-app-secret"] {
+            let fingerprint = crate::secret::fingerprint(value.as_bytes());
+            assert!(what.contains(&fingerprint), "{what}");
+            assert!(!what.contains(value), "never the value: {what}");
+        }
+        assert!(
+            what.contains("reads AUTH_SECRET first")
+                && what.contains("reads NEXTAUTH_SECRET first")
+        );
+
+        let mut production = pairs.to_vec();
+        production.push(("LATCHKEY_ENV", "production"));
+        let config = Config::from_env_map(env(&production));
+        let problems = config.load_problems().to_string();
+        assert!(
+            problems.contains("LATCHKEY_LEGACY_HS256_SECRET: NEXTAUTH_SECRET (fingerprint"),
+            "{problems}"
+        );
+        assert!(!problems.contains("v5-app-secret"), "{problems}");
+    }
+
+    #[test]
+    fn the_latchkey_name_and_an_alias_differing_is_a_conflict_and_the_same_value_a_notice() {
+        let config = Config::from_env_map(env(&[
+            ("LATCHKEY_SYNC_SECRET", "one"),
+            ("AUTH_SYNC_SECRET", "two"),
+            ("ENCRYPTION_KEY", "key-material"),
+            ("LATCHKEY_ENCRYPTION_KEYS", "k1:key-material"),
+        ]));
+        assert_eq!(config.get("sync_secret"), Some("one"));
+        let settings: Vec<&str> = config
+            .conflicts()
+            .iter()
+            .map(|c| c.setting.as_str())
+            .collect();
+        assert_eq!(settings, ["LATCHKEY_SYNC_SECRET"]);
+        assert_eq!(config.conflicts()[0].names[0].name, "LATCHKEY_SYNC_SECRET");
+        assert!(
+            config.notices.iter().any(|n| n.contains(
+                "ENCRYPTION_KEY and LATCHKEY_ENCRYPTION_KEYS both set LATCHKEY_ENCRYPTION_KEYS to the same value"
+            )),
+            "{:?}",
+            config.notices
+        );
+    }
+
+    #[test]
+    fn the_environment_under_any_name_wins_over_the_underlay() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sync");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let underlay = |variable: &str| Underlay {
+            variable: variable.to_owned(),
+            value: Zeroizing::new(format!("generated-{variable}")),
+            origin: ".latchkey/dev-secrets.env".to_owned(),
+        };
+        let config = Config::layered(
+            vec![
+                underlay("LATCHKEY_SYNC_SECRET"),
+                underlay("LATCHKEY_LEGACY_HS256_SECRET"),
+                underlay("LATCHKEY_SEAL_KEY"),
+                underlay("LATCHKEY_DATABASE_URL"),
+            ],
+            env(&[
+                ("AUTH_SYNC_SECRET", "the-apps-secret"),
+                ("AUTH_SECRET_FILE", file.to_str().unwrap()),
+                ("DATABASE_URL", "postgres://u@h/db"),
+            ]),
+        );
+        assert!(
+            config.load_problems().0.is_empty(),
+            "{}",
+            config.load_problems()
+        );
+        assert!(config.conflicts().is_empty(), "{:?}", config.conflicts());
+        assert_eq!(config.get("sync_secret"), Some("the-apps-secret"));
+        assert_eq!(config.get("legacy_hs256_secret"), Some("from-a-file"));
+        assert_eq!(config.get("database_url"), Some("postgres://u@h/db"));
+        assert_eq!(config.get("seal_key"), Some("generated-LATCHKEY_SEAL_KEY"));
+        assert_eq!(
+            config.source("seal_key").unwrap().to_string(),
+            ".latchkey/dev-secrets.env"
+        );
+        assert_eq!(
+            config.source("sync_secret"),
+            Some(&Source::Alias("AUTH_SYNC_SECRET".into()))
+        );
+    }
+
+    #[test]
+    fn a_file_key_and_an_alias_differing_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("latchkey.toml");
+        std::fs::write(&file, "database_url = \"postgres://a@h/one\"\n").unwrap();
+        let config = Config::from_env_map(env(&[
+            ("LATCHKEY_CONFIG", file.to_str().unwrap()),
+            ("DATABASE_URL", "postgres://a@h/two"),
+        ]));
+        assert_eq!(config.get("database_url"), Some("postgres://a@h/one"));
+        let names: Vec<&str> = config.conflicts()[0]
+            .names
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                format!("{} key `database_url`", file.display()).as_str(),
+                "DATABASE_URL"
+            ]
         );
     }
 

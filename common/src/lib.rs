@@ -1,5 +1,7 @@
 //! Plumbing shared by the Latchkey services, and nothing of their domains:
 //!
+//! - [`aliases`]: one setting under several names (`AUTH_SECRET`, `NEXTAUTH_SECRET`, …) and
+//!   the conflict when they disagree.
 //! - [`config`]: the table of every setting, layered loading (defaults → `latchkey.toml` →
 //!   `LATCHKEY_*` env, `…_FILE` for secrets) and validation problems with their fixes.
 //! - [`secret`]: fingerprints and constant-time comparison of secrets.
@@ -14,6 +16,7 @@
 //! - [`ratelimit`]: a token bucket per client address (IPv6 by /64), bounded in memory.
 //! - [`grpc_limits`]: load shedding and a per-peer credential-failure limit for gRPC servers.
 
+pub mod aliases;
 pub mod balance;
 pub mod clock;
 pub mod config;

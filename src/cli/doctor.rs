@@ -1,6 +1,9 @@
-//! `latchkey doctor`: the whole chain, checked — configuration, databases, services, JWKS, the
-//! sync secret as auth sees it, then a live probe — as a ✔/✘ checklist where every ✘ names its
-//! cause and the command that fixes it. `--json` for machines; non-zero exit on any ✘.
+//! `latchkey doctor`: the whole chain, checked — configuration (a setting under two names with
+//! different values included), databases, services, JWKS, the sync secret as auth sees it, then
+//! a live probe — as a ✔/✘ checklist where every ✘ names its cause and the command that fixes
+//! it. `--json` for machines; non-zero exit on any ✘. Run next to `latchkey dev` it reads dev's
+//! files beneath the environment ([`super::devfiles`]); `--web-app-env` adds the web app's side
+//! ([`super::web_app_env`]).
 
 use super::Failure;
 use latchkey_common::ExposeSecret;
@@ -31,6 +34,11 @@ pub struct DoctorArgs {
     /// Skip the database checks (when doctor runs away from the database).
     #[arg(long)]
     no_database: bool,
+    /// The web app's env file (e.g. `../web/.env.local`): check its sync secret, its
+    /// AUTH_SECRET/NEXTAUTH_SECRET and the Latchkey URL it calls against this Latchkey (values
+    /// are never printed).
+    #[arg(long, value_name = "PATH")]
+    web_app_env: Option<std::path::PathBuf>,
 }
 
 /// A service whose configuration and database `--service` selects.
@@ -60,7 +68,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(name: impl Into<String>, detail: impl Into<String>) -> Check {
+    pub(super) fn pass(name: impl Into<String>, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
             ok: true,
@@ -70,7 +78,11 @@ impl Check {
         }
     }
 
-    fn fail(name: impl Into<String>, cause: impl Into<String>, fix: impl Into<String>) -> Check {
+    pub(super) fn fail(
+        name: impl Into<String>,
+        cause: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
         Check {
             name: name.into(),
             ok: false,
@@ -81,9 +93,35 @@ impl Check {
     }
 }
 
-/// Runs every check and prints the checklist.
-pub async fn run(args: &DoctorArgs, config: &Config) -> Result<(), Failure> {
-    let checks = collect(args, config).await;
+/// Runs every check and prints the checklist. `dev_files`: the `latchkey dev` files read beneath
+/// the environment when doctor runs next to dev (or why they could not be read).
+pub async fn run(
+    args: &DoctorArgs,
+    config: &Config,
+    dev_files: Option<Result<Vec<std::path::PathBuf>, String>>,
+) -> Result<(), Failure> {
+    let mut checks = Vec::new();
+    match dev_files {
+        Some(Ok(files)) => checks.push(Check::pass(
+            "next to latchkey dev",
+            format!(
+                "read {} beneath the environment (the environment wins), as dev does",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        )),
+        Some(Err(error)) => checks.push(Check::fail(
+            "next to latchkey dev",
+            error,
+            "fix the file as the cause says, or delete it and restart `latchkey dev` to generate a new one",
+        )),
+        None => {}
+    }
+    check_names(config, &mut checks);
+    checks.extend(collect(args, config).await);
     if args.json {
         println!(
             "{}",
@@ -119,6 +157,48 @@ fn print_checklist(checks: &[Check]) {
     }
 }
 
+/// One ✘ per setting given under several names with different values (production refuses to
+/// start on it, development warns), else one ✔ naming the aliases in use.
+fn check_names(config: &Config, checks: &mut Vec<Check>) {
+    for conflict in config.conflicts() {
+        checks.push(Check::fail(
+            format!("config: names: {}", conflict.setting),
+            conflict.what(),
+            conflict.fix(),
+        ));
+    }
+    if !config.conflicts().is_empty() {
+        return;
+    }
+    let aliases: Vec<String> = latchkey_common::config::SETTINGS
+        .iter()
+        .filter_map(|spec| match config.source(spec.key) {
+            Some(source @ latchkey_common::config::Source::Alias(_)) => {
+                Some(format!("{source} read as {}", spec.env()))
+            }
+            _ => None,
+        })
+        .collect();
+    let detail = if aliases.is_empty() {
+        "no setting is set under two names with different values".to_owned()
+    } else {
+        format!(
+            "no setting is set under two names with different values; {}",
+            aliases.join(", ")
+        )
+    };
+    checks.push(Check::pass("config: names", detail));
+}
+
+/// Whether a configuration problem is a [`Conflict`](latchkey_common::aliases::Conflict),
+/// already shown once by [`check_names`].
+fn is_conflict(config: &Config, problem: &latchkey_common::config::Problem) -> bool {
+    config
+        .conflicts()
+        .iter()
+        .any(|c| c.setting == problem.variable && c.what() == problem.what)
+}
+
 async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
     let mut checks = Vec::new();
     let auth_config = if args.checks(ServiceArg::Auth) {
@@ -145,7 +225,7 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         .unwrap_or_default();
     let mut auth_kids = None;
     let mut versions = Vec::new();
-    if let Some(channel) = check_service_health(
+    let auth_channel = check_service_health(
         &mut checks,
         &mut versions,
         "auth",
@@ -154,11 +234,17 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         "latchkey auth",
         "LATCHKEY_AUTH_URL",
     )
-    .await
-    {
+    .await;
+    if let Some(channel) = auth_channel.clone() {
         auth_kids = check_jwks(&mut checks, channel.clone()).await;
         if let Some(secret) = config.secret("sync_secret") {
-            check_sync_secret(&mut checks, channel, secret.expose_secret()).await;
+            check_sync_secret(
+                &mut checks,
+                channel,
+                secret.expose_secret(),
+                &SyncProbe::of_this_environment(config),
+            )
+            .await;
         } else if auth_config.is_none() {
             checks.push(Check::fail(
                 "sync secret as auth sees it",
@@ -231,6 +317,14 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
             )),
         }
     }
+    if let Some(path) = &args.web_app_env {
+        let reach = super::web_app_env::Reach {
+            auth: auth_channel,
+            http: &gateway.http,
+            gateway: &gateway.base,
+        };
+        super::web_app_env::check(&mut checks, path, config, reach).await;
+    }
     checks
 }
 
@@ -264,13 +358,7 @@ fn check_auth_config(
             Some(auth)
         }
         Err(problems) => {
-            for problem in problems.0 {
-                checks.push(Check::fail(
-                    format!("config: auth: {}", problem.variable),
-                    problem.what,
-                    problem.fix,
-                ));
-            }
+            push_problems(checks, config, "auth", problems);
             None
         }
     }
@@ -294,7 +382,7 @@ fn check_settings_config(
             Some(settings)
         }
         Err(problems) => {
-            push_problems(checks, "settings", problems);
+            push_problems(checks, config, "settings", problems);
             None
         }
     }
@@ -311,16 +399,17 @@ fn check_gateway_config(config: &Config, checks: &mut Vec<Check>) {
                 gateway.settings_urls.join(",")
             ),
         )),
-        Err(problems) => push_problems(checks, "gateway", problems),
+        Err(problems) => push_problems(checks, config, "gateway", problems),
     }
 }
 
 fn push_problems(
     checks: &mut Vec<Check>,
+    config: &Config,
     service: &str,
     problems: latchkey_common::config::Problems,
 ) {
-    for problem in problems.0 {
+    for problem in problems.0.into_iter().filter(|p| !is_conflict(config, p)) {
         checks.push(Check::fail(
             format!("config: {service}: {}", problem.variable),
             problem.what,
@@ -567,15 +656,48 @@ async fn check_jwks(
     }
 }
 
+/// Whose sync secret [`check_sync_secret`] presents, as its line names it.
+pub(super) struct SyncProbe {
+    /// The checklist line.
+    pub name: String,
+    /// Whose secret, e.g. "this environment's sync secret (from AUTH_SYNC_SECRET (alias))".
+    pub whose: String,
+    /// What to do when auth rejects it.
+    pub fix: String,
+}
+
+impl SyncProbe {
+    /// The secret doctor's own configuration holds.
+    fn of_this_environment(config: &Config) -> SyncProbe {
+        use latchkey_common::config::Source;
+        let source = config.source("sync_secret");
+        let fix = match source {
+            Some(Source::Underlay(origin)) => format!(
+                "`latchkey dev` runs with another sync secret than {origin} holds, taken from its environment (LATCHKEY_SYNC_SECRET or AUTH_SYNC_SECRET): run doctor with that same environment, or compare with `latchkey fingerprint`"
+            ),
+            _ => "run `latchkey fingerprint` where auth runs and here; set the same LATCHKEY_SYNC_SECRET on both".to_owned(),
+        };
+        SyncProbe {
+            name: "sync secret as auth sees it".to_owned(),
+            whose: match source {
+                Some(source) => format!("this environment's sync secret (from {source})"),
+                None => "this environment's sync secret".to_owned(),
+            },
+            fix,
+        }
+    }
+}
+
 /// Asks auth for a token for a user that cannot exist: USER_NOT_SYNCED proves the secret was
 /// accepted; SYNC_SECRET_INVALID proves the two sides hold different secrets.
-async fn check_sync_secret(
+pub(super) async fn check_sync_secret(
     checks: &mut Vec<Check>,
     channel: tonic::transport::Channel,
     secret: &str,
+    probe: &SyncProbe,
 ) {
     let fingerprint = latchkey_common::secret::fingerprint(secret.as_bytes());
-    let name = "sync secret as auth sees it";
+    let (name, whose) = (probe.name.as_str(), probe.whose.as_str());
     let mut request = tonic::Request::new(auth_pb::IssueTokenRequest {
         user: Some(auth_pb::issue_token_request::User::UserId(format!(
             "doctor-probe-{}",
@@ -585,7 +707,7 @@ async fn check_sync_secret(
     let Ok(value) = secret.parse() else {
         checks.push(Check::fail(
             name,
-            "LATCHKEY_SYNC_SECRET holds characters a header cannot carry",
+            format!("{whose} holds characters a header cannot carry"),
             "generate one with `openssl rand -base64 32`",
         ));
         return;
@@ -600,13 +722,22 @@ async fn check_sync_secret(
         .err()
         .map(|status| ApiError::from_status(&status).reason);
     match reason {
-        Some(Reason::UserNotSynced) | None => checks.push(Check::pass(name, format!("auth accepts this environment's secret (fingerprint {fingerprint})"))),
+        Some(Reason::UserNotSynced) | None => checks.push(Check::pass(
+            name,
+            format!("auth accepts {whose} (fingerprint {fingerprint})"),
+        )),
         Some(Reason::SyncSecretInvalid) => checks.push(Check::fail(
             name,
-            format!("auth rejects this environment's sync secret (fingerprint {fingerprint}): the two hold different secrets"),
-            "run `latchkey fingerprint` where auth runs and here; set the same LATCHKEY_SYNC_SECRET on both",
+            format!(
+                "auth rejects {whose} (fingerprint {fingerprint}): the two hold different secrets"
+            ),
+            probe.fix.clone(),
         )),
-        Some(other) => checks.push(Check::fail(name, format!("auth answered {other}"), "see docs/TROUBLESHOOTING.md for that code")),
+        Some(other) => checks.push(Check::fail(
+            name,
+            format!("auth answered {other}"),
+            "see docs/TROUBLESHOOTING.md for that code",
+        )),
     }
 }
 

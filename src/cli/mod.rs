@@ -1,11 +1,13 @@
 //! Subcommands, each a thin wrapper that validates configuration and calls a library.
 
+mod devfiles;
 mod doctor;
 mod gateway;
 mod keys;
 mod ops;
 mod settings;
 mod users;
+mod web_app_env;
 
 use clap::{Parser, Subcommand};
 use latchkey_common::config::{Config, Problems};
@@ -82,7 +84,11 @@ async fn serve_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<(
 
 /// Runs a subcommand; configuration problems exit with code 2, runtime failures with 1.
 pub async fn run(cli: Cli) -> ExitCode {
-    let config = Config::load();
+    // Doctor and fingerprint run next to `latchkey dev` read its files the way dev does.
+    let (config, dev_files) = match cli.command {
+        Command::Doctor(_) | Command::Fingerprint => devfiles::config_next_to_dev(),
+        _ => (Config::load(), None),
+    };
     let json_logs = config.get("log_format") == Some("json");
     let _telemetry = latchkey_common::telemetry::init(json_logs, cli.command.service_name());
     let metrics_shutdown = Shutdown::new();
@@ -90,8 +96,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         eprintln!("latchkey: {error:#}");
         return ExitCode::FAILURE;
     }
-    for notice in &config.notices {
-        tracing::info!("{notice}");
+    if !matches!(cli.command, Command::Dev) {
+        // dev logs its own, from the configuration it builds over its generated secrets
+        log_config_notes(&config);
     }
     let result = match cli.command {
         Command::Auth => run_auth(&config).await,
@@ -104,9 +111,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => ops::migrate(&config).await,
         Command::Keys { command } => keys::run(command, &config).await,
         Command::Users { command } => users::run(command, &config).await,
-        Command::Fingerprint => ops::fingerprint(&config),
+        Command::Fingerprint => ops::fingerprint(&config, dev_files.as_ref()),
         Command::Config(args) => ops::config(&args),
-        Command::Doctor(args) => doctor::run(&args, &config).await,
+        Command::Doctor(args) => doctor::run(&args, &config, dev_files).await,
     };
     metrics_shutdown.trigger();
     match result {
@@ -176,6 +183,22 @@ async fn run_auth(config: &Config) -> Result<(), Failure> {
     shutdown.on_os_signals();
     app.run_until_stopped(shutdown).await?;
     Ok(())
+}
+
+/// Logs what loading noticed: aliases read (INFO) and settings given under several names with
+/// different values (WARN; production also refuses them as problems).
+fn log_config_notes(config: &Config) {
+    for notice in &config.notices {
+        tracing::info!("{notice}");
+    }
+    for conflict in config.conflicts() {
+        tracing::warn!(
+            setting = %conflict.setting,
+            detail = %conflict.what(),
+            fix = %conflict.fix(),
+            "one setting is set under several names with different values"
+        );
+    }
 }
 
 /// One line: version, address, database kind (no credentials) and secret fingerprints.

@@ -30,8 +30,26 @@ pub async fn migrate(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prints `NAME  fingerprint  (source)` for each secret that is set.
-pub fn fingerprint(config: &Config) -> Result<(), Failure> {
+/// Prints `NAME  fingerprint  (source)` for each secret that is set, then every name of a
+/// setting given under several names with different values. Next to `latchkey dev`, its files
+/// are read beneath the environment, as dev reads them.
+pub fn fingerprint(
+    config: &Config,
+    dev_files: Option<&Result<Vec<std::path::PathBuf>, String>>,
+) -> Result<(), Failure> {
+    match dev_files {
+        Some(Ok(files)) => {
+            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            println!(
+                "(next to `latchkey dev`: read {}; the environment wins)",
+                files.join(", ")
+            );
+        }
+        Some(Err(error)) => {
+            println!("(next to `latchkey dev`, but its files are unreadable: {error})")
+        }
+        None => {}
+    }
     for spec in SETTINGS.iter().filter(|s| s.secret) {
         match config.get(spec.key) {
             Some(value) => {
@@ -47,6 +65,10 @@ pub fn fingerprint(config: &Config) -> Result<(), Failure> {
             }
             None => println!("{:<32} (not set)", spec.env()),
         }
+    }
+    for conflict in config.conflicts() {
+        println!("\n✘ {}", conflict.what());
+        println!("  fix: {}", conflict.fix());
     }
     Ok(())
 }

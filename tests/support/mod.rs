@@ -132,6 +132,7 @@ pub fn auth_config(db: &TestDb) -> AuthConfig {
             &mut Default::default(),
         ),
         jit_provisioning: false,
+        link_verified_emails: true,
         settings_url: None,
         limits: Default::default(),
     }

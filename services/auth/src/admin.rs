@@ -1,17 +1,22 @@
-//! Operator actions on users, straight against auth's database (`latchkey users …`): look one up,
-//! disable or enable it, revoke its tokens. Running auth replicas see the change on the next
-//! verification (the gateway's cache holds an answer at most 5 s). None of them touches
-//! `updated_at`: that is the profile's time, and legacy tokens pick among users sharing an email
-//! by it.
+//! Operator actions on users, straight against auth's database (`latchkey users …`): look users
+//! up — by id, or every user holding an email, with their identities and ids (what callers of the
+//! API never see) — disable or enable one, revoke its tokens. Running auth replicas see the change
+//! on the next verification (the gateway's cache holds an answer at most 5 s). None of them
+//! touches `updated_at`: that is the last sign-in's time.
 
-use crate::error::{AuthError, violation};
-use crate::service::normalise_email;
-use crate::store::users;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    Statement,
-};
+use crate::error::AuthError;
+use crate::store::{identities, users};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+
+/// Most users `lookup` lists for one email.
+const MAX_LISTED: u64 = 1000;
+
+/// A user and every identity they sign in with, oldest first.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: users::Model,
+    pub identities: Vec<identities::Model>,
+}
 
 /// The database server's clock, in unix seconds: what an operator's command uses as "now", so
 /// a laptop whose clock runs ahead cannot put a revocation boundary in the future (tokens issued
@@ -29,83 +34,69 @@ pub async fn database_now(db: &DatabaseConnection) -> Result<i64, AuthError> {
     Ok(row.try_get::<i64>("", "now")?)
 }
 
-/// The user with this id, or the one user with this email; an email several users share is
-/// refused with their ids, so an operator never acts on the wrong account.
-pub async fn find(db: &DatabaseConnection, who: &str) -> Result<users::Model, AuthError> {
-    if let Some(user) = users::Entity::find_by_id(who.to_owned()).one(db).await? {
-        return Ok(user);
+/// The users `who` names: the user with that id, or every user holding that email (normalised
+/// and validated as everywhere else). None is USER_NOT_SYNCED.
+pub async fn lookup(db: &DatabaseConnection, who: &str) -> Result<Vec<Account>, AuthError> {
+    if let Some(user) = users::find(db, who.trim()).await? {
+        return Ok(vec![account(db, user).await?]);
     }
     if !who.contains('@') {
-        return Err(AuthError::UserNotSynced(who.to_owned()));
+        return Err(AuthError::UserNotSynced(who.trim().to_owned()));
     }
-    let mut matches = users::Entity::find()
-        .filter(users::Column::Email.eq(normalise_email(who)))
-        .all(db)
-        .await?;
-    match matches.len() {
-        0 => Err(AuthError::UserNotSynced(who.to_owned())),
-        1 => Ok(matches.remove(0)),
-        n => {
-            let ids: Vec<String> = matches
-                .iter()
-                .map(|u| format!("{} ({})", u.id, u.provider))
-                .collect();
-            Err(AuthError::Invalid(
-                format!(
-                    "{n} users have this email: {}; name one by id.",
-                    ids.join(", ")
-                ),
-                vec![violation("user", "matches several users")],
-            ))
+    let email =
+        crate::email::normalise(who).map_err(|error| AuthError::invalid_email("user", error))?;
+    let mut found = Vec::new();
+    for id in identities::user_ids_with_email(db, &email, MAX_LISTED).await? {
+        if let Some(user) = users::find(db, &id).await? {
+            found.push(account(db, user).await?);
         }
     }
+    if found.is_empty() {
+        return Err(AuthError::UserNotSynced(email));
+    }
+    found.sort_by(|a, b| (a.user.created_at, &a.user.id).cmp(&(b.user.created_at, &b.user.id)));
+    Ok(found)
+}
+
+async fn account(db: &DatabaseConnection, user: users::Model) -> Result<Account, AuthError> {
+    let identities = identities::of_user(db, &user.id).await?;
+    Ok(Account { user, identities })
 }
 
 /// Disables (every token of the user is refused with USER_DISABLED, and no new one is issued) or
 /// enables the user again.
 pub async fn set_disabled(
     db: &DatabaseConnection,
-    who: &str,
+    user_id: &str,
     disabled: bool,
-) -> Result<users::Model, AuthError> {
-    let user = find(db, who).await?;
-    users::Entity::update_many()
-        .col_expr(users::Column::Disabled, Expr::value(disabled))
-        .filter(users::Column::Id.eq(&user.id))
-        .exec(db)
-        .await?;
-    tracing::info!(user_id = %user.id, disabled, "user disabled flag changed by an operator");
-    find(db, &user.id).await
+) -> Result<Account, AuthError> {
+    if !users::set_disabled(db, user_id, disabled).await? {
+        return Err(AuthError::UserNotSynced(user_id.to_owned()));
+    }
+    tracing::info!(
+        user_id,
+        disabled,
+        "user disabled flag changed by an operator"
+    );
+    reread(db, user_id).await
 }
 
-/// Refuses every token issued to the user up to now (TOKEN_REVOKED); returns the new boundary.
-pub async fn revoke(db: &DatabaseConnection, who: &str, now: i64) -> Result<i64, AuthError> {
-    let user = find(db, who).await?;
-    let boundary = revoke_until_now(db, &user.id, now).await?;
-    tracing::info!(user_id = %user.id, "user's tokens revoked by an operator");
-    Ok(boundary)
-}
-
-/// Moves the user's revocation boundary past `now` and past every token issued so far, in one
-/// atomic UPDATE; the one place revocation is written. Tokens carry whole seconds and are issued
-/// at the boundary after a revocation, so the boundary never moves back (another replica's clock
-/// may lag, two revocations may race) and a second revocation within one second still refuses
-/// the tokens issued since the first.
-pub(crate) async fn revoke_until_now(
+/// Refuses every token issued to the user up to now (TOKEN_REVOKED).
+pub async fn revoke(
     db: &DatabaseConnection,
     user_id: &str,
     now: i64,
-) -> Result<i64, AuthError> {
-    let current = Expr::col(users::Column::TokensValidAfter);
-    let next = Expr::case(current.clone().gte(now), current.add(1)).finally(now + 1);
-    users::Entity::update_many()
-        .col_expr(users::Column::TokensValidAfter, next.into())
-        .filter(users::Column::Id.eq(user_id))
-        .exec(db)
-        .await?;
-    users::Entity::find_by_id(user_id.to_owned())
-        .one(db)
+) -> Result<Account, AuthError> {
+    if users::revoke_until_now(db, user_id, now).await?.is_none() {
+        return Err(AuthError::UserNotSynced(user_id.to_owned()));
+    }
+    tracing::info!(user_id, "user's tokens revoked by an operator");
+    reread(db, user_id).await
+}
+
+async fn reread(db: &DatabaseConnection, user_id: &str) -> Result<Account, AuthError> {
+    let user = users::find(db, user_id)
         .await?
-        .map(|user| user.tokens_valid_after)
-        .ok_or_else(|| AuthError::UserNotSynced(user_id.to_owned()))
+        .ok_or_else(|| AuthError::UserNotSynced(user_id.to_owned()))?;
+    account(db, user).await
 }

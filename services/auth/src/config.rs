@@ -36,6 +36,8 @@ pub struct AuthConfig {
     pub key_refresh: Duration,
     pub clients: Vec<ServiceClient>,
     pub jit_provisioning: bool,
+    /// Whether a new identity with a verified email joins the one user already holding it.
+    pub link_verified_emails: bool,
     /// Where to purge a deleted user's settings; None skips it (logged at start).
     pub settings_url: Option<String>,
     /// Load shedding and the per-peer credential-failure limit of the gRPC server.
@@ -104,6 +106,7 @@ impl AuthConfig {
                 )? as u64),
                 clients,
                 jit_provisioning: config.flag("jit_provisioning", &mut problems),
+                link_verified_emails: config.flag("link_verified_emails", &mut problems),
                 settings_url: config.get("settings_url").map(str::to_owned),
                 limits,
             })

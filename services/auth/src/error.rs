@@ -15,6 +15,10 @@ pub enum AuthError {
     UserNotSynced(String),
     #[error("user {0} is disabled")]
     UserDisabled(String),
+    /// Several users hold the email a call named; the count, never their ids (those are for
+    /// operators: `latchkey users show <email>`).
+    #[error("{0} users share the email")]
+    UserAmbiguous(u64),
     #[error("sync secret missing")]
     SyncSecretMissing,
     #[error("sync secret invalid")]
@@ -68,6 +72,11 @@ impl From<AuthError> for ApiError {
             )
             .with_metadata("user", who),
             E::UserDisabled(id) => ApiError::new(Reason::UserDisabled, "This user is disabled; an operator must re-enable them.").with_metadata("user_id", id),
+            E::UserAmbiguous(count) => ApiError::new(
+                Reason::UserAmbiguous,
+                format!("{count} users share this email, so Latchkey will not guess which one is meant; ask for the token by user id ({{\"user_id\": …}}), or have an operator run `latchkey users show <email>` to see them and disable or delete the wrong one."),
+            )
+            .with_metadata("count", count.to_string()),
             E::SyncSecretMissing => ApiError::new(
                 Reason::SyncSecretMissing,
                 "Send the sync secret in the X-Latchkey-Sync-Secret header (gRPC metadata x-latchkey-sync-secret); it is LATCHKEY_SYNC_SECRET on the server.",
@@ -147,6 +156,16 @@ fn token_error(error: TokenError) -> ApiError {
         ),
     };
     ApiError::new(reason, detail)
+}
+
+impl AuthError {
+    /// An email refused by [`crate::email::normalise`], naming the field it came in.
+    pub fn invalid_email(field: &str, error: crate::email::EmailError) -> Self {
+        AuthError::Invalid(
+            format!("The email address in `{field}` is not accepted: it {error}."),
+            vec![violation(field, error.to_string())],
+        )
+    }
 }
 
 /// Short-hand for one field violation.

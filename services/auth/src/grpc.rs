@@ -1,8 +1,9 @@
 //! The gRPC adapter: decode the request, call [`AuthCore`], map errors through the catalogue.
 //! Nothing else lives here.
 
+use crate::accounts::Outcome;
 use crate::service::{AuthCore, Principal, SyncInput, UserRef};
-use crate::store::users;
+use crate::store::{identities, users};
 use latchkey_common::clock::rfc3339;
 use latchkey_proto::ApiError;
 use latchkey_proto::auth::v1 as pb;
@@ -66,12 +67,13 @@ fn sync_secret(metadata: &MetadataMap) -> Option<&str> {
         .find_map(|key| metadata.get(*key).and_then(|v| v.to_str().ok()))
 }
 
-/// The wire form of a user.
-pub fn user_message(user: &users::Model) -> pb::User {
+/// The wire form of a user; `provider`/`subject` are those of `identity` (the one signed in with
+/// just now, or last).
+pub fn user_message(user: &users::Model, identity: Option<&identities::Model>) -> pb::User {
     pb::User {
         id: user.id.clone(),
-        provider: user.provider.clone(),
-        subject: user.subject.clone(),
+        provider: identity.map(|i| i.provider.clone()).unwrap_or_default(),
+        subject: identity.map(|i| i.subject.clone()).unwrap_or_default(),
         email: user.email.clone(),
         name: user.name.clone(),
         avatar_url: user.avatar_url.clone(),
@@ -100,7 +102,10 @@ fn authenticated(
     };
     pb::AuthenticateResponse {
         kind: kind as i32,
-        user: principal.user.as_ref().map(user_message),
+        user: principal
+            .user
+            .as_ref()
+            .map(|user| user_message(user, principal.identity.as_ref())),
         client_id,
         scopes: principal.token.scopes,
         token_id: principal.token.token_id,
@@ -124,18 +129,19 @@ impl AuthService for AuthGrpc {
             provider: body.provider,
             subject: body.subject,
             email: body.email,
+            email_verified: body.email_verified.unwrap_or(false),
             name: body.name,
             avatar_url: body.avatar_url,
         };
-        let (user, issued, created) = self
+        let (synced, issued) = self
             .core
             .sync_user(sync_secret(&metadata), input)
             .await
             .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::SyncUserResponse {
-            user: Some(user_message(&user)),
+            user: Some(user_message(&synced.user, Some(&synced.identity))),
             token: Some(access_token(issued)),
-            created,
+            created: synced.outcome == Outcome::Created,
         }))
     }
 
@@ -210,13 +216,13 @@ impl AuthService for AuthGrpc {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::GetUserResponse>, Status> {
         let metadata = request.metadata();
-        let user = self
+        let (user, identity) = self
             .core
-            .current_user(bearer(metadata))
+            .current_account(bearer(metadata))
             .await
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::GetUserResponse {
-            user: Some(user_message(&user)),
+            user: Some(user_message(&user, identity.as_ref())),
         }))
     }
 

@@ -2,19 +2,17 @@
 //! store and the key ring. Knows nothing of gRPC: the adapter in [`crate::grpc`] decodes, calls
 //! and maps errors.
 
+use crate::accounts::{self, SignIn, Synced};
 use crate::config::{AuthConfig, ServiceClient};
 use crate::error::{AuthError, violation};
 use crate::keys::{self, KeyRing};
-use crate::store::users;
+use crate::store::{identities, users};
 use crate::tokens::{IssuedClaims, Subject, TokenRules, VerifiedToken, sign};
 use latchkey_common::clock::SharedClock;
 use latchkey_common::seal::SealKey;
 use latchkey_common::secret::secrets_match;
 use latchkey_proto::Violation;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,12 +24,19 @@ pub const AUTH_CLIENT_ID: &str = "latchkey-auth";
 /// At most one forced key reload per this interval, however many unknown `kid`s arrive.
 const FORCED_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What a sync request carries.
+/// The identity provider of an email-only sync (`{email, name}`): the subject is the email.
+pub const EMAIL_PROVIDER: &str = "email";
+/// The identity provider of users created just in time from a legacy token's email.
+pub const LEGACY_PROVIDER: &str = "legacy";
+
+/// What a sync request carries. `provider` and `subject` both empty: an email-only sync.
 #[derive(Debug, Clone, Default)]
 pub struct SyncInput {
     pub provider: String,
     pub subject: String,
     pub email: String,
+    /// Whether the provider vouches for `email`; only then may the identity join an existing user.
+    pub email_verified: bool,
     pub name: String,
     pub avatar_url: String,
 }
@@ -50,6 +55,8 @@ pub struct Principal {
     pub token: VerifiedToken,
     /// Set for user (and legacy) tokens.
     pub user: Option<users::Model>,
+    /// The user's identity signed in with last: the `provider`/`subject` callers see.
+    pub identity: Option<identities::Model>,
 }
 
 /// How a token request names its user.
@@ -75,6 +82,7 @@ pub struct AuthCore {
     sync_secret: SecretString,
     clients: Vec<ServiceClient>,
     jit_provisioning: bool,
+    link_verified_emails: bool,
     clock: SharedClock,
     last_forced_reload: Mutex<Option<Instant>>,
     purger: Option<Box<dyn SettingsPurger>>,
@@ -100,6 +108,7 @@ impl AuthCore {
             sync_secret: config.sync_secret.clone(),
             clients: config.clients.clone(),
             jit_provisioning: config.jit_provisioning,
+            link_verified_emails: config.link_verified_emails,
             clock,
             last_forced_reload: Mutex::new(None),
             purger,
@@ -132,56 +141,33 @@ impl AuthCore {
         }
     }
 
-    /// Upserts a user by provider + subject and issues them a token. Returns (user, token, created).
+    /// Resolves a sign-in to its user (by identity; a new identity may join the one user holding
+    /// its verified email, see [`accounts`]) and issues them a token.
     pub async fn sync_user(
         &self,
         secret: Option<&str>,
         input: SyncInput,
-    ) -> Result<(users::Model, Issued, bool), AuthError> {
+    ) -> Result<(Synced, Issued), AuthError> {
         self.check_sync_secret(secret)?;
-        let input = validate_sync(input)?;
-        let now = self.clock.now();
-        let existing = self
-            .find_by_identity(&input.provider, &input.subject)
-            .await?;
-        let row = users::ActiveModel {
-            id: Set(existing
-                .as_ref()
-                .map(|u| u.id.clone())
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
-            provider: Set(input.provider.clone()),
-            subject: Set(input.subject.clone()),
-            email: Set(input.email),
-            name: Set(input.name),
-            avatar_url: Set(input.avatar_url),
-            disabled: Set(false),
-            tokens_valid_after: Set(0),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        users::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([users::Column::Provider, users::Column::Subject])
-                    .update_columns([
-                        users::Column::Email,
-                        users::Column::Name,
-                        users::Column::AvatarUrl,
-                        users::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-        let user = self
-            .find_by_identity(&input.provider, &input.subject)
-            .await?
-            .ok_or_else(|| AuthError::Internal("user vanished after upsert".into()))?;
-        if user.disabled {
-            return Err(AuthError::UserDisabled(user.id));
+        let sign_in = validate_sync(input)?;
+        let synced = accounts::sync(
+            &self.db,
+            &sign_in,
+            self.link_verified_emails,
+            self.clock.now(),
+        )
+        .await?;
+        if synced.user.disabled {
+            return Err(AuthError::UserDisabled(synced.user.id));
         }
-        let issued = self.issue_for_user(&user)?;
-        tracing::info!(user_id = %user.id, provider = %user.provider, created = existing.is_none(), "user synced");
-        Ok((user, issued, existing.is_none()))
+        let issued = self.issue_for_user(&synced.user)?;
+        tracing::info!(
+            user_id = %synced.user.id,
+            provider = %synced.identity.provider,
+            outcome = ?synced.outcome,
+            "user synced"
+        );
+        Ok((synced, issued))
     }
 
     /// Mints a fresh token for an already-synced user.
@@ -197,7 +183,7 @@ impl AuthCore {
                 .await?
                 .ok_or(AuthError::UserNotSynced(id))?,
             UserRef::Email(email) if !email.trim().is_empty() => {
-                self.find_by_email(&normalise_email(&email)).await?
+                self.user_by_email(&email, "email").await?
             }
             _ => {
                 return Err(AuthError::Invalid(
@@ -329,18 +315,22 @@ impl AuthCore {
     /// Verifies a token and, for users, that they exist, are enabled and not revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let verified = self.verify_signature(token).await?;
-        let user = match &verified.subject {
+        let (user, identity) = match &verified.subject {
             Subject::Service(_) => {
                 return Ok(Principal {
                     token: verified,
                     user: None,
+                    identity: None,
                 });
             }
-            Subject::User(id) => self
-                .find_user(id)
+            Subject::User(id) => users::find_with_identity(&self.db, id)
                 .await?
                 .ok_or_else(|| AuthError::UserNotSynced(id.clone()))?,
-            Subject::LegacyEmail(email) => self.legacy_user(email).await?,
+            Subject::LegacyEmail(email) => {
+                let user = self.legacy_user(email).await?;
+                let identity = identities::last_used(&self.db, &user.id).await?;
+                (user, identity)
+            }
         };
         if user.disabled {
             return Err(AuthError::UserDisabled(user.id));
@@ -351,6 +341,7 @@ impl AuthCore {
         Ok(Principal {
             token: verified,
             user: Some(user),
+            identity,
         })
     }
 
@@ -379,51 +370,65 @@ impl AuthCore {
         due
     }
 
-    async fn legacy_user(&self, email: &str) -> Result<users::Model, AuthError> {
-        match self.find_by_email(email).await {
-            Err(AuthError::UserNotSynced(_)) if self.jit_provisioning => {
-                let now = self.clock.now();
-                let input = SyncInput {
-                    provider: "legacy".into(),
-                    subject: email.to_owned(),
-                    email: email.to_owned(),
-                    ..Default::default()
+    /// The user a web app's token names by email (legacy HS256, Auth.js): the one user holding
+    /// the address, USER_AMBIGUOUS when several do; with JIT provisioning on, a user created on
+    /// first sight (identity provider `legacy`, subject the email) when none does.
+    pub async fn legacy_user(&self, email: &str) -> Result<users::Model, AuthError> {
+        match self
+            .user_by_email(email, "token email (claim `email` or `sub`)")
+            .await
+        {
+            Err(AuthError::UserNotSynced(email)) if self.jit_provisioning => {
+                let sign_in = SignIn {
+                    provider: LEGACY_PROVIDER.to_owned(),
+                    subject: email.clone(),
+                    email,
+                    email_verified: false,
+                    name: String::new(),
+                    avatar_url: String::new(),
                 };
-                let row = users::ActiveModel {
-                    id: Set(uuid::Uuid::new_v4().to_string()),
-                    provider: Set(input.provider),
-                    subject: Set(input.subject),
-                    email: Set(input.email),
-                    name: Set(String::new()),
-                    avatar_url: Set(String::new()),
-                    disabled: Set(false),
-                    tokens_valid_after: Set(0),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                let user = row.insert(&self.db).await?;
-                tracing::info!(user_id = %user.id, "user provisioned just in time from a legacy token");
-                Ok(user)
+                accounts::provision(&self.db, &sign_in, self.clock.now()).await
             }
             other => other,
         }
     }
 
+    /// The one user holding this email, after normalising and validating it (`field` names where
+    /// it came from in a refusal): USER_NOT_SYNCED when nobody does, USER_AMBIGUOUS when several.
+    pub async fn user_by_email(&self, email: &str, field: &str) -> Result<users::Model, AuthError> {
+        let email = crate::email::normalise(email)
+            .map_err(|error| AuthError::invalid_email(field, error))?;
+        accounts::user_by_email(&self.db, &email)
+            .await?
+            .ok_or(AuthError::UserNotSynced(email))
+    }
+
     /// The user behind a bearer token.
     pub async fn current_user(&self, token: &str) -> Result<users::Model, AuthError> {
+        Ok(self.current_account(token).await?.0)
+    }
+
+    /// The user behind a bearer token, with the identity they signed in with last.
+    pub async fn current_account(
+        &self,
+        token: &str,
+    ) -> Result<(users::Model, Option<identities::Model>), AuthError> {
         let principal = self.authenticate(token).await?;
-        principal.user.ok_or_else(|| {
+        let user = principal.user.ok_or_else(|| {
             AuthError::Invalid(
                 "This call needs a user token, not a service token.".into(),
                 Vec::new(),
             )
-        })
+        })?;
+        Ok((user, principal.identity))
     }
 
     /// Revokes every token issued to the bearer token's user so far. Returns the boundary.
     pub async fn revoke_tokens(&self, token: &str) -> Result<i64, AuthError> {
         let user = self.current_user(token).await?;
-        crate::admin::revoke_until_now(&self.db, &user.id, self.clock.now()).await
+        users::revoke_until_now(&self.db, &user.id, self.clock.now())
+            .await?
+            .ok_or(AuthError::UserNotSynced(user.id))
     }
 
     /// Deletes the bearer token's user; their settings go first, so nothing is left orphaned.
@@ -437,80 +442,51 @@ impl AuthCore {
             }
             None => 0,
         };
-        users::Entity::delete_by_id(user.id.clone())
-            .exec(&self.db)
-            .await?;
+        users::delete(&self.db, &user.id).await?;
         tracing::info!(user_id = %user.id, settings_deleted = purged, "user deleted");
         Ok(purged)
     }
 
     async fn find_user(&self, id: &str) -> Result<Option<users::Model>, AuthError> {
-        Ok(users::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?)
-    }
-
-    async fn find_by_identity(
-        &self,
-        provider: &str,
-        subject: &str,
-    ) -> Result<Option<users::Model>, AuthError> {
-        Ok(users::Entity::find()
-            .filter(users::Column::Provider.eq(provider))
-            .filter(users::Column::Subject.eq(subject))
-            .one(&self.db)
-            .await?)
-    }
-
-    /// The most recently updated user with this email.
-    async fn find_by_email(&self, email: &str) -> Result<users::Model, AuthError> {
-        users::Entity::find()
-            .filter(users::Column::Email.eq(email))
-            .order_by_desc(users::Column::UpdatedAt)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AuthError::UserNotSynced(email.to_owned()))
+        Ok(users::find(&self.db, id).await?)
     }
 }
 
-/// Trimmed and lower-cased, so `Ada@Example.com ` and `ada@example.com` are one address.
-pub fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-fn validate_sync(input: SyncInput) -> Result<SyncInput, AuthError> {
+/// Checks every field at once; an email-only sync (no provider, no subject) becomes identity
+/// `email`/<the normalised address>.
+fn validate_sync(input: SyncInput) -> Result<SignIn, AuthError> {
     let provider = input.provider.trim().to_lowercase();
     let subject = input.subject.trim().to_owned();
-    let email = normalise_email(&input.email);
     let name = input.name.trim().to_owned();
     let avatar_url = input.avatar_url.trim().to_owned();
+    let email = crate::email::normalise(&input.email);
     let mut violations: Vec<Violation> = Vec::new();
-    let provider_ok = !provider.is_empty()
-        && provider.len() <= 64
-        && provider
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    let email_only = provider.is_empty() && subject.is_empty();
+    let provider_ok = email_only
+        || (!provider.is_empty()
+            && provider.len() <= 64
+            && provider
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'));
     if !provider_ok {
         violations.push(violation(
             "provider",
-            "required: 1-64 characters of a-z, 0-9, `-`, `_`, `.` (e.g. google, github)",
+            "1-64 characters of a-z, 0-9, `-`, `_`, `.` (e.g. google, github), given with subject; or leave out both for an email-only sync",
         ));
     }
-    if subject.is_empty() || subject.chars().count() > 255 {
+    if !email_only && (subject.is_empty() || subject.chars().count() > 255) {
         violations.push(violation(
             "subject",
-            "required: the provider's user id, at most 255 characters",
+            "the provider's user id, at most 255 characters, given with provider; or leave out both for an email-only sync",
+        ));
+    } else if subject.chars().any(char::is_control) {
+        violations.push(violation(
+            "subject",
+            "contains a control character; send the provider's user id as the provider gives it",
         ));
     }
-    let email_ok = email.chars().count() <= 320
-        && email.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && !d.is_empty() && !email.contains(char::is_whitespace)
-        });
-    if !email_ok {
-        violations.push(violation(
-            "email",
-            "required: an address like ada@example.com",
-        ));
+    if let Err(error) = &email {
+        violations.push(violation("email", error.to_string()));
     }
     if name.chars().count() > 256 {
         violations.push(violation("name", "at most 256 characters"));
@@ -524,16 +500,25 @@ fn validate_sync(input: SyncInput) -> Result<SyncInput, AuthError> {
             "an http(s) URL of at most 2048 characters",
         ));
     }
-    if !violations.is_empty() {
-        return Err(AuthError::Invalid(
-            "The sync request has invalid fields; see the violations.".into(),
-            violations,
-        ));
-    }
-    Ok(SyncInput {
+    let email = match email {
+        Ok(email) if violations.is_empty() => email,
+        _ => {
+            return Err(AuthError::Invalid(
+                "The sync request has invalid fields; see the violations.".into(),
+                violations,
+            ));
+        }
+    };
+    let (provider, subject) = if email_only {
+        (EMAIL_PROVIDER.to_owned(), email.clone())
+    } else {
+        (provider, subject)
+    };
+    Ok(SignIn {
         provider,
         subject,
         email,
+        email_verified: input.email_verified,
         name,
         avatar_url,
     })

@@ -14,6 +14,9 @@ fn problems(statuses: &[u16]) -> Value {
             }
             403 => "USER_DISABLED or SCOPE_MISSING",
             404 => "NOT_FOUND",
+            409 => {
+                "USER_AMBIGUOUS: several users share the email this call names (a token by email, or a web app token carrying only an email); name the user by id"
+            }
             413 => "PAYLOAD_TOO_LARGE: bodies are limited to 256 KiB",
             429 => "RATE_LIMITED: wait `Retry-After` seconds",
             503 => "UPSTREAM_UNAVAILABLE: auth or settings is down",
@@ -82,7 +85,9 @@ pub fn methods_of(path: &str) -> Vec<String> {
     item.keys().map(|m| m.to_ascii_uppercase()).collect()
 }
 
-const BEARER_ERRORS: &[u16] = &[401, 403, 429, 503, 504];
+/// A web app's own (legacy) token names its user by email, so a bearer route can also answer 400
+/// (the email is not acceptable) and 409 (several users hold it).
+const BEARER_ERRORS: &[u16] = &[400, 401, 403, 409, 429, 503, 504];
 
 /// The document served at `/openapi.json`.
 pub fn document() -> Value {
@@ -100,16 +105,17 @@ pub fn document() -> Value {
             "/api/auth/sync-user": { "post": {
                 "operationId": "syncUser",
                 "summary": "Upsert a user after sign-in and get an access token (web app server only)",
+                "description": "Finds the user by identity (provider + subject). A new identity joins the one existing user with the same email when `email_verified` is true and LATCHKEY_LINK_VERIFIED_EMAILS is on (the default); otherwise it gets its own user. `{email, name}` alone is an email-only sync: identity provider `email`, subject the normalised email, not verified.",
                 "security": sync,
                 "requestBody": json_body("SyncUserRequest", json!({"provider": "github", "subject": "12345", "email": "ada@example.com", "name": "Ada Lovelace", "avatar_url": "https://avatars.example.com/ada.png"})),
-                "responses": with(problems(&[400, 401, 413, 429, 503, 504]), "200", ok_json("the user and a fresh token", "SyncUserResponse"))
+                "responses": with(problems(&[400, 401, 403, 413, 429, 503, 504]), "200", ok_json("the user and a fresh token", "SyncUserResponse"))
             } },
             "/api/auth/token": { "post": {
                 "operationId": "issueToken",
                 "summary": "Mint a fresh access token for a synced user (web app server only)",
                 "security": sync,
                 "requestBody": json_body("TokenRequest", json!({"email": "ada@example.com"})),
-                "responses": with(problems(&[400, 401, 404, 413, 429, 503, 504]), "200", ok_json("a fresh token", "TokenResponse"))
+                "responses": with(problems(&[400, 401, 403, 404, 409, 413, 429, 503, 504]), "200", ok_json("a fresh token", "TokenResponse"))
             } },
             "/api/auth/me": {
                 "get": {
@@ -139,12 +145,12 @@ pub fn document() -> Value {
                 "patch": {
                     "operationId": "patchSettings", "summary": "Merge: a value sets, null deletes; atomic", "security": bearer,
                     "requestBody": json_body("SettingsChange", json!({"settings": {"FLY_API_TOKEN": "fo1_abcdefghijklmnop", "OLD_KEY": null}})),
-                    "responses": with(problems(&[400, 401, 403, 413, 429, 503, 504]), "200", ok_json("the new list", "SettingsList"))
+                    "responses": with(problems(&[400, 401, 403, 409, 413, 429, 503, 504]), "200", ok_json("the new list", "SettingsList"))
                 },
                 "put": {
                     "operationId": "replaceSettings", "summary": "Replace the whole set; atomic", "security": bearer,
                     "requestBody": json_body("SettingsChange", json!({"settings": {"FLY_API_TOKEN": "fo1_abcdefghijklmnop"}})),
-                    "responses": with(problems(&[400, 401, 403, 413, 429, 503, 504]), "200", ok_json("the new list", "SettingsList"))
+                    "responses": with(problems(&[400, 401, 403, 409, 413, 429, 503, 504]), "200", ok_json("the new list", "SettingsList"))
                 }
             },
             "/api/settings/import": { "post": {
@@ -162,12 +168,12 @@ pub fn document() -> Value {
                         "text/plain": { "schema": { "type": "string" }, "example": "FLY_API_TOKEN=fo1_abcdefghijklmnop\n" }
                     }
                 },
-                "responses": with(problems(&[400, 401, 403, 413, 429, 503, 504]), "200", ok_json("what was (or would be) applied", "ImportResult"))
+                "responses": with(problems(&[400, 401, 403, 409, 413, 429, 503, 504]), "200", ok_json("what was (or would be) applied", "ImportResult"))
             } },
             "/api/settings/{name}": { "delete": {
                 "operationId": "deleteSetting", "summary": "Delete one setting", "security": bearer,
                 "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "$ref": "#/components/schemas/SettingName" } }],
-                "responses": with(problems(&[400, 401, 403, 404, 429, 503, 504]), "204", json!({ "description": "deleted" }))
+                "responses": with(problems(&[400, 401, 403, 404, 409, 429, 503, 504]), "204", json!({ "description": "deleted" }))
             } },
             "/healthz": { "get": {
                 "operationId": "healthz", "summary": "Liveness", "security": [],
@@ -215,11 +221,14 @@ fn schemas() -> Value {
         "SettingName": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "maxLength": 128 },
         "SyncUserRequest": {
             "type": "object", "additionalProperties": false,
-            "required": ["provider", "subject", "email"],
+            "description": "provider and subject together, or neither (an email-only sync: `{email, name}`)",
+            "required": ["email"],
+            "dependentRequired": { "provider": ["subject"], "subject": ["provider"] },
             "properties": {
                 "provider": { "type": "string", "pattern": "^\\s*[A-Za-z0-9._-]{1,64}\\s*$", "examples": ["github"] },
                 "subject": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S", "description": "the provider's user id" },
-                "email": { "type": "string", "format": "email", "maxLength": 320 },
+                "email": { "type": "string", "format": "email", "maxLength": 320, "description": "normalised (Unicode NFKC, lower case); control, invisible and mixed-script look-alike characters are refused" },
+                "email_verified": { "type": "boolean", "default": false, "description": "the provider vouches that the user owns `email`; only then may a new identity join the existing user with that email" },
                 "name": { "type": ["string", "null"], "maxLength": 256 },
                 "avatar_url": { "type": ["string", "null"], "maxLength": 2048, "pattern": "^\\s*(https?://[\\s\\S]*)?$" }
             }
@@ -252,10 +261,10 @@ fn schemas() -> Value {
                 "id": { "type": "string", "format": "uuid" },
                 "email": { "type": "string" },
                 "name": { "type": "string" },
-                "provider": { "type": "string" },
+                "provider": { "type": "string", "description": "the provider of the identity the user signed in with last (the earliest among equals): e.g. `github`, `email` for an email-only sync, `legacy` for a user created from a web app token" },
                 "avatar_url": { "type": "string" },
                 "created_at": { "type": "string", "format": "date-time" },
-                "updated_at": { "type": "string", "format": "date-time" }
+                "updated_at": { "type": "string", "format": "date-time", "description": "the last sign-in that reported a profile" }
             }
         },
         "SyncUserResponse": {
@@ -357,6 +366,7 @@ fn schemas() -> Value {
                 "code": { "type": "string", "enum": latchkey_proto::Reason::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>() },
                 "request_id": { "type": "string" },
                 "retry_after": { "type": "integer" },
+                "count": { "type": "integer", "description": "USER_AMBIGUOUS: how many users share the email" },
                 "errors": { "type": "array", "items": {
                     "type": "object", "required": ["field", "description"],
                     "properties": { "field": { "type": "string" }, "description": { "type": "string" }, "line": { "type": "integer" } }

@@ -6,6 +6,12 @@
 //! `POST /api/auth/token`). The page moves the token into `sessionStorage` and strips the
 //! fragment from the address bar and history; fragments are never sent to servers or in
 //! `Referer`. Under `latchkey dev` a "Sign in as dev user" button calls `POST /api/dev/session`.
+//!
+//! Renewal: a fragment `&renew=/api/latchkey/token` names the embedding app's token URL; the page
+//! asks it (same origin, with the app's cookie) for a fresh token within a minute of expiry or on
+//! `TOKEN_EXPIRED`, and retries the call once. For that the app serves this page under its own
+//! origin (e.g. `/latchkey/`, proxied to the gateway), which is why every URL in the page is
+//! relative. See clients/js (`@latchkey/client/next`).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -83,6 +83,14 @@ pub fn render(error: &ApiError, request_id: &str) -> Response {
     if !error.violations.is_empty() {
         body["errors"] = error.violations.iter().map(violation_json).collect();
     }
+    // USER_AMBIGUOUS says how many users share the email (never which).
+    if let Some(count) = error
+        .metadata
+        .get("count")
+        .and_then(|c| c.parse::<u64>().ok())
+    {
+        body["count"] = count.into();
+    }
     let retry_after = retry_after(error);
     if let Some(seconds) = retry_after {
         body["retry_after"] = seconds.into();

@@ -597,20 +597,25 @@ fn sync_gate(
 // ---------------------------------------------------------------------------------------------
 // Auth routes
 
+/// `{provider, subject, email, email_verified?, name?, avatar_url?}`, or the bare
+/// `{email, name}` a hand-rolled backend's sign-in callback sends (identity provider `email`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SyncUserBody {
-    provider: String,
-    subject: String,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
     email: String,
+    #[serde(default)]
+    email_verified: Option<bool>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     avatar_url: Option<String>,
 }
 
-const SYNC_EXAMPLE: &str =
-    r#"{"provider": "github", "subject": "12345", "email": "ada@example.com", "name": "Ada"}"#;
+const SYNC_EXAMPLE: &str = r#"{"provider": "github", "subject": "12345", "email": "ada@example.com", "email_verified": true, "name": "Ada"} or {"email": "ada@example.com", "name": "Ada"}"#;
 
 async fn sync_user(
     State(state): State<GatewayState>,
@@ -622,12 +627,12 @@ async fn sync_user(
     let bytes = read_body(&headers, body).await?;
     let body: SyncUserBody = parse_json(&bytes, SYNC_EXAMPLE)?;
     let message = auth_pb::SyncUserRequest {
-        provider: body.provider,
-        subject: body.subject,
+        provider: body.provider.unwrap_or_default(),
+        subject: body.subject.unwrap_or_default(),
         email: body.email,
         name: body.name.unwrap_or_default(),
         avatar_url: body.avatar_url.unwrap_or_default(),
-        email_verified: None,
+        email_verified: body.email_verified,
     };
     Ok(Json(call_sync_user(&state, &ctx, message, secret).await?))
 }

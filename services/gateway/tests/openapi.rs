@@ -149,6 +149,39 @@ async fn every_example_validates_and_problems_match_their_schema() {
         )
         .is_empty()
     );
+    // The bare `{email, name}` a hand-rolled backend sends is a sync; half an identity is not.
+    assert_eq!(
+        validate(&doc, &sync, &json!({"email": "a@b.c", "name": "A"}), "$"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        validate(
+            &doc,
+            &sync,
+            &json!({"provider": "google", "subject": "1", "email": "a@b.c", "email_verified": true}),
+            "$"
+        ),
+        Vec::<String>::new()
+    );
+    assert!(
+        !validate(
+            &doc,
+            &sync,
+            &json!({"provider": "github", "email": "a@b.c"}),
+            "$"
+        )
+        .is_empty()
+    );
+    assert!(!validate(&doc, &sync, &json!({"subject": "1", "email": "a@b.c"}), "$").is_empty());
+    assert!(
+        !validate(
+            &doc,
+            &sync,
+            &json!({"email": "a@b.c", "email_verified": "yes"}),
+            "$"
+        )
+        .is_empty()
+    );
     let token = json!({ "$ref": "#/components/schemas/TokenRequest" });
     assert!(
         !validate(
@@ -183,8 +216,9 @@ async fn every_example_validates_and_problems_match_their_schema() {
     }
 }
 
-/// A small JSON Schema (2020-12 subset) validator: $ref, type, required, properties,
-/// additionalProperties, items, enum, const, maxLength, maxProperties, propertyNames, oneOf.
+/// A small JSON Schema (2020-12 subset) validator: $ref, type, required, dependentRequired,
+/// properties, additionalProperties, items, enum, const, maxLength, maxProperties, propertyNames,
+/// oneOf.
 fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let pointer = reference.trim_start_matches('#');
@@ -241,6 +275,19 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String>
         {
             if !object.contains_key(name.as_str().unwrap()) {
                 errors.push(format!("{at}: missing {name}"));
+            }
+        }
+        for (name, needs) in schema
+            .get("dependentRequired")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            for needed in needs.as_array().into_iter().flatten() {
+                let needed = needed.as_str().unwrap();
+                if object.contains_key(name) && !object.contains_key(needed) {
+                    errors.push(format!("{at}: {name} without {needed}"));
+                }
             }
         }
         if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)

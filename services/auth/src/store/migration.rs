@@ -13,7 +13,10 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsersAndKeys)]
+        vec![
+            Box::new(CreateUsersAndKeys),
+            Box::new(super::migration_identities::UsersOwnIdentities),
+        ]
     }
 }
 

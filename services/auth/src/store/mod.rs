@@ -1,7 +1,10 @@
-//! Auth's tables (users, signing keys) as sea-orm entities, its migrations, and the queries the
-//! domain needs. Auth owns these tables; no other service reads them.
+//! Auth's tables (users, their identities, signing keys) as sea-orm entities, its migrations, and
+//! the queries the domain needs, one module per table. Auth owns these tables; no other service
+//! reads them.
 
+pub mod identities;
 pub mod migration;
+mod migration_identities;
 pub mod signing_keys;
 pub mod users;
 

@@ -1,14 +1,17 @@
-//! The `users` table: one row per (provider, subject).
+//! The `users` table: one row per person, owning one or more [`identities`](super::identities),
+//! and its queries. `email`, `name` and `avatar_url` are the profile the identity signed in last
+//! reported; which address a person may be found by is the identities' business.
 
+use super::identities;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{QueryOrder, Set};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub provider: String,
-    pub subject: String,
     pub email: String,
     pub name: String,
     pub avatar_url: String,
@@ -16,10 +19,129 @@ pub struct Model {
     /// Tokens whose `iat` is before this unix second are revoked.
     pub tokens_valid_after: i64,
     pub created_at: i64,
+    /// The last sign-in that reported a profile (operator actions leave it alone).
     pub updated_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::identities::Entity")]
+    Identities,
+}
+
+impl Related<identities::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Identities.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// What a sign-in reports about the person: written to the user row on every sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub email: String,
+    pub name: String,
+    pub avatar_url: String,
+}
+
+/// The user with this id.
+pub async fn find<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// The user with this id and, in the same query, the identity that speaks for them on the wire:
+/// the one signed in with last (the earliest-created among equals).
+pub async fn find_with_identity<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Option<(Model, Option<identities::Model>)>, DbErr> {
+    Entity::find_by_id(id.to_owned())
+        .find_also_related(identities::Entity)
+        .order_by_desc(identities::Column::UpdatedAt)
+        .order_by_asc(identities::Column::CreatedAt)
+        .one(db)
+        .await
+}
+
+/// A new user with this profile, enabled and never revoked.
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    profile: &Profile,
+    now: i64,
+) -> Result<(), DbErr> {
+    let row = ActiveModel {
+        id: Set(id.to_owned()),
+        email: Set(profile.email.clone()),
+        name: Set(profile.name.clone()),
+        avatar_url: Set(profile.avatar_url.clone()),
+        disabled: Set(false),
+        tokens_valid_after: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Writes what a sign-in reported; answers whether the user still exists.
+pub async fn update_profile<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    profile: &Profile,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Email, Expr::value(profile.email.clone()))
+        .col_expr(Column::Name, Expr::value(profile.name.clone()))
+        .col_expr(Column::AvatarUrl, Expr::value(profile.avatar_url.clone()))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Sets the disabled flag; answers whether the user exists.
+pub async fn set_disabled<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    disabled: bool,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Disabled, Expr::value(disabled))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Moves the user's revocation boundary past `now` and past every token issued so far, in one
+/// atomic UPDATE; the one place revocation is written. Tokens carry whole seconds and are issued
+/// at the boundary after a revocation, so the boundary never moves back (another replica's clock
+/// may lag, two revocations may race) and a second revocation within one second still refuses
+/// the tokens issued since the first. Answers the new boundary, None when there is no such user.
+pub async fn revoke_until_now<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    now: i64,
+) -> Result<Option<i64>, DbErr> {
+    let current = Expr::col(Column::TokensValidAfter);
+    let next = Expr::case(current.clone().gte(now), current.add(1)).finally(now + 1);
+    Entity::update_many()
+        .col_expr(Column::TokensValidAfter, next.into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(find(db, id).await?.map(|user| user.tokens_valid_after))
+}
+
+/// Deletes the user and their identities, in one transaction.
+pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await?;
+    identities::delete_of_user(&txn, id).await?;
+    Entity::delete_by_id(id.to_owned()).exec(&txn).await?;
+    txn.commit().await
+}

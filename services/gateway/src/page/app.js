@@ -1,6 +1,9 @@
 // Latchkey Settings page. No framework, no build step, no external network.
 // Token: from `#token=…` (fragment removed at once; stored once we know whose it is — a link for
 // another account than the one signed in asks first), or dev sign-in.
+// Renewal: `#…&renew=/api/latchkey/token` names a same-origin token URL of the embedding app
+// (the app serves this page under its own origin); see renew() below.
+// URLs are relative, so the page works at the gateway's `/` and under an app's `/latchkey/`.
 'use strict';
 
 const TOKEN_KEY = 'latchkey.token';
@@ -53,9 +56,111 @@ function takeTokenFromFragment() {
   return fromFragment;
 }
 
+// ---- Token renewal through the embedding app -------------------------------------------
+const RENEW_KEY = 'latchkey.renew';
+const RENEW_BEFORE_SECONDS = 60;
+
+function renewUrl() { return sessionStorage.getItem(RENEW_KEY); }
+
+// Only a URL of this page's own origin: the app's cookie goes there, and a token from
+// anywhere else must never be taken.
+function sameOriginPath(value) {
+  try {
+    const url = new URL(value, location.href);
+    return url.origin === location.origin ? url.pathname + url.search : null;
+  } catch (e) { return null; }
+}
+
+function takeRenewFromFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (!params.has('renew')) return;
+  const url = sameOriginPath(params.get('renew'));
+  if (url) sessionStorage.setItem(RENEW_KEY, url); else sessionStorage.removeItem(RENEW_KEY);
+  if (!params.get('token')) history.replaceState(null, '', location.pathname + location.search);
+}
+
+function claims(t) {
+  try {
+    const part = t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part));
+  } catch (e) { return null; }
+}
+
+// Within a minute of expiry (a quarter of the lifetime for short-lived tokens).
+function expiresSoon(t) {
+  const c = t && claims(t);
+  if (!c || typeof c.exp !== 'number' || !renewUrl()) return false;
+  const lifetime = typeof c.iat === 'number' ? c.exp - c.iat : RENEW_BEFORE_SECONDS * 4;
+  return Date.now() / 1000 >= c.exp - Math.min(RENEW_BEFORE_SECONDS, lifetime / 4);
+}
+
+// Asks the app's token URL (with the app's cookie) for a fresh token for the same user; one
+// request at a time. True when the page holds a fresh token.
+let renewing = null;
+function renew() {
+  const url = renewUrl();
+  if (!url) return Promise.resolve(false);
+  if (!renewing) {
+    const before = claims(token() || '');
+    renewing = fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+      .then(async (response) => {
+        const data = response.ok ? await response.json() : null;
+        const fresh = data && typeof data.access_token === 'string' ? data.access_token : null;
+        const after = fresh && claims(fresh);
+        // Another account signed in to the app meanwhile: reopening the page from the app decides.
+        if (!after || (before && before.sub !== after.sub)) return false;
+        sessionStorage.setItem(TOKEN_KEY, fresh);
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => { renewing = null; });
+  }
+  return renewing;
+}
+
+async function api(method, path, body, options) {
+  const soon = expiresSoon(token());
+  if (soon) await renew();
+  try {
+    return await call(method, path, body, options);
+  } catch (e) {
+    // An expired token is renewed once and the call retried, unless renewal was just tried.
+    if (e.problem && e.problem.code === 'TOKEN_EXPIRED' && !soon && (await renew())) {
+      return call(method, path, body, options);
+    }
+    throw e;
+  }
+}
+
+// `options.token` overrides the stored token (checking a link's token before storing it);
+// `options.headers` adds headers.
+async function call(method, path, body, options) {
+  const headers = { Accept: 'application/json', ...((options && options.headers) || {}) };
+  const t = (options && options.token) || token();
+  if (t) headers.Authorization = 'Bearer ' + t;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path.replace(/^\//, ''), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  } catch (e) {
+    throw new ApiProblem({ code: 'NETWORK', detail: 'The gateway cannot be reached. Check your connection and that Latchkey is running.' });
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get('Content-Type') || '';
+  const data = type.includes('json') ? await response.json().catch(() => ({})) : {};
+  if (!response.ok) {
+    if (!data.code) data.code = response.status >= 500 ? 'UPSTREAM_UNAVAILABLE' : 'INTERNAL';
+    if (!data.request_id) data.request_id = response.headers.get('X-Request-Id');
+    const retry = response.headers.get('Retry-After');
+    if (retry) data.retry_after = Number(retry);
+    throw new ApiProblem(data);
+  }
+  return data;
+}
+
 // Whose token is it? The user, or the problem (never signs anyone out).
 async function whose(t) {
-  try { return { user: await api('GET', '/api/auth/me', undefined, { token: t }) }; } catch (e) { return { problem: e.problem || { code: 'INTERNAL' } }; }
+  try { return { user: await call('GET', '/api/auth/me', undefined, { token: t }) }; } catch (e) { return { problem: e.problem || { code: 'INTERNAL' } }; }
 }
 
 // Login-CSRF guard: a link must not silently replace the session of someone already signed in
@@ -103,30 +208,6 @@ function confirmSwitch(currentEmail, newEmail) {
   });
 }
 
-async function api(method, path, body, options) {
-  const headers = { Accept: 'application/json', ...((options && options.headers) || {}) };
-  const t = (options && options.token) || token();
-  if (t) headers.Authorization = 'Bearer ' + t;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let response;
-  try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
-  } catch (e) {
-    throw new ApiProblem({ code: 'NETWORK', detail: 'The gateway cannot be reached. Check your connection and that Latchkey is running.' });
-  }
-  if (response.status === 204) return null;
-  const type = response.headers.get('Content-Type') || '';
-  const data = type.includes('json') ? await response.json().catch(() => ({})) : {};
-  if (!response.ok) {
-    if (!data.code) data.code = response.status >= 500 ? 'UPSTREAM_UNAVAILABLE' : 'INTERNAL';
-    if (!data.request_id) data.request_id = response.headers.get('X-Request-Id');
-    const retry = response.headers.get('Retry-After');
-    if (retry) data.retry_after = Number(retry);
-    throw new ApiProblem(data);
-  }
-  return data;
-}
-
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -166,6 +247,7 @@ function box_data(code) { $('status').setAttribute('data-code', code || ''); }
 
 function signOut(clearStatus) {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(RENEW_KEY);
   $('app').hidden = true;
   $('who').hidden = true;
   $('signin').hidden = false;
@@ -300,6 +382,7 @@ async function runImport(dryRun) {
 }
 
 async function init() {
+  takeRenewFromFragment();
   const linkToken = takeTokenFromFragment();
   $('dev-box').hidden = !DEV;
   $('dev-signin').addEventListener('click', async () => {
@@ -329,7 +412,8 @@ async function init() {
     radio.addEventListener('change', () => { $('apply').disabled = true; previewedText = null; });
   }
   if (linkToken) await adoptLinkToken(linkToken);
-  if (token()) signedIn(); else signOut(false);
+  if (token()) signedIn();
+  else renew().then((renewed) => (renewed ? signedIn() : signOut(false)));
 }
 
 document.addEventListener('DOMContentLoaded', init);
