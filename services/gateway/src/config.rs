@@ -239,3 +239,63 @@ pub fn cors_origins(text: &str, problems: &mut Problems) -> Vec<String> {
     }
     origins
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<GatewayConfig, Problems> {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.insert(
+            "LATCHKEY_SETTINGS_URL".into(),
+            "http://127.0.0.1:50052".into(),
+        );
+        GatewayConfig::from_config(&Config::from_env_map(env))
+    }
+
+    #[test]
+    fn a_client_ip_header_needs_trusted_proxies() {
+        let problems = load(&[("LATCHKEY_CLIENT_IP_HEADER", "x-forwarded-for")])
+            .expect_err("anyone could name any client");
+        let text = problems.to_string();
+        assert!(text.contains("LATCHKEY_TRUSTED_PROXIES"), "{text}");
+        let config = load(&[
+            ("LATCHKEY_CLIENT_IP_HEADER", "x-forwarded-for"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7"),
+            ("LATCHKEY_DEV_HOSTS", "DevBox.lan."),
+        ])
+        .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.dev_hosts, ["devbox.lan"]);
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_refuse_zero() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.http, HttpLimits::default());
+        let problems = load(&[("LATCHKEY_HTTP_MAX_CONNECTIONS", "0")]).expect_err("zero");
+        assert!(
+            problems
+                .to_string()
+                .contains("LATCHKEY_HTTP_MAX_CONNECTIONS")
+        );
+        let config = load(&[
+            ("LATCHKEY_HTTP_HEADER_TIMEOUT_SECS", "3"),
+            ("LATCHKEY_HTTP_IDLE_TIMEOUT_SECS", "120"),
+            ("LATCHKEY_HTTP_MAX_CONNECTIONS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.http,
+            HttpLimits {
+                header_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(120),
+                max_connections: 100,
+            }
+        );
+    }
+}
