@@ -1,6 +1,7 @@
 //! The Settings page in headless Chromium (Debian `chromium` + `chromium-driver`), driven over
 //! WebDriver: sign in as the dev user, paste a .env with one bad line, see that line's error,
-//! fix it, apply, see masked values, delete one; a screenshot is kept in
+//! fix it, apply, see masked values, delete one; open a link carrying another account's token
+//! and be asked before switching; a screenshot is kept in
 //! `artifacts/settings-page.png`. Skips with a message when Chromium is missing, unless CI=true.
 
 mod support;
@@ -148,6 +149,36 @@ impl Driver {
                 let source = self.source().await;
                 panic!("timed out waiting for {css}; page status: {status:?}\n{source}");
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether `css` matches a displayed element right now.
+    async fn displayed(&self, css: &str) -> bool {
+        let Some(id) = self.find(css).await else {
+            return false;
+        };
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{id}/displayed"),
+            None,
+        )
+        .await
+            == true
+    }
+
+    /// Waits up to 10 s for `css` to show `text`.
+    async fn wait_for_text(&self, css: &str, text: &str) {
+        let started = Instant::now();
+        loop {
+            if self.displayed(css).await && self.text_of(css).await.as_deref() == Some(text) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{css} never showed {text:?}: {:?}",
+                self.text_of(css).await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -357,6 +388,61 @@ async fn the_settings_page_in_headless_chromium() {
     }
     let address = driver.call(reqwest::Method::GET, "/url", None).await;
     assert!(!address.as_str().unwrap().contains("token"), "{address}");
+
+    // Login CSRF: a link carrying someone else's token does not silently replace the session;
+    // the page names both accounts and keeps the current one unless told otherwise.
+    let (_, other_token) = gw.sync_user("link-sender").await;
+    driver
+        .goto(&gw.url(&format!("/?switch=1#token={other_token}")))
+        .await;
+    driver.wait_for("#switch").await;
+    let switch = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/settings-page-switch.png");
+    driver.screenshot(&switch).await;
+    assert_eq!(
+        driver.text_of("#switch-current").await.unwrap(),
+        "browser-user@example.com"
+    );
+    assert_eq!(
+        driver.text_of("#switch-new").await.unwrap(),
+        "link-sender@example.com"
+    );
+    assert!(
+        !driver.displayed("#app").await,
+        "nothing can be imported before choosing"
+    );
+    assert_eq!(
+        driver.script("return document.activeElement.id").await,
+        "switch-keep",
+        "keeping the current account is the default"
+    );
+    let address = driver.call(reqwest::Method::GET, "/url", None).await;
+    assert!(!address.as_str().unwrap().contains("token"), "{address}");
+    driver.click("#switch-keep").await;
+    driver
+        .wait_for_text("#who-email", "browser-user@example.com")
+        .await;
+    assert!(!driver.displayed("#switch").await);
+    // Switching is a deliberate click.
+    driver
+        .goto(&gw.url(&format!("/?switch=2#token={other_token}")))
+        .await;
+    driver.click("#switch-accept").await;
+    driver
+        .wait_for_text("#who-email", "link-sender@example.com")
+        .await;
+    // A fresh token for the same user (the app renewing it) needs no question.
+    let (_, renewed) = gw.sync_user("link-sender").await;
+    driver
+        .goto(&gw.url(&format!("/?switch=3#token={renewed}")))
+        .await;
+    driver
+        .wait_for_text("#who-email", "link-sender@example.com")
+        .await;
+    assert!(!driver.displayed("#switch").await, "same user: no question");
+    let stored = driver
+        .script("return sessionStorage.getItem('latchkey.token')")
+        .await;
+    assert_eq!(stored.as_str(), Some(renewed.as_str()));
 
     // Errors are explained: a settings outage while signed in.
     let (_, list) = gw.get_settings("not-a-token").await;

@@ -90,6 +90,7 @@ fn log_file(dir: &Path) -> std::fs::File {
 async fn sign_in(http: &reqwest::Client, dev: &Dev) -> (String, String) {
     let response = http
         .post(format!("{}api/dev/session", dev.url))
+        .header("x-latchkey-dev", "1")
         .send()
         .await
         .unwrap();

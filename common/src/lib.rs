@@ -13,7 +13,10 @@
 //! - [`upstream`]: one deadline per request and the one reading of an upstream's gRPC status.
 //! - [`telemetry`]: tracing setup and the per-request span with its request id.
 //! - [`metrics`]: Prometheus metrics and the gRPC metrics layer.
-//! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C.
+//! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C: drain (not ready, still serving),
+//!   then stop with a deadline.
+//! - [`ratelimit`]: a token bucket per client address (IPv6 by /64), bounded in memory.
+//! - [`grpc_limits`]: load shedding and a per-peer credential-failure limit for gRPC servers.
 
 pub mod aliases;
 pub mod balance;
@@ -21,7 +24,9 @@ pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod grpc_limits;
 pub mod metrics;
+pub mod ratelimit;
 pub mod seal;
 pub mod secret;
 pub mod shutdown;

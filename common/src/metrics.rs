@@ -1,7 +1,9 @@
 //! Prometheus metrics shared by every service in the process: request counts and latency by
 //! RPC/route and status, failures by catalogue reason, JWKS refreshes, rows per encryption key.
-//! `render()` gives the text exposition; gRPC services serve it on `LATCHKEY_METRICS_LISTEN`,
-//! the gateway on `GET /metrics`.
+//! `render()` gives the text exposition, served on `LATCHKEY_METRICS_LISTEN` only (never on a
+//! public port). Every label comes from a closed set — catalogue reasons, gRPC methods of the
+//! served descriptor sets (else `unknown`), the gateway's route templates (else `unmatched`) and
+//! known HTTP methods (else `OTHER`) — so no request can add series.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -114,7 +116,7 @@ pub fn render() -> String {
     String::from_utf8(buffer).unwrap_or_default()
 }
 
-/// Serves `GET /metrics` on `addr` until `shutdown` fires (for the gRPC services).
+/// Serves `GET /metrics` on `listener` until `shutdown` fires.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: crate::shutdown::Shutdown,
@@ -125,17 +127,69 @@ pub async fn serve(
         .await
 }
 
+/// The method label of a path no served service has: what the caller sent is never a label.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// gRPC methods every Latchkey server serves besides its own: health and reflection.
+const STANDARD_METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// Every `/package.Service/Method` path of an encoded `FileDescriptorSet`.
+pub fn grpc_methods(descriptor_set: &[u8]) -> Vec<String> {
+    use prost::Message;
+    let Ok(set) = prost_types::FileDescriptorSet::decode(descriptor_set) else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    for file in &set.file {
+        let package = file.package();
+        for service in &file.service {
+            for method in &service.method {
+                let service_name = if package.is_empty() {
+                    service.name().to_owned()
+                } else {
+                    format!("{package}.{}", service.name())
+                };
+                paths.push(format!("/{service_name}/{}", method.name()));
+            }
+        }
+    }
+    paths
+}
+
 /// A tower layer counting gRPC requests by method and `grpc-status` (trailers-only errors carry it
-/// in the headers; a response without it in the headers is counted as OK).
+/// in the headers; a response without it in the headers is counted as OK). The method label is
+/// the path when it is one the server serves, else [`UNKNOWN_METHOD`].
 #[derive(Clone)]
 pub struct GrpcMetricsLayer {
     service: &'static str,
+    methods: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl GrpcMetricsLayer {
-    /// Metrics labelled with `service`.
-    pub fn new(service: &'static str) -> Self {
-        GrpcMetricsLayer { service }
+    /// Metrics labelled with `service`, knowing the methods of `descriptor_set` (plus health and
+    /// reflection).
+    pub fn new(service: &'static str, descriptor_set: &[u8]) -> Self {
+        let methods = grpc_methods(descriptor_set)
+            .into_iter()
+            .chain(STANDARD_METHODS.iter().map(|m| (*m).to_owned()))
+            .collect();
+        GrpcMetricsLayer {
+            service,
+            methods: std::sync::Arc::new(methods),
+        }
+    }
+
+    /// The label for a request path.
+    pub fn method_label(&self, path: &str) -> String {
+        match self.methods.get(path) {
+            Some(known) => known.clone(),
+            None => UNKNOWN_METHOD.to_owned(),
+        }
     }
 }
 
@@ -144,7 +198,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
     fn layer(&self, inner: S) -> Self::Service {
         GrpcMetrics {
             inner,
-            service: self.service,
+            layer: self.clone(),
         }
     }
 }
@@ -153,7 +207,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
 #[derive(Clone)]
 pub struct GrpcMetrics<S> {
     inner: S,
-    service: &'static str,
+    layer: GrpcMetricsLayer,
 }
 
 impl<S, B, RB> tower::Service<http::Request<B>> for GrpcMetrics<S>
@@ -171,8 +225,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
-        let service = self.service;
+        let method = self.layer.method_label(request.uri().path());
+        let service = self.layer.service;
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -192,6 +246,24 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn grpc_method_labels_are_the_served_methods_or_unknown() {
+        let layer = super::GrpcMetricsLayer::new("auth", latchkey_proto::AUTH_DESCRIPTOR_SET);
+        assert_eq!(
+            layer.method_label("/latchkey.auth.v1.AuthService/SyncUser"),
+            "/latchkey.auth.v1.AuthService/SyncUser"
+        );
+        assert_eq!(
+            layer.method_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(layer.method_label(&"/x".repeat(50_000)), "unknown");
+        assert_eq!(
+            layer.method_label("/latchkey.auth.v1.AuthService/NoSuchMethod"),
+            "unknown"
+        );
+    }
+
     #[test]
     fn failures_show_in_the_exposition() {
         super::global().failure("auth", latchkey_proto::Reason::TokenExpired);

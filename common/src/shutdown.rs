@@ -1,12 +1,70 @@
-//! One shutdown signal for every server in the process: SIGTERM or Ctrl-C, or a test's trigger.
+//! One shutdown signal for every server in the process (SIGTERM or Ctrl-C, or a test's trigger),
+//! in two phases so a restart behind a load balancer refuses nobody:
+//!
+//! 1. **draining** — at once: health and readiness answer not-serving, so load balancers and
+//!    Kubernetes endpoints move traffic away, but the servers keep accepting and serving;
+//! 2. **stopping** — after the configured delay (`LATCHKEY_SHUTDOWN_DELAY`): servers stop
+//!    accepting, let in-flight requests finish, and give up on whatever is left once the drain
+//!    deadline (`LATCHKEY_SHUTDOWN_TIMEOUT`) has passed.
+//!
+//! A second signal during the delay skips straight to stopping.
 
+use std::time::Duration;
 use tokio::sync::watch;
 
-/// A cloneable handle: `trigger()` once, every `wait()` returns.
+/// Where a process is in its shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Running,
+    Draining,
+    Stopping,
+}
+
+/// How long each phase lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Draining → stopping: how long servers keep accepting after the signal.
+    pub delay: Duration,
+    /// Stopping → gone: how long in-flight requests get before connections are dropped.
+    pub deadline: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            delay: Duration::ZERO,
+            deadline: DEFAULT_DEADLINE,
+        }
+    }
+}
+
+impl Timing {
+    /// Reads `LATCHKEY_SHUTDOWN_DELAY` and `LATCHKEY_SHUTDOWN_TIMEOUT` (whole seconds).
+    pub fn from_config(
+        config: &crate::config::Config,
+        problems: &mut crate::config::Problems,
+    ) -> Timing {
+        let seconds = |key: &str, default: Duration, problems: &mut crate::config::Problems| {
+            config
+                .parsed::<u64>(key, "a whole number of seconds", problems)
+                .map_or(default, Duration::from_secs)
+        };
+        Timing {
+            delay: seconds("shutdown_delay", Duration::ZERO, problems),
+            deadline: seconds("shutdown_timeout", DEFAULT_DEADLINE, problems),
+        }
+    }
+}
+
+/// The drain deadline when none is configured.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A cloneable handle: every holder sees the same phases.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
-    sender: std::sync::Arc<watch::Sender<bool>>,
-    receiver: watch::Receiver<bool>,
+    sender: std::sync::Arc<watch::Sender<Phase>>,
+    receiver: watch::Receiver<Phase>,
+    timing: Timing,
 }
 
 impl Default for Shutdown {
@@ -16,37 +74,99 @@ impl Default for Shutdown {
 }
 
 impl Shutdown {
-    /// A handle that has not fired.
+    /// A handle that has not fired, with no drain delay and the default deadline.
     pub fn new() -> Self {
-        let (sender, receiver) = watch::channel(false);
+        Self::with_timing(Timing::default())
+    }
+
+    /// A handle with the given delay and drain deadline.
+    pub fn with_timing(timing: Timing) -> Self {
+        let (sender, receiver) = watch::channel(Phase::Running);
         Shutdown {
             sender: std::sync::Arc::new(sender),
             receiver,
+            timing,
         }
     }
 
-    /// Fires the signal for every holder.
+    /// The configured delay and deadline.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// Stops at once (no delay): every `draining()` and `wait()` returns.
     pub fn trigger(&self) {
-        let _ = self.sender.send(true);
+        self.advance(Phase::Stopping);
     }
 
-    /// Whether the signal has fired.
+    /// Starts the sequence: draining now, stopping after the delay (spawns the timer).
+    pub fn begin(&self) {
+        if self.timing.delay.is_zero() {
+            self.trigger();
+            return;
+        }
+        self.advance(Phase::Draining);
+        let handle = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(handle.timing.delay).await;
+            handle.trigger();
+        });
+    }
+
+    fn advance(&self, to: Phase) {
+        self.sender.send_if_modified(|phase| {
+            let later = to > *phase;
+            if later {
+                *phase = to;
+            }
+            later
+        });
+    }
+
+    /// Whether the stop phase has begun.
     pub fn is_triggered(&self) -> bool {
-        *self.receiver.borrow()
+        *self.receiver.borrow() == Phase::Stopping
     }
 
-    /// Resolves once the signal fires.
+    /// Whether the process is shutting down (draining or stopping): readiness answers no.
+    pub fn is_draining(&self) -> bool {
+        *self.receiver.borrow() >= Phase::Draining
+    }
+
+    /// Resolves once draining begins (at the signal): flip health to not-serving here.
+    pub async fn draining(&self) {
+        self.reach(Phase::Draining).await;
+    }
+
+    /// Resolves once servers must stop accepting (after the delay).
     pub async fn wait(&self) {
-        let mut receiver = self.receiver.clone();
-        let _ = receiver.wait_for(|fired| *fired).await;
+        self.reach(Phase::Stopping).await;
     }
 
-    /// Fires the signal on SIGTERM or Ctrl-C (spawns a task).
+    /// Resolves once the drain deadline has passed after the stop: drop what is left.
+    pub async fn deadline(&self) {
+        self.wait().await;
+        tokio::time::sleep(self.timing.deadline).await;
+    }
+
+    async fn reach(&self, phase: Phase) {
+        let mut receiver = self.receiver.clone();
+        let _ = receiver.wait_for(|now| *now >= phase).await;
+    }
+
+    /// Begins the sequence on SIGTERM or Ctrl-C; a second signal stops at once (spawns a task).
     pub fn on_os_signals(&self) {
         let handle = self.clone();
         tokio::spawn(async move {
             os_signal().await;
-            tracing::info!("shutdown signal received, finishing in-flight requests");
+            tracing::info!(
+                delay_secs = handle.timing.delay.as_secs_f64(),
+                deadline_secs = handle.timing.deadline.as_secs_f64(),
+                "shutdown signal received: not ready any more, finishing in-flight requests"
+            );
+            handle.begin();
+            os_signal().await;
+            tracing::info!("second shutdown signal: stopping now");
             handle.trigger();
         });
     }
@@ -65,5 +185,45 @@ async fn os_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn draining_comes_first_and_stopping_after_the_delay() {
+        let shutdown = Shutdown::with_timing(Timing {
+            delay: Duration::from_secs(5),
+            deadline: Duration::from_secs(20),
+        });
+        assert!(!shutdown.is_draining());
+        shutdown.begin();
+        assert!(shutdown.is_draining() && !shutdown.is_triggered());
+        shutdown.draining().await;
+        let started = tokio::time::Instant::now();
+        shutdown.wait().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        shutdown.deadline().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(25));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trigger_skips_the_delay_and_never_goes_back() {
+        let shutdown = Shutdown::with_timing(Timing {
+            delay: Duration::from_secs(60),
+            deadline: Duration::ZERO,
+        });
+        shutdown.trigger();
+        shutdown.begin();
+        assert!(
+            shutdown.is_triggered(),
+            "begin after trigger does not go back"
+        );
+        shutdown.wait().await;
+        let zero = Shutdown::new();
+        zero.begin();
+        assert!(zero.is_triggered(), "no delay: stopping at once");
     }
 }

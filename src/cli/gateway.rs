@@ -3,15 +3,15 @@
 //! generated once under `./.latchkey/` — see [`super::devfiles`] — beneath anything the
 //! environment sets).
 
-use super::{Failure, devfiles, log_config_notes, log_startup};
+use super::{Failure, devfiles, log_config_notes, log_startup, shutdown_for};
 use latchkey_common::config::Config;
-use latchkey_common::shutdown::Shutdown;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Runs the gateway against the configured auth and settings addresses.
 pub async fn run_gateway(config: &Config) -> Result<(), Failure> {
     let gateway = latchkey_gateway::GatewayConfig::from_config(config)?;
+    let shutdown = shutdown_for(config)?;
     let app = latchkey_gateway::build(&gateway).await?;
     log_startup("gateway", app.local_addr(), config, &[]);
     tracing::info!(
@@ -20,7 +20,6 @@ pub async fn run_gateway(config: &Config) -> Result<(), Failure> {
         cors = %gateway.cors_origins.join(","),
         "gateway upstreams"
     );
-    let shutdown = Shutdown::new();
     shutdown.on_os_signals();
     app.run_until_stopped(shutdown).await?;
     Ok(())
@@ -52,6 +51,7 @@ pub async fn run_dev() -> Result<(), Failure> {
             }
         };
     gateway_config.dev_session = config.secret("sync_secret");
+    let shutdown = shutdown_for(&config)?;
 
     let clock: latchkey_common::clock::SharedClock = Arc::new(latchkey_common::clock::SystemClock);
     let auth = latchkey_auth::build(&auth_config, clock.clone()).await?;
@@ -96,7 +96,6 @@ pub async fn run_dev() -> Result<(), Failure> {
         ],
     )?;
 
-    let shutdown = Shutdown::new();
     shutdown.on_os_signals();
     let auth_task = tokio::spawn(auth.run_until_stopped(shutdown.clone()));
     let settings_task = tokio::spawn(settings.run_until_stopped(shutdown.clone()));

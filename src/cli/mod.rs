@@ -161,8 +161,17 @@ impl From<Problems> for Failure {
     }
 }
 
+/// The shutdown handle of a service: `LATCHKEY_SHUTDOWN_DELAY` and `LATCHKEY_SHUTDOWN_TIMEOUT`
+/// validated (call `on_os_signals` once the service is built).
+fn shutdown_for(config: &Config) -> Result<Shutdown, Failure> {
+    let mut problems = config.load_problems();
+    let timing = latchkey_common::shutdown::Timing::from_config(config, &mut problems);
+    Ok(problems.into_result(Shutdown::with_timing(timing))?)
+}
+
 async fn run_auth(config: &Config) -> Result<(), Failure> {
     let auth = latchkey_auth::AuthConfig::from_config(config)?;
+    let shutdown = shutdown_for(config)?;
     let clock = std::sync::Arc::new(latchkey_common::clock::SystemClock);
     let app = latchkey_auth::build(&auth, clock).await?;
     log_startup(
@@ -175,7 +184,6 @@ async fn run_auth(config: &Config) -> Result<(), Failure> {
             ("legacy_hs256_secret", true),
         ],
     );
-    let shutdown = Shutdown::new();
     shutdown.on_os_signals();
     app.run_until_stopped(shutdown).await?;
     Ok(())

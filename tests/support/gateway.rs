@@ -17,6 +17,9 @@ pub fn gateway_config(auth_url: &str, settings_url: &str) -> GatewayConfig {
         sync_rate_per_minute: 10_000,
         auth_failure_rate_per_minute: 10_000,
         client_ip_header: None,
+        trusted_proxies: vec![],
+        dev_hosts: vec![],
+        http: Default::default(),
         auth_cache: Duration::from_secs(5),
         dev_session: None,
     }

@@ -137,6 +137,7 @@ pub fn auth_config(db: &TestDb) -> AuthConfig {
         jit_provisioning: false,
         link_verified_emails: true,
         settings_url: None,
+        limits: Default::default(),
     }
 }
 

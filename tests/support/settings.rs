@@ -43,6 +43,7 @@ pub fn settings_config(db: &TestDb, auth_url: &str, keys_text: &str) -> Settings
         leeway: 30,
         keys: MasterKeys::parse(keys_text).expect("test keys parse"),
         keys_file: None,
+        limits: Default::default(),
     }
 }
 

@@ -5,7 +5,9 @@ use crate::config::AuthConfig;
 use crate::grpc::AuthGrpc;
 use crate::service::{AuthCore, SettingsPurger};
 use latchkey_common::clock::SharedClock;
+use latchkey_common::grpc_limits::{FailureLimitLayer, GrpcLimits, ShedLayer};
 use latchkey_common::shutdown::Shutdown;
+use latchkey_proto::Reason;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
@@ -25,7 +27,21 @@ pub struct AuthApp {
     listener: TcpListener,
     core: Arc<AuthCore>,
     refresh: std::time::Duration,
+    limits: GrpcLimits,
 }
+
+/// The RPCs that check a shared credential, and the refusals counted against the caller's
+/// address when they fail (a right credential always passes).
+const CREDENTIAL_METHODS: &[&str] = &[
+    "/latchkey.auth.v1.AuthService/SyncUser",
+    "/latchkey.auth.v1.AuthService/IssueToken",
+    "/latchkey.auth.v1.AuthService/IssueServiceToken",
+];
+const CREDENTIAL_FAILURES: &[Reason] = &[
+    Reason::SyncSecretMissing,
+    Reason::SyncSecretInvalid,
+    Reason::ClientCredentialsInvalid,
+];
 
 /// Connects to the database, migrates (unless told not to), loads keys, binds the listener.
 pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<AuthApp> {
@@ -58,6 +74,7 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
         listener,
         core: Arc::new(core),
         refresh: config.key_refresh,
+        limits: config.limits,
     })
 }
 
@@ -74,7 +91,8 @@ impl AuthApp {
         self.core.clone()
     }
 
-    /// Serves until `shutdown` fires: health flips to NOT_SERVING first, in-flight calls finish.
+    /// Serves until `shutdown` stops it: health flips to NOT_SERVING when draining begins, the
+    /// listener closes at the stop, in-flight calls get until the drain deadline.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
@@ -85,23 +103,37 @@ impl AuthApp {
             self.refresh,
             shutdown.clone(),
         ));
-        let stopping = {
+        tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                shutdown.wait().await;
+                shutdown.draining().await;
                 reporter
                     .set_not_serving::<AuthServiceServer<AuthGrpc>>()
                     .await;
             }
+        });
+        let stopping = {
+            let shutdown = shutdown.clone();
+            async move { shutdown.wait().await }
         };
         tracing::info!(addr = %self.local_addr(), "auth serving");
-        tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             .layer(tower::util::MapRequestLayer::new(
                 latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
             ))
-            .layer(latchkey_common::metrics::GrpcMetricsLayer::new("auth"))
+            .layer(latchkey_common::metrics::GrpcMetricsLayer::new(
+                "auth",
+                latchkey_proto::AUTH_DESCRIPTOR_SET,
+            ))
             .layer(tower::util::MapResponseLayer::new(
                 latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
+            ))
+            .layer(ShedLayer::new("auth", self.limits.max_concurrent))
+            .layer(FailureLimitLayer::new(
+                "auth",
+                CREDENTIAL_METHODS,
+                CREDENTIAL_FAILURES,
+                self.limits.failures_per_minute,
             ))
             .layer(
                 latchkey_common::breaker::DbBreaker::new(
@@ -118,8 +150,13 @@ impl AuthApp {
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 stopping,
-            )
-            .await?;
+            );
+        tokio::select! {
+            served = server => served?,
+            _ = shutdown.deadline() => {
+                tracing::warn!("drain deadline passed; dropping the calls still in progress");
+            }
+        }
         tracing::info!("auth stopped");
         Ok(())
     }

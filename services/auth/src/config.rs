@@ -44,6 +44,8 @@ pub struct AuthConfig {
     pub link_verified_emails: bool,
     /// Where to purge a deleted user's settings; None skips it (logged at start).
     pub settings_url: Option<String>,
+    /// Load shedding and the per-peer credential-failure limit of the gRPC server.
+    pub limits: latchkey_common::grpc_limits::GrpcLimits,
 }
 
 const GENERATE: &str = "generate one with `openssl rand -base64 32`";
@@ -89,6 +91,7 @@ impl AuthConfig {
             legacy,
             authjs,
         };
+        let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
         let built = (|| {
             Some(AuthConfig {
                 database_url,
@@ -111,6 +114,7 @@ impl AuthConfig {
                 jit_provisioning: config.flag("jit_provisioning", &mut problems),
                 link_verified_emails: config.flag("link_verified_emails", &mut problems),
                 settings_url: config.get("settings_url").map(str::to_owned),
+                limits,
             })
         })();
         config.flag("auto_migrate", &mut problems);

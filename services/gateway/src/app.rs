@@ -1,7 +1,9 @@
 //! Building and running the gateway: bind its own listener (port 0 in tests), serve the router
-//! with each connection's peer address (for per-IP limits), stop gracefully.
+//! through [`crate::server`] (timeouts, connection cap, each connection's peer address for the
+//! per-IP limits), and stop in the phases of [`Shutdown`]: not ready at the signal, stop
+//! accepting after the delay, drop what is left at the drain deadline.
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, HttpLimits};
 use crate::routes::{GatewayState, router};
 use latchkey_common::shutdown::Shutdown;
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ use tokio::net::TcpListener;
 pub struct GatewayApp {
     listener: TcpListener,
     state: GatewayState,
+    limits: HttpLimits,
 }
 
 /// Prepares upstream channels (lazily connected: auth and settings may start later) and binds.
@@ -20,7 +23,11 @@ pub async fn build(config: &GatewayConfig) -> anyhow::Result<GatewayApp> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    Ok(GatewayApp { listener, state })
+    Ok(GatewayApp {
+        listener,
+        state,
+        limits: config.http,
+    })
 }
 
 impl GatewayApp {
@@ -31,20 +38,24 @@ impl GatewayApp {
             .expect("bound listener has an address")
     }
 
-    /// Serves until `shutdown` fires, then lets in-flight requests finish.
+    /// Serves until `shutdown` stops it, then lets in-flight requests finish (until the drain
+    /// deadline).
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        tracing::info!(addr = %self.local_addr(), "gateway serving");
-        use axum::serve::ListenerExt;
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        // Small JSON answers must not wait for Nagle's algorithm.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
+        tracing::info!(
+            addr = %self.local_addr(),
+            max_connections = self.limits.max_connections,
+            header_timeout_secs = self.limits.header_timeout.as_secs_f64(),
+            idle_timeout_secs = self.limits.idle_timeout.as_secs_f64(),
+            "gateway serving"
+        );
+        tokio::spawn({
+            let (state, shutdown) = (self.state.clone(), shutdown.clone());
+            async move {
+                shutdown.draining().await;
+                state.set_draining();
             }
         });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.wait().await })
-            .await?;
+        crate::server::serve(self.listener, router(self.state), self.limits, shutdown).await?;
         tracing::info!("gateway stopped");
         Ok(())
     }

@@ -2,6 +2,10 @@
 //! user exists, not disabled, not revoked), and a success is reused for at most
 //! [`crate::config::MAX_AUTH_CACHE`] — the documented bound within which a revocation or a
 //! deletion takes effect. The cache is keyed by a SHA-256 of the token, never the token.
+//!
+//! Separately, a token auth accepted stays *vouched for* until its own expiry: it is still
+//! checked with auth every time, but it never waits behind its address's failed-authentication
+//! budget — failures from a shared address (a NAT, an office) must not lock out its valid users.
 
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -11,6 +15,9 @@ use std::time::{Duration, Instant};
 /// Entries kept before expired ones are swept.
 const MAX_ENTRIES: usize = 50_000;
 
+/// How long a token is vouched for when auth did not say when it expires.
+const VOUCH_WITHOUT_EXPIRY: Duration = Duration::from_secs(900);
+
 type TokenHash = [u8; 32];
 
 /// Recently verified tokens.
@@ -18,6 +25,7 @@ type TokenHash = [u8; 32];
 pub struct TokenCache {
     ttl: Duration,
     entries: Mutex<HashMap<TokenHash, Entry>>,
+    vouched: Mutex<HashMap<TokenHash, Instant>>,
 }
 
 /// What a cache hit answers: auth's verdict still stands, and the token to forward upstream in
@@ -39,6 +47,7 @@ impl TokenCache {
         TokenCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            vouched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -56,6 +65,14 @@ impl TokenCache {
             .map(|entry| entry.verified.clone())
     }
 
+    /// Whether auth accepted `token` before and it has not expired or been refused since.
+    pub fn is_vouched(&self, token: &str) -> bool {
+        let vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
+        vouched
+            .get(&hash(token))
+            .is_some_and(|until| *until > Instant::now())
+    }
+
     /// Records a success; `expires_in` caps the entry at the token's own expiry.
     pub fn remember(
         &self,
@@ -63,6 +80,7 @@ impl TokenCache {
         expires_in: Option<Duration>,
         exchanged: Option<SecretString>,
     ) {
+        self.vouch(token, expires_in.unwrap_or(VOUCH_WITHOUT_EXPIRY));
         if self.ttl.is_zero() {
             return;
         }
@@ -84,10 +102,26 @@ impl TokenCache {
         );
     }
 
-    /// Drops a token (after `DELETE /api/auth/me`).
+    fn vouch(&self, token: &str, left: Duration) {
+        let now = Instant::now();
+        let mut vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
+        if vouched.len() >= MAX_ENTRIES {
+            vouched.retain(|_, until| *until > now);
+            if vouched.len() >= MAX_ENTRIES {
+                vouched.clear();
+            }
+        }
+        vouched.insert(hash(token), now + left);
+    }
+
+    /// Drops a token (after `DELETE /api/auth/me`, or when auth refuses it).
     pub fn forget(&self, token: &str) {
+        let key = hash(token);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&hash(token));
+        entries.remove(&key);
+        drop(entries);
+        let mut vouched = self.vouched.lock().unwrap_or_else(|e| e.into_inner());
+        vouched.remove(&key);
     }
 }
 
@@ -119,6 +153,19 @@ mod tests {
         cache.remember("t", None, None);
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.fresh("t").is_none());
+    }
+
+    #[test]
+    fn a_verified_token_stays_vouched_for_until_it_expires_or_is_refused() {
+        let cache = TokenCache::new(Duration::ZERO);
+        cache.remember("t", Some(Duration::from_secs(60)), None);
+        assert!(cache.fresh("t").is_none(), "no answer reuse with ttl 0");
+        assert!(cache.is_vouched("t"), "but vouched for");
+        assert!(!cache.is_vouched("u"));
+        cache.forget("t");
+        assert!(!cache.is_vouched("t"));
+        cache.remember("e", Some(Duration::ZERO), None);
+        assert!(!cache.is_vouched("e"), "expired");
     }
 
     #[test]

@@ -23,13 +23,41 @@ pub struct GatewayConfig {
     pub sync_rate_per_minute: u32,
     /// Failed authentications per client IP per minute before 429; 0 disables the limit.
     pub auth_failure_rate_per_minute: u32,
-    /// Header naming the client IP when behind a trusted proxy (lower case).
+    /// Header naming the client IP when behind proxies (lower case); read only from peers in
+    /// `trusted_proxies`.
     pub client_ip_header: Option<String>,
+    /// Proxies whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a successful `Authenticate` answer is reused (at most [`MAX_AUTH_CACHE`]).
     pub auth_cache: Duration,
     /// Set only by `latchkey dev`: mounts `POST /api/dev/session`, which signs in a fixed dev
-    /// user with this sync secret.
+    /// user with this sync secret, and restricts `Host` to loopback names and `dev_hosts`.
     pub dev_session: Option<SecretString>,
+    /// Host names answered under `latchkey dev` besides the loopback ones (lower case).
+    pub dev_hosts: Vec<String>,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub http: HttpLimits,
+}
+
+/// The HTTP server's defences against slow and numerous clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request head must be complete this long after its first byte.
+    pub header_timeout: Duration,
+    /// A connection with no request in progress is closed after this long.
+    pub idle_timeout: Duration,
+    /// Open client connections at most.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 4096,
+        }
+    }
 }
 
 impl GatewayConfig {
@@ -69,6 +97,25 @@ impl GatewayConfig {
                 "set it to a header name such as x-forwarded-for, or unset it",
             );
         }
+        let trusted_proxies = crate::client_ip::parse_proxies(
+            config.get("trusted_proxies").unwrap_or(""),
+            &mut problems,
+        );
+        if client_ip_header.is_some() && trusted_proxies.is_empty() {
+            problems.push(
+                "LATCHKEY_CLIENT_IP_HEADER",
+                "is set but LATCHKEY_TRUSTED_PROXIES is empty, so anyone could name any client address in it",
+                "set LATCHKEY_TRUSTED_PROXIES to the addresses your proxies connect from (e.g. 10.0.0.0/8), or unset LATCHKEY_CLIENT_IP_HEADER",
+            );
+        }
+        let dev_hosts = config
+            .get("dev_hosts")
+            .unwrap_or("")
+            .split(',')
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        let http = http_limits(config, &mut problems);
         let cache_secs: u64 = config
             .parsed(
                 "auth_cache_secs",
@@ -91,9 +138,43 @@ impl GatewayConfig {
             sync_rate_per_minute,
             auth_failure_rate_per_minute,
             client_ip_header,
+            trusted_proxies,
             auth_cache: Duration::from_secs(cache_secs).min(MAX_AUTH_CACHE),
             dev_session: None,
+            dev_hosts,
+            http,
         })
+    }
+}
+
+fn http_limits(config: &Config, problems: &mut Problems) -> HttpLimits {
+    let defaults = HttpLimits::default();
+    let mut positive = |key: &str, default: u64| -> u64 {
+        let value = config
+            .parsed(key, "a whole number of at least 1", problems)
+            .unwrap_or(default);
+        if value == 0 {
+            problems.push(
+                latchkey_common::config::spec(key)
+                    .map(|s| s.env())
+                    .unwrap_or_default(),
+                "must be at least 1",
+                format!("set a whole number of at least 1 (default {default})"),
+            );
+            return default;
+        }
+        value
+    };
+    HttpLimits {
+        header_timeout: Duration::from_secs(positive(
+            "http_header_timeout_secs",
+            defaults.header_timeout.as_secs(),
+        )),
+        idle_timeout: Duration::from_secs(positive(
+            "http_idle_timeout_secs",
+            defaults.idle_timeout.as_secs(),
+        )),
+        max_connections: positive("http_max_connections", defaults.max_connections as u64) as usize,
     }
 }
 
@@ -157,4 +238,64 @@ pub fn cors_origins(text: &str, problems: &mut Problems) -> Vec<String> {
         origins.push(origin.to_owned());
     }
     origins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<GatewayConfig, Problems> {
+        let mut env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.insert(
+            "LATCHKEY_SETTINGS_URL".into(),
+            "http://127.0.0.1:50052".into(),
+        );
+        GatewayConfig::from_config(&Config::from_env_map(env))
+    }
+
+    #[test]
+    fn a_client_ip_header_needs_trusted_proxies() {
+        let problems = load(&[("LATCHKEY_CLIENT_IP_HEADER", "x-forwarded-for")])
+            .expect_err("anyone could name any client");
+        let text = problems.to_string();
+        assert!(text.contains("LATCHKEY_TRUSTED_PROXIES"), "{text}");
+        let config = load(&[
+            ("LATCHKEY_CLIENT_IP_HEADER", "x-forwarded-for"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7"),
+            ("LATCHKEY_DEV_HOSTS", "DevBox.lan."),
+        ])
+        .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.dev_hosts, ["devbox.lan"]);
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_refuse_zero() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.http, HttpLimits::default());
+        let problems = load(&[("LATCHKEY_HTTP_MAX_CONNECTIONS", "0")]).expect_err("zero");
+        assert!(
+            problems
+                .to_string()
+                .contains("LATCHKEY_HTTP_MAX_CONNECTIONS")
+        );
+        let config = load(&[
+            ("LATCHKEY_HTTP_HEADER_TIMEOUT_SECS", "3"),
+            ("LATCHKEY_HTTP_IDLE_TIMEOUT_SECS", "120"),
+            ("LATCHKEY_HTTP_MAX_CONNECTIONS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.http,
+            HttpLimits {
+                header_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(120),
+                max_connections: 100,
+            }
+        );
+    }
 }

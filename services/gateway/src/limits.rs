@@ -1,88 +1,87 @@
-//! Abuse limits: a per-key token bucket (sync/token calls and failed authentications, keyed by
-//! client IP) and reading a request body under the 256 KiB cap.
+//! Abuse limits: per-client-IP token buckets (sync/token calls, and failed authentications —
+//! see [`latchkey_common::ratelimit`]), the sync secrets auth has recently accepted (so a right
+//! secret is never refused because others failed from the same address), and reading a request
+//! body under the 256 KiB cap and its time limit.
 
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
 use latchkey_proto::{ApiError, Reason};
-use std::collections::HashMap;
-use std::net::IpAddr;
+use ring::hmac;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+pub use latchkey_common::ratelimit::RateLimiter;
 
 /// Largest request body accepted (DESIGN.md §4a).
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-/// Buckets kept before idle ones are dropped.
-const MAX_KEYS: usize = 10_000;
+/// How long a body may take to arrive once its head has (a slow sender holds a connection).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A token bucket per client IP: `per_minute` requests, refilled continuously.
-#[derive(Debug)]
-pub struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+/// How long auth's acceptance of a sync secret is remembered.
+const VOUCH_FOR: Duration = Duration::from_secs(600);
+
+/// Distinct accepted secrets remembered (a rotation has two).
+const MAX_VOUCHED: usize = 4;
+
+/// Sync secrets auth accepted lately, as keyed digests (the key is random per process, so the
+/// digests are worth nothing outside it), compared in constant time. A remembered secret skips
+/// the failed-authentication budget of its address, never the sync rate limit.
+pub struct VouchedSecrets {
+    key: hmac::Key,
+    entries: Mutex<Vec<(hmac::Tag, Instant)>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+impl std::fmt::Debug for VouchedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VouchedSecrets").finish_non_exhaustive()
+    }
 }
 
-impl RateLimiter {
-    /// A limiter allowing `per_minute` per key; 0 allows everything.
-    pub fn new(per_minute: u32) -> Self {
-        RateLimiter {
-            per_minute,
-            buckets: Mutex::new(HashMap::new()),
+impl Default for VouchedSecrets {
+    fn default() -> Self {
+        let seed = latchkey_common::secret::random_token(32);
+        VouchedSecrets {
+            key: hmac::Key::new(hmac::HMAC_SHA256, seed.as_bytes()),
+            entries: Mutex::new(Vec::new()),
         }
     }
+}
 
-    /// Takes one token, or answers how long until one is available.
-    pub fn take(&self, key: IpAddr) -> Result<(), Duration> {
-        self.with_bucket(key, |bucket| {
-            if bucket.tokens >= 1.0 {
-                bucket.tokens -= 1.0;
-                true
-            } else {
-                false
-            }
-        })
-    }
-
-    /// Whether a token is available, without taking it.
-    pub fn check(&self, key: IpAddr) -> Result<(), Duration> {
-        self.with_bucket(key, |bucket| bucket.tokens >= 1.0)
-    }
-
-    fn with_bucket(
-        &self,
-        key: IpAddr,
-        decide: impl FnOnce(&mut Bucket) -> bool,
-    ) -> Result<(), Duration> {
-        if self.per_minute == 0 {
-            return Ok(());
-        }
-        let capacity = f64::from(self.per_minute);
-        let per_second = capacity / 60.0;
+impl VouchedSecrets {
+    /// Remembers that auth accepted `secret`.
+    pub fn vouch(&self, secret: &[u8]) {
+        let tag = hmac::sign(&self.key, secret);
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_KEYS {
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < capacity
-            });
-        }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|(known, until)| {
+            *until > now && !bool::from(known.as_ref().ct_eq(tag.as_ref()))
         });
-        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second)
-            .min(capacity);
-        bucket.at = now;
-        if decide(bucket) {
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        if entries.len() >= MAX_VOUCHED {
+            entries.remove(0);
         }
+        entries.push((tag, now + VOUCH_FOR));
+    }
+
+    /// Forgets `secret` (auth refused it: it was rotated away).
+    pub fn forget(&self, secret: &[u8]) {
+        let tag = hmac::sign(&self.key, secret);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|(known, _)| !bool::from(known.as_ref().ct_eq(tag.as_ref())));
+    }
+
+    /// Whether auth accepted `secret` within the last ten minutes.
+    pub fn is_vouched(&self, secret: &[u8]) -> bool {
+        let tag = hmac::sign(&self.key, secret);
+        let now = Instant::now();
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = subtle::Choice::from(0);
+        for (known, until) in entries.iter() {
+            let fresh = subtle::Choice::from(u8::from(*until > now));
+            found |= known.as_ref().ct_eq(tag.as_ref()) & fresh;
+        }
+        found.into()
     }
 }
 
@@ -116,9 +115,16 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
     if declared.is_some_and(|len| len > BODY_LIMIT) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| too_large())
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(read) => read.map_err(|_| too_large()),
+        Err(_) => Err(ApiError::new(
+            Reason::DeadlineExceeded,
+            format!(
+                "The request body did not arrive within {} s; send it in one go.",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -126,26 +132,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bucket_empties_and_says_how_long_to_wait() {
-        let limiter = RateLimiter::new(2);
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        assert!(limiter.take(ip).is_ok());
-        assert!(limiter.check(ip).is_ok());
-        assert!(limiter.take(ip).is_ok());
-        let wait = limiter.take(ip).expect_err("third is refused");
-        assert!(
-            wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
-        let other: IpAddr = [10, 0, 0, 1].into();
-        assert!(limiter.take(other).is_ok(), "keys are independent");
-    }
-
-    #[test]
-    fn zero_disables_the_limit() {
-        let limiter = RateLimiter::new(0);
-        for _ in 0..1000 {
-            assert!(limiter.take([127, 0, 0, 1].into()).is_ok());
+    fn accepted_secrets_are_remembered_and_forgotten() {
+        let vouched = VouchedSecrets::default();
+        assert!(!vouched.is_vouched(b"right"));
+        vouched.vouch(b"right");
+        assert!(vouched.is_vouched(b"right"));
+        assert!(!vouched.is_vouched(b"wrong"));
+        for other in [b"a", b"b", b"c", b"d"] {
+            vouched.vouch(other);
         }
+        assert!(!vouched.is_vouched(b"right"), "at most four are kept");
+        vouched.forget(b"d");
+        assert!(!vouched.is_vouched(b"d"));
+        assert!(vouched.is_vouched(b"c"));
+        assert!(!format!("{vouched:?}").contains('['));
     }
 }

@@ -183,10 +183,6 @@ pub fn document() -> Value {
                 "operationId": "readyz", "summary": "Readiness: both upstreams serving", "security": [],
                 "responses": with(problems(&[503]), "200", ok_json("ready", "Ready"))
             } },
-            "/metrics": { "get": {
-                "operationId": "metrics", "summary": "Prometheus metrics", "security": [],
-                "responses": { "200": { "description": "text exposition", "content": { "text/plain": { "schema": { "type": "string" } } } } }
-            } },
             "/openapi.json": { "get": {
                 "operationId": "openapi", "summary": "This document", "security": [],
                 "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } } }
@@ -204,8 +200,9 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "CSS", "content": { "text/css": { "schema": { "type": "string" } } } } }
             } },
             "/api/dev/session": { "post": {
-                "operationId": "devSession", "summary": "Dev mode only (`latchkey dev`): sign in a fixed dev user; 404 otherwise", "security": [],
-                "responses": with(problems(&[404, 503]), "200", ok_json("the dev user and a token", "SyncUserResponse"))
+                "operationId": "devSession", "summary": "Dev mode only (`latchkey dev`): sign in a fixed dev user; 404 otherwise. Needs a loopback Host and a same-origin signal: an Origin equal to this page's origin, or (without Origin) `X-Latchkey-Dev: 1`; 400 otherwise", "security": [],
+                "parameters": [{ "name": "X-Latchkey-Dev", "in": "header", "required": false, "schema": { "type": "string", "enum": ["1"] } }],
+                "responses": with(problems(&[400, 404, 503]), "200", ok_json("the dev user and a token", "SyncUserResponse"))
             } }
         },
         "components": {

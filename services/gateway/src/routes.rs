@@ -5,11 +5,12 @@
 //! sync routes) travel on as metadata.
 
 use crate::authn::TokenCache;
+use crate::client_ip::ClientIp;
 use crate::config::GatewayConfig;
-use crate::limits::{RateLimiter, rate_limited, read_body};
+use crate::limits::{RateLimiter, VouchedSecrets, rate_limited, read_body};
 use crate::problem::{PendingProblem, Problem, from_grpc, render};
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::Channel;
@@ -71,10 +73,14 @@ struct Inner {
     cache: TokenCache,
     sync_limiter: RateLimiter,
     failure_limiter: RateLimiter,
-    client_ip_header: Option<HeaderName>,
+    vouched_secrets: VouchedSecrets,
+    client_ip: ClientIp,
     cors_origins: Vec<HeaderValue>,
     dev_session: Option<SecretString>,
+    dev_hosts: crate::dev::DevHosts,
     page: String,
+    /// Set once shutdown begins: `/readyz` answers 503 so load balancers move away.
+    draining: AtomicBool,
 }
 
 impl GatewayState {
@@ -106,12 +112,20 @@ impl GatewayState {
                 cache: TokenCache::new(config.auth_cache),
                 sync_limiter: RateLimiter::new(config.sync_rate_per_minute),
                 failure_limiter: RateLimiter::new(config.auth_failure_rate_per_minute),
-                client_ip_header,
+                vouched_secrets: VouchedSecrets::default(),
+                client_ip: ClientIp::new(client_ip_header, config.trusted_proxies.clone()),
                 cors_origins,
                 dev_session: config.dev_session.clone(),
+                dev_hosts: crate::dev::DevHosts(Arc::new(config.dev_hosts.clone())),
                 page: crate::page::index_html(config.dev_session.is_some()),
+                draining: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Marks the gateway as shutting down: readiness answers 503 from now on.
+    pub fn set_draining(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
     }
 
     fn auth(&self) -> AuthServiceClient<Channel> {
@@ -144,7 +158,6 @@ pub fn router(state: GatewayState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/", get(page))
         .route("/assets/app.js", get(page_js))
@@ -153,8 +166,12 @@ pub fn router(state: GatewayState) -> Router {
         api = api.route("/api/dev/session", post(dev_session));
     }
     let cors = cors_layer(&state.inner.cors_origins);
+    let dev_host_check = state.inner.dev_session.is_some().then(|| {
+        axum::middleware::from_fn_with_state(state.inner.dev_hosts.clone(), crate::dev::check_host)
+    });
     api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower::util::option_layer(dev_host_check))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_context,
@@ -218,12 +235,8 @@ async fn request_context(
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let forwarded = state.inner.client_ip_header.as_ref().and_then(|name| {
-        let value = request.headers().get(name)?.to_str().ok()?;
-        value.split(',').next()?.trim().parse::<IpAddr>().ok()
-    });
-    let client_ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let client_ip = state.inner.client_ip.resolve(peer, request.headers());
     let ctx = Ctx {
         request_id: request_id.clone(),
         client_ip,
@@ -231,10 +244,13 @@ async fn request_context(
         tracestate: request.headers().get("tracestate").cloned(),
         started,
     };
-    let method = request.method().clone();
-    let route = metric_route(request.uri().path());
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     request.extensions_mut().insert(ctx);
-    let span = tracing::info_span!("http", %method, route, request_id = %request_id);
+    let span = tracing::info_span!("http", method, route, request_id = %request_id);
     latchkey_common::telemetry::continue_trace(&span, request.headers());
     let mut response = {
         use tracing::Instrument;
@@ -276,32 +292,24 @@ async fn request_context(
     response
 }
 
-/// The route template of a path, for metric labels (bounded cardinality).
-fn metric_route(path: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "/api/auth/sync-user",
-        "/api/auth/token",
-        "/api/auth/me",
-        "/api/auth/me/revoke",
-        "/.well-known/jwks.json",
-        "/api/settings",
-        "/api/settings/import",
-        "/api/dev/session",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-        "/",
-        "/assets/app.js",
-        "/assets/app.css",
+/// The method as a metric label and span field: a known method, or `OTHER` (a client may send
+/// any token as a method, 100 KB long).
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: &[Method] = &[
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
     ];
-    if let Some(known) = KNOWN.iter().find(|k| **k == path) {
-        return known;
-    }
-    if path.starts_with("/api/settings/") {
-        return "/api/settings/{name}";
-    }
-    "unmatched"
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("OTHER", Method::as_str)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,24 +407,34 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(token.to_owned())
 }
 
-/// Verifies the caller's bearer token (cached for at most 5 s) and answers it.
+/// Verifies the caller's bearer token (cached for at most 5 s) and answers it. Failures spend
+/// the address's failed-authentication budget; once it is spent, tokens auth has not accepted
+/// before are refused without asking auth, while tokens it has accepted still pass.
 async fn authenticate(
     state: &GatewayState,
     headers: &HeaderMap,
     ctx: &Ctx,
 ) -> Result<Bearer, Problem> {
     let failures = &state.inner.failure_limiter;
-    if let Err(wait) = failures.check(ctx.client_ip) {
-        return Err(rate_limited(wait, "failed authentications").into());
-    }
-    let token = bearer_token(headers).inspect_err(|_| {
-        let _ = failures.take(ctx.client_ip);
-    })?;
+    let token = match bearer_token(headers) {
+        Ok(token) => token,
+        Err(error) => {
+            return Err(match failures.take(ctx.client_ip) {
+                Ok(()) => error.into(),
+                Err(wait) => rate_limited(wait, "failed authentications").into(),
+            });
+        }
+    };
     if let Some(verified) = state.inner.cache.fresh(&token) {
         return Ok(Bearer {
             presented: token,
             exchanged: verified.exchanged,
         });
+    }
+    if !state.inner.cache.is_vouched(&token)
+        && let Err(wait) = failures.check(ctx.client_ip)
+    {
+        return Err(rate_limited(wait, "failed authentications").into());
     }
     let message = auth_pb::AuthenticateRequest {
         token: token.clone(),
@@ -448,6 +466,7 @@ async fn authenticate(
         Err(status) => {
             let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
             if matches!(error.reason.http_status(), 401 | 403) {
+                state.inner.cache.forget(&token);
                 let _ = failures.take(ctx.client_ip);
             }
             Err(error.into())
@@ -540,17 +559,32 @@ fn sync_secret(headers: &HeaderMap) -> Result<MetadataValue<tonic::metadata::Asc
         })
 }
 
-/// Counts a refused sync secret against the caller's failed-authentication budget.
-fn count_failure(state: &GatewayState, ctx: &Ctx, error: &ApiError) {
-    if matches!(
-        error.reason,
-        Reason::SyncSecretInvalid | Reason::SyncSecretMissing
-    ) {
-        let _ = state.inner.failure_limiter.take(ctx.client_ip);
+/// Counts a refused sync secret against the caller's failed-authentication budget, and
+/// remembers auth's verdict on the secret either way.
+fn sync_verdict<T>(
+    state: &GatewayState,
+    ctx: &Ctx,
+    secret: &MetadataValue<tonic::metadata::Ascii>,
+    result: &Result<T, ApiError>,
+) {
+    let vouched = &state.inner.vouched_secrets;
+    match result {
+        Ok(_) => vouched.vouch(secret.as_bytes()),
+        Err(error) => {
+            if matches!(
+                error.reason,
+                Reason::SyncSecretInvalid | Reason::SyncSecretMissing
+            ) {
+                vouched.forget(secret.as_bytes());
+                let _ = state.inner.failure_limiter.take(ctx.client_ip);
+            }
+        }
     }
 }
 
-/// The sync routes' shared gate: request budget, failed-auth budget, secret present.
+/// The sync routes' shared gate: request budget, secret present, and the failed-auth budget —
+/// which a secret auth accepted lately skips (failures from the same address must not lock out
+/// the web app's server).
 fn sync_gate(
     state: &GatewayState,
     ctx: &Ctx,
@@ -559,10 +593,22 @@ fn sync_gate(
     if let Err(wait) = state.inner.sync_limiter.take(ctx.client_ip) {
         return Err(rate_limited(wait, "sync and token requests"));
     }
-    if let Err(wait) = state.inner.failure_limiter.check(ctx.client_ip) {
+    let failures = &state.inner.failure_limiter;
+    let secret = match sync_secret(headers) {
+        Ok(secret) => secret,
+        Err(error) => {
+            return Err(match failures.take(ctx.client_ip) {
+                Ok(()) => error,
+                Err(wait) => rate_limited(wait, "failed authentications"),
+            });
+        }
+    };
+    if !state.inner.vouched_secrets.is_vouched(secret.as_bytes())
+        && let Err(wait) = failures.check(ctx.client_ip)
+    {
         return Err(rate_limited(wait, "failed authentications"));
     }
-    sync_secret(headers).inspect_err(|e| count_failure(state, ctx, e))
+    Ok(secret)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,14 +663,14 @@ async fn call_sync_user(
     let mut request = grpc_request(message, ctx, budget::SYNC);
     request
         .metadata_mut()
-        .insert(latchkey_proto::SYNC_SECRET_METADATA, secret);
-    let response = state
+        .insert(latchkey_proto::SYNC_SECRET_METADATA, secret.clone());
+    let result = state
         .auth()
         .sync_user(request)
         .await
-        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)))
-        .inspect_err(|e| count_failure(state, ctx, e))?
-        .into_inner();
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)));
+    sync_verdict(state, ctx, &secret, &result);
+    let response = result?.into_inner();
     let mut answer = json!({ "user": user_json(response.user) });
     token_fields(response.token, &mut answer);
     Ok(answer)
@@ -672,14 +718,14 @@ async fn issue_token(
     );
     request
         .metadata_mut()
-        .insert(latchkey_proto::SYNC_SECRET_METADATA, secret);
-    let response = state
+        .insert(latchkey_proto::SYNC_SECRET_METADATA, secret.clone());
+    let result = state
         .auth()
         .issue_token(request)
         .await
-        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)))
-        .inspect_err(|e| count_failure(&state, &ctx, e))?
-        .into_inner();
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)));
+    sync_verdict(&state, &ctx, &secret, &result);
+    let response = result?.into_inner();
     let mut answer = json!({});
     token_fields(response.token, &mut answer);
     Ok(Json(answer))
@@ -798,7 +844,9 @@ async fn jwks(
 async fn dev_session(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, Problem> {
+    crate::dev::same_origin(&headers)?;
     let Some(secret) = state.inner.dev_session.as_ref() else {
         return Err(ApiError::new(
             Reason::NotFound,
@@ -1116,6 +1164,14 @@ async fn upstream_health(channel: Channel) -> &'static str {
 }
 
 async fn readyz(State(state): State<GatewayState>) -> Result<Json<Value>, Problem> {
+    if state.inner.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            Reason::UpstreamUnavailable,
+            "This gateway instance is shutting down; send requests to another instance.",
+        )
+        .with_metadata("state", "draining")
+        .into());
+    }
     let (auth, settings) = tokio::join!(
         upstream_health(state.inner.auth_channel.clone()),
         upstream_health(state.inner.settings_channel.clone())
@@ -1133,13 +1189,6 @@ async fn readyz(State(state): State<GatewayState>) -> Result<Json<Value>, Proble
     Ok(Json(
         json!({ "status": "ready", "auth": auth, "settings": settings }),
     ))
-}
-
-async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        latchkey_common::metrics::render(),
-    )
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -22,6 +22,9 @@ fn config(auth_urls: Vec<String>) -> GatewayConfig {
         sync_rate_per_minute: 0,
         auth_failure_rate_per_minute: 0,
         client_ip_header: None,
+        trusted_proxies: vec![],
+        dev_hosts: vec![],
+        http: Default::default(),
         auth_cache: Duration::from_secs(5),
         dev_session: None,
     }

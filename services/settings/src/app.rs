@@ -29,6 +29,7 @@ pub struct SettingsApp {
     core: Arc<SettingsCore>,
     keys: Arc<KeyRing>,
     authn: Arc<Authenticator>,
+    limits: latchkey_common::grpc_limits::GrpcLimits,
 }
 
 /// Connects, migrates (unless told not to), checks master keys, binds `config.listen`.
@@ -74,6 +75,7 @@ pub async fn build_on(
         core: Arc::new(SettingsCore::with_keyring(db, keys.clone(), clock.clone())),
         keys,
         authn: Arc::new(Authenticator::new(channel, verifier, clock)),
+        limits: config.limits,
     })
 }
 
@@ -101,7 +103,8 @@ impl SettingsApp {
         self.core.clone()
     }
 
-    /// Serves until `shutdown` fires: health flips to NOT_SERVING first, in-flight calls finish.
+    /// Serves until `shutdown` stops it: health flips to NOT_SERVING when draining begins, the
+    /// listener closes at the stop, in-flight calls get until the drain deadline.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter
@@ -115,27 +118,38 @@ impl SettingsApp {
         ));
         let (reflection, reflection_v1alpha) =
             latchkey_auth::app::reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
-        let stopping = {
+        tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                shutdown.wait().await;
+                shutdown.draining().await;
                 reporter
                     .set_not_serving::<SettingsServiceServer<SettingsGrpc>>()
                     .await;
             }
+        });
+        let stopping = {
+            let shutdown = shutdown.clone();
+            async move { shutdown.wait().await }
         };
         // Warm the JWKS cache; failure is fine (fetched again on the first token).
         if let Err(error) = self.authn.verifier().refresh().await {
             tracing::warn!(%error, "auth's JWKS not reachable yet; will fetch on first request");
         }
         tracing::info!(addr = %self.local_addr(), "settings serving");
-        tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             .layer(tower::util::MapRequestLayer::new(
                 latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
             ))
-            .layer(latchkey_common::metrics::GrpcMetricsLayer::new("settings"))
+            .layer(latchkey_common::metrics::GrpcMetricsLayer::new(
+                "settings",
+                latchkey_proto::SETTINGS_DESCRIPTOR_SET,
+            ))
             .layer(tower::util::MapResponseLayer::new(
                 latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
+            ))
+            .layer(latchkey_common::grpc_limits::ShedLayer::new(
+                "settings",
+                self.limits.max_concurrent,
             ))
             .layer(
                 latchkey_common::breaker::DbBreaker::new(
@@ -154,8 +168,13 @@ impl SettingsApp {
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 stopping,
-            )
-            .await?;
+            );
+        tokio::select! {
+            served = server => served?,
+            _ = shutdown.deadline() => {
+                tracing::warn!("drain deadline passed; dropping the calls still in progress");
+            }
+        }
         tracing::info!("settings stopped");
         Ok(())
     }

@@ -121,6 +121,8 @@ pub struct SettingsConfig {
     /// The file the keys were read from (`LATCHKEY_ENCRYPTION_KEYS_FILE`): re-read while the
     /// service runs, so a rotation needs no restart.
     pub keys_file: Option<std::path::PathBuf>,
+    /// Load shedding of the gRPC server.
+    pub limits: latchkey_common::grpc_limits::GrpcLimits,
 }
 
 impl std::fmt::Debug for SettingsConfig {
@@ -199,6 +201,7 @@ impl SettingsConfig {
             .parsed("leeway_secs", "a number of seconds", &mut problems)
             .unwrap_or(30);
         let auto_migrate = config.flag("auto_migrate", &mut problems);
+        let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
         match (listen, keys) {
             (Some(listen), Some(keys)) if problems.0.is_empty() => Ok(SettingsConfig {
                 database_url,
@@ -213,6 +216,7 @@ impl SettingsConfig {
                     Some(latchkey_common::config::Source::EnvFile(_, path)) => Some(path.clone()),
                     _ => None,
                 },
+                limits,
             }),
             _ => Err(problems),
         }

@@ -1,5 +1,6 @@
 // Latchkey Settings page. No framework, no build step, no external network.
-// Token: from `#token=…` (moved to sessionStorage, fragment removed), or dev sign-in.
+// Token: from `#token=…` (fragment removed at once; stored once we know whose it is — a link for
+// another account than the one signed in asks first), or dev sign-in.
 // Renewal: `#…&renew=/api/latchkey/token` names a same-origin token URL of the embedding app
 // (the app serves this page under its own origin); see renew() below.
 // URLs are relative, so the page works at the gateway's `/` and under an app's `/latchkey/`.
@@ -47,13 +48,12 @@ class ApiProblem extends Error {
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
+// The link's token, with the fragment removed from the address bar and history at once.
 function takeTokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   const fromFragment = params.get('token');
-  if (fromFragment) {
-    sessionStorage.setItem(TOKEN_KEY, fromFragment);
-    history.replaceState(null, '', location.pathname + location.search);
-  }
+  if (fromFragment) history.replaceState(null, '', location.pathname + location.search);
+  return fromFragment;
 }
 
 // ---- Token renewal through the embedding app -------------------------------------------
@@ -118,23 +118,25 @@ function renew() {
   return renewing;
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, options) {
   const soon = expiresSoon(token());
   if (soon) await renew();
   try {
-    return await call(method, path, body);
+    return await call(method, path, body, options);
   } catch (e) {
     // An expired token is renewed once and the call retried, unless renewal was just tried.
     if (e.problem && e.problem.code === 'TOKEN_EXPIRED' && !soon && (await renew())) {
-      return call(method, path, body);
+      return call(method, path, body, options);
     }
     throw e;
   }
 }
 
-async function call(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  const t = token();
+// `options.token` overrides the stored token (checking a link's token before storing it);
+// `options.headers` adds headers.
+async function call(method, path, body, options) {
+  const headers = { Accept: 'application/json', ...((options && options.headers) || {}) };
+  const t = (options && options.token) || token();
   if (t) headers.Authorization = 'Bearer ' + t;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
@@ -154,6 +156,56 @@ async function call(method, path, body) {
     throw new ApiProblem(data);
   }
   return data;
+}
+
+// Whose token is it? The user, or the problem (never signs anyone out).
+async function whose(t) {
+  try { return { user: await call('GET', '/api/auth/me', undefined, { token: t }) }; } catch (e) { return { problem: e.problem || { code: 'INTERNAL' } }; }
+}
+
+// Login-CSRF guard: a link must not silently replace the session of someone already signed in
+// here (their next .env would land in the link's account). The same user (a renewed token) or no
+// live session: take the link's token. Another user: ask, and keep the current one by default.
+async function adoptLinkToken(linkToken) {
+  const current = token();
+  if (!current || current === linkToken) { sessionStorage.setItem(TOKEN_KEY, linkToken); return; }
+  const [mine, theirs] = await Promise.all([whose(current), whose(linkToken)]);
+  if (mine.problem && SIGNED_OUT_CODES.has(mine.problem.code)) { sessionStorage.setItem(TOKEN_KEY, linkToken); return; }
+  if (mine.problem || theirs.problem) {
+    const code = (theirs.problem || mine.problem).code;
+    showStatus('error', 'The sign-in link could not be used, so you stay signed in as before.', [el('span', { class: 'rid' }, `Code ${code}`)]);
+    box_data(code);
+    return;
+  }
+  if (mine.user.id === theirs.user.id) { sessionStorage.setItem(TOKEN_KEY, linkToken); return; }
+  if (await confirmSwitch(mine.user.email, theirs.user.email)) sessionStorage.setItem(TOKEN_KEY, linkToken);
+}
+
+// Shows both accounts; resolves true only on "Switch", false on "Stay" or Escape.
+function confirmSwitch(currentEmail, newEmail) {
+  $('switch-current').textContent = currentEmail;
+  $('switch-keep-email').textContent = currentEmail;
+  $('switch-new').textContent = newEmail;
+  $('switch-accept-email').textContent = newEmail;
+  $('signin').hidden = true;
+  $('app').hidden = true;
+  $('switch').hidden = false;
+  $('switch-keep').focus();
+  return new Promise((resolve) => {
+    const done = (accept) => {
+      $('switch').hidden = true;
+      $('switch-keep').removeEventListener('click', keep);
+      $('switch-accept').removeEventListener('click', accept_);
+      $('switch').removeEventListener('keydown', escape);
+      resolve(accept);
+    };
+    const keep = () => done(false);
+    const accept_ = () => done(true);
+    const escape = (event) => { if (event.key === 'Escape') done(false); };
+    $('switch-keep').addEventListener('click', keep);
+    $('switch-accept').addEventListener('click', accept_);
+    $('switch').addEventListener('keydown', escape);
+  });
 }
 
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
@@ -329,13 +381,13 @@ async function runImport(dryRun) {
   }
 }
 
-function init() {
+async function init() {
   takeRenewFromFragment();
-  takeTokenFromFragment();
+  const linkToken = takeTokenFromFragment();
   $('dev-box').hidden = !DEV;
   $('dev-signin').addEventListener('click', async () => {
     try {
-      const session = await api('POST', '/api/dev/session');
+      const session = await api('POST', '/api/dev/session', undefined, { headers: { 'X-Latchkey-Dev': '1' } });
       sessionStorage.setItem(TOKEN_KEY, session.access_token);
       hideStatus();
       await signedIn();
@@ -359,6 +411,7 @@ function init() {
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
     radio.addEventListener('change', () => { $('apply').disabled = true; previewedText = null; });
   }
+  if (linkToken) await adoptLinkToken(linkToken);
   if (token()) signedIn();
   else renew().then((renewed) => (renewed ? signedIn() : signOut(false)));
 }
