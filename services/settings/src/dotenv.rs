@@ -146,6 +146,7 @@ pub fn parse_with(text: &str, options: &Options<'_>) -> Result<Parsed, Failure> 
         errors: Vec::new(),
         error_count: 0,
         seen: HashMap::new(),
+        open_backtick: None,
     };
     while let Some((number, raw)) = parser.next_line() {
         parser.line(number, raw);
@@ -178,6 +179,9 @@ struct Parser<'t, 'o> {
     error_count: usize,
     /// Name → (line it was first set on, index of its current slot).
     seen: HashMap<String, (usize, usize)>,
+    /// The line of an unquoted value that opened a backtick and did not close it: the bad
+    /// lines after it are most likely the rest of a multi-line backtick value, and say so.
+    open_backtick: Option<usize>,
 }
 
 impl<'t> Parser<'t, '_> {
@@ -202,7 +206,7 @@ impl<'t> Parser<'t, '_> {
         let rest = strip_export(trimmed);
         let Some((key, value_part)) = rest.split_once('=') else {
             let message = no_equals_message(rest.trim());
-            self.error(number, message);
+            self.bad_line(number, rest, message);
             return;
         };
         let key = key.trim();
@@ -211,9 +215,10 @@ impl<'t> Parser<'t, '_> {
                 Some(name) => yaml_message(name),
                 None => invalid_name_message(key),
             };
-            self.error(number, message);
+            self.bad_line(number, rest, message);
             return;
         }
+        self.open_backtick = None;
         let value_part = value_part.trim_start_matches([' ', '\t']);
         let value = if let Some(body) = value_part.strip_prefix("\"\"\"") {
             self.triple_quoted(number, key, body)
@@ -236,6 +241,12 @@ impl<'t> Parser<'t, '_> {
         }
         if value.starts_with('`') {
             self.warn(number, key, "starts with a backtick, which Latchkey keeps as part of the value (node's dotenv treats backticks as quotes and strips them); use double quotes if the backticks are not part of the value");
+            if value.len() == 1 || !value.ends_with('`') {
+                self.open_backtick = Some(number);
+            }
+        }
+        if value.contains('#') {
+            self.warn(number, key, "contains `#` with no space before it, which is kept as part of the value (node's and Ruby's dotenv would cut the value there as a comment); quote the value to silence this");
         }
         value.to_owned()
     }
@@ -262,6 +273,20 @@ impl<'t> Parser<'t, '_> {
                 self.seen.insert(key.to_owned(), (number, slot));
             }
         }
+    }
+
+    /// An unreadable line; after an unclosed backtick, the message says what went wrong there.
+    fn bad_line(&mut self, number: usize, rest: &str, message: String) {
+        let message = match self.open_backtick {
+            Some(opened) => format!(
+                "is not a KEY=value line: it looks like the rest of the backtick value opened on line {opened}, but backticks are not quotes here; put a multi-line value in double quotes"
+            ),
+            None => message,
+        };
+        if rest.contains('`') {
+            self.open_backtick = None;
+        }
+        self.error(number, message);
     }
 
     fn warn(&mut self, line: usize, name: &str, message: &str) {

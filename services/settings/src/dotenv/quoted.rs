@@ -44,6 +44,7 @@ impl<'t> Parser<'t, '_> {
         let mut value = String::new();
         let mut rest = first;
         let mut escaped = false;
+        let mut expansion = false;
         loop {
             for (index, c) in rest.char_indices() {
                 if escaped {
@@ -52,8 +53,14 @@ impl<'t> Parser<'t, '_> {
                 } else if quote == Quote::Double && c == '\\' {
                     escaped = true;
                 } else if c == delimiter {
+                    if expansion {
+                        self.warn(number, key, "contains `$…` inside double quotes, which is stored as written (no variable expansion; Compose, Ruby and python-dotenv would expand it); write `\\$` or use single quotes to silence this");
+                    }
                     return self.closed(number, key, value, &rest[index + 1..], quote);
                 } else {
+                    if quote == Quote::Double && c == '$' {
+                        expansion |= starts_a_name(&rest[index + 1..]);
+                    }
                     value.push(c);
                 }
                 if value.len() > self.options.max_value_bytes {
@@ -126,6 +133,9 @@ impl<'t> Parser<'t, '_> {
     }
 
     fn quoted_warnings(&mut self, number: usize, key: &str, value: &str, quote: Quote) {
+        if quote == Quote::Single && value.ends_with('\\') {
+            self.warn(number, key, "the single-quoted value ends with a backslash, which is kept: inside single quotes `\\'` does not escape the quote, it ends the value; use double quotes for a value with a `'`");
+        }
         let doubled = ['"', '\'']
             .iter()
             .any(|q| value.len() >= 2 && value.starts_with(*q) && value.ends_with(*q));
@@ -158,6 +168,13 @@ impl<'t> Parser<'t, '_> {
         );
         self.error(number, message);
     }
+}
+
+/// True when `rest` (the text after a `$`) starts a `{` or a name, as in `${X}` or `$X`.
+fn starts_a_name(rest: &str) -> bool {
+    rest.chars()
+        .next()
+        .is_some_and(|c| c == '{' || c.is_ascii_alphabetic() || c == '_')
 }
 
 /// Inside double quotes: `\n \r \t \\ \" \$` are escapes; any other backslash is kept as written.

@@ -377,3 +377,36 @@ fn interrupted_is_asked_every_so_many_lines_and_stops_the_parse() {
     assert_eq!(parse_with(&text, &options), Err(Failure::Interrupted));
     assert_eq!(asked.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn hints_from_comparing_with_other_dotenv_tools() {
+    // `#` with no space before it is kept, with a warning (node would cut there).
+    let parsed = parse("PASSWORD=abc#123\nOTHER=abc #comment\n").unwrap();
+    assert_eq!(parsed.entries[0].value, "abc#123");
+    let names: Vec<&str> = parsed.warnings.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["PASSWORD"]);
+    // `$NAME` in double quotes is stored as written, with a warning; `\$` silences it.
+    let parsed = parse("A=\"x $HOME\"\nB=\"x \\$HOME\"\nC=\"cost: $5\"\n").unwrap();
+    let names: Vec<&str> = parsed.warnings.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["A"]);
+    assert_eq!(parsed.entries[0].value, "x $HOME");
+    // A single-quoted value ending in a backslash was probably meant to hold a `'`.
+    let parsed = parse("KEY='value\\'\n").unwrap();
+    assert_eq!(parsed.entries[0].value, "value\\");
+    assert!(parsed.warnings[0].message.contains("does not escape"));
+    // The lines after an unclosed backtick say why they cannot be read.
+    let errors = bad_lines("M=`THIS\nIS\nSTRING`\nB=2\nbare\n");
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 5]);
+    assert!(
+        errors[0]
+            .message
+            .contains("backtick value opened on line 1")
+    );
+    assert!(
+        errors[1]
+            .message
+            .contains("backtick value opened on line 1")
+    );
+    assert!(!errors[2].message.contains("backtick"), "{errors:?}");
+}
