@@ -1,6 +1,7 @@
 //! .env parse cost: a generated 200-line file (plain, quoted, commented, multi-line), and the
 //! pathological inputs an outside probe sent (`A="` then newlines up to the 256 KiB body limit;
-//! 30,000 lines setting one name), which must cost time linear in their size.
+//! 30,000 lines setting one name; 15,000 names set twice), which must cost time linear in their
+//! size.
 //! Run: `cargo bench -p latchkey-settings --bench dotenv`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -37,6 +38,12 @@ fn duplicates() -> String {
     (0..30_000).map(|i| format!("A={i}\n")).collect()
 }
 
+/// 15,000 names, each set twice: every second line is a duplicate of an entry far back.
+fn names_set_twice() -> String {
+    let names: String = (0..15_000).map(|i| format!("K{i}=v\n")).collect();
+    format!("{names}{names}")
+}
+
 /// Bare lines up to the body limit: every one is an error (an unquoted certificate, pasted).
 fn all_bad_lines() -> String {
     "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n".repeat(BODY_LIMIT / 33)
@@ -51,7 +58,7 @@ fn long_quoted_values() -> String {
 
 fn dotenv(c: &mut Criterion) {
     let mut group = c.benchmark_group("dotenv");
-    let cases: [(&str, String, bool); 5] = [
+    let cases: [(&str, String, bool); 6] = [
         ("parse_200_lines", sample_file(), true),
         (
             "unterminated_quote_256k_newlines",
@@ -59,6 +66,7 @@ fn dotenv(c: &mut Criterion) {
             false,
         ),
         ("duplicates_30k_lines", duplicates(), true),
+        ("names_15k_set_twice", names_set_twice(), true),
         ("bad_lines_256k", all_bad_lines(), false),
         ("quoted_16k_values_256k", long_quoted_values(), true),
     ];

@@ -1,7 +1,7 @@
 //! The reverse of parsing: pairs as a `.env` that [`super::parse`] reads back to the same values.
 
-/// Writes pairs as a `.env` that [`super::parse`] reads back to the same values; quotes only
-/// where needed.
+/// Writes pairs as a `.env` that [`super::parse`] reads back to the same values (values within
+/// the value limit, as every stored value is); quotes only where needed.
 pub fn write<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::new();
     for (name, value) in entries {
