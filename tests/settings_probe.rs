@@ -290,7 +290,8 @@ async fn nothing_is_written_for_a_purged_user(backend: Backend) {
 }
 
 /// F10 over REST, as the probe sent it: 150 bad lines answer 400 with the first lines and how
-/// many more (not 503 UPSTREAM_UNAVAILABLE), and so does an 8 KB name in DELETE.
+/// many more (not 503 UPSTREAM_UNAVAILABLE), and so does an 8 KB name in DELETE; F1's
+/// unterminated quote answers 400 naming line 1.
 async fn rest_answers_400_with_a_capped_list(backend: Backend) {
     use reqwest::Method;
     use support::gateway::{TestGateway, expect_problem};
@@ -328,6 +329,18 @@ async fn rest_answers_400_with_a_capped_list(backend: Backend) {
         "{problem}"
     );
     assert!(!problem.to_string().contains("MIIDdzCC"), "no line echoed");
+
+    // F1 over REST: the probe's body, exactly at the 256 KiB limit.
+    let response = gw
+        .authed(Method::POST, "/api/settings/import", &token)
+        .header("content-type", "text/plain")
+        .body(format!("A=\"{}", "\n".repeat(256 * 1024 - 3)))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{problem}");
+    assert_eq!(problem["errors"][0]["line"], 1, "{problem}");
 
     let long = "N".repeat(8 * 1024);
     let response = gw
