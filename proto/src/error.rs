@@ -124,7 +124,7 @@ pub const MAX_VIOLATION_BYTES: usize = 4 * 1024;
 const MAX_FIELD_CHARS: usize = 80;
 const MAX_DESCRIPTION_CHARS: usize = 400;
 /// Longest `detail` and metadata value a status carries, in characters.
-const MAX_DETAIL_CHARS: usize = 512;
+const MAX_DETAIL_CHARS: usize = 1024;
 const MAX_METADATA_CHARS: usize = 128;
 
 /// Keeps the first violations that fit in an error (at most [`MAX_VIOLATIONS`] and
