@@ -115,6 +115,76 @@ pub struct Violation {
     pub description: String,
 }
 
+/// Most violations one error lists; the rest are summed up in one last entry.
+pub const MAX_VIOLATIONS: usize = 50;
+/// Most bytes of violation text (fields and descriptions) one error carries. gRPC sends errors
+/// in headers (the peer's limit is 16 KiB in all, base64 adds a third), so an error must stay
+/// well under that or it arrives as a transport failure instead of itself.
+pub const MAX_VIOLATION_BYTES: usize = 4 * 1024;
+/// Longest field name and description kept in a violation, in characters.
+const MAX_FIELD_CHARS: usize = 80;
+const MAX_DESCRIPTION_CHARS: usize = 400;
+/// Longest `detail` and metadata value a status carries, in characters.
+const MAX_DETAIL_CHARS: usize = 1024;
+const MAX_METADATA_CHARS: usize = 128;
+
+/// Keeps the first violations that fit in an error (at most [`MAX_VIOLATIONS`] and
+/// [`MAX_VIOLATION_BYTES`], each field and description shortened) and sums up the rest, plus
+/// `unlisted` more the caller only counted, in one last entry under `field`:
+/// "and N more `noun` not listed; fix the ones listed and try again to see the rest".
+pub fn fit_violations(
+    violations: Vec<Violation>,
+    unlisted: usize,
+    field: &str,
+    noun: &str,
+) -> Vec<Violation> {
+    let total = violations.len() + unlisted;
+    let mut kept = Vec::new();
+    let mut bytes = 0;
+    for violation in violations {
+        let violation = Violation {
+            field: truncated(&violation.field, MAX_FIELD_CHARS),
+            description: truncated(&violation.description, MAX_DESCRIPTION_CHARS),
+        };
+        let size = violation.field.len() + violation.description.len();
+        if kept.len() == MAX_VIOLATIONS || bytes + size > MAX_VIOLATION_BYTES {
+            break;
+        }
+        bytes += size;
+        kept.push(violation);
+    }
+    let more = total - kept.len();
+    if more > 0 {
+        kept.push(Violation {
+            field: field.to_owned(),
+            description: format!(
+                "and {more} more {noun} not listed; fix the ones listed and try again to see the rest"
+            ),
+        });
+    }
+    kept
+}
+
+/// True when a list already fits (as what [`fit_violations`] produces does): it is sent as it is.
+fn fits(violations: &[Violation]) -> bool {
+    let summary_allowance = 200;
+    let bytes: usize = violations
+        .iter()
+        .map(|v| v.field.len() + v.description.len())
+        .sum();
+    violations.len() <= MAX_VIOLATIONS + 1 && bytes <= MAX_VIOLATION_BYTES + summary_allowance
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+fn truncated(text: &str, max: usize) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// An error on its way to a client: a catalogue reason, a `detail` sentence saying what to do,
 /// and optional metadata, violations and retry delay. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,16 +249,25 @@ impl ApiError {
     }
 
     /// The `google.rpc.Status` form: code, detail as message, `ErrorInfo`, and `BadRequest` /
-    /// `RetryInfo` when present.
+    /// `RetryInfo` when present. Kept well under the size a peer accepts in headers: the detail
+    /// and metadata values shortened, violations fitted with [`fit_violations`].
     pub fn to_status(&self) -> tonic::Status {
-        let mut details = ErrorDetails::with_error_info(
-            self.reason.as_str(),
-            ERROR_DOMAIN,
-            self.metadata.clone(),
-        );
+        let metadata: HashMap<String, String> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), truncated(v, MAX_METADATA_CHARS)))
+            .collect();
+        let mut details =
+            ErrorDetails::with_error_info(self.reason.as_str(), ERROR_DOMAIN, metadata);
         if !self.violations.is_empty() {
-            let violations = self
-                .violations
+            let fitted;
+            let violations = if fits(&self.violations) {
+                &self.violations
+            } else {
+                fitted = fit_violations(self.violations.clone(), 0, "…", "problems");
+                &fitted
+            };
+            let violations = violations
                 .iter()
                 .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
                 .collect::<Vec<_>>();
@@ -197,7 +276,8 @@ impl ApiError {
         if let Some(delay) = self.retry_after {
             details.set_retry_info(Some(delay));
         }
-        tonic::Status::with_error_details(self.reason.grpc_code(), self.detail.clone(), details)
+        let detail = truncated(&self.detail, MAX_DETAIL_CHARS);
+        tonic::Status::with_error_details(self.reason.grpc_code(), detail, details)
     }
 
     /// Reads an error back from a status; a status without `ErrorInfo` gets the reason its code
@@ -329,6 +409,58 @@ mod tests {
         let back = ApiError::from_status(&error.to_status());
         assert_eq!(back.violations, error.violations);
         assert_eq!(back.retry_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn oversized_errors_are_fitted_to_what_a_status_can_carry() {
+        let long = "N".repeat(8 * 1024);
+        let many: Vec<Violation> = (0..150)
+            .map(|i| Violation {
+                field: format!("line {i}"),
+                description: format!("{long} is not a KEY=value line"),
+            })
+            .collect();
+        let error = ApiError::invalid(format!("Setting {long} is bad."), many)
+            .with_metadata("name", long.clone());
+        let status = error.to_status();
+        let mut headers = tonic::codegen::http::HeaderMap::new();
+        status.add_header(&mut headers).unwrap();
+        let size: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        assert!(
+            size < 10 * 1024,
+            "{size} bytes of headers; peers accept 16 KiB"
+        );
+        let back = ApiError::from_status(&status);
+        assert!(back.violations.len() <= MAX_VIOLATIONS + 1);
+        assert_eq!(back.violations[0].field, "line 0");
+        let last = back.violations.last().unwrap();
+        assert!(
+            last.description.starts_with("and ") && last.description.contains("more problems"),
+            "{last:?}"
+        );
+        assert!(back.metadata["name"].chars().count() <= MAX_METADATA_CHARS + 1);
+    }
+
+    #[test]
+    fn fitted_violations_count_what_they_leave_out() {
+        let lines: Vec<Violation> = (1..=60)
+            .map(|i| Violation {
+                field: format!("line {i}"),
+                description: "is not a KEY=value line".into(),
+            })
+            .collect();
+        let fitted = fit_violations(lines, 90, "dotenv", "lines");
+        assert_eq!(fitted.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(
+            fitted[MAX_VIOLATIONS].description,
+            "and 100 more lines not listed; fix the ones listed and try again to see the rest"
+        );
+        // What fit_violations made travels unchanged.
+        let error = ApiError::invalid("x", fitted.clone());
+        assert_eq!(ApiError::from_status(&error.to_status()).violations, fitted);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 pub mod error;
 mod redact;
 
-pub use error::{ApiError, Reason, Violation};
+pub use error::{ApiError, Reason, Violation, fit_violations};
 
 /// Generated code for `latchkey.auth.v1`.
 pub mod auth {

@@ -159,7 +159,7 @@ async fn import(
     let verb = if outcome.applied {
         "imported"
     } else {
-        "would import (dry run)"
+        "would import (dry run: values are not compared, so every stored name the file sets is listed as changed)"
     };
     println!(
         "{verb} for {user_id}: added {:?}, changed {:?}, removed {:?}, unchanged {}",

@@ -348,9 +348,9 @@ fn schemas() -> Value {
             "properties": {
                 "applied": { "type": "boolean" },
                 "added": { "type": "array", "items": { "type": "string" } },
-                "changed": { "type": "array", "items": { "type": "string" } },
+                "changed": { "type": "array", "items": { "type": "string" }, "description": "stored names the file sets with another value; a dry run compares no values and lists every stored name the file sets (would be replaced)" },
                 "removed": { "type": "array", "items": { "type": "string" } },
-                "unchanged": { "type": "array", "items": { "type": "string" } },
+                "unchanged": { "type": "array", "items": { "type": "string" }, "description": "stored names whose value already equals the file's; always empty for a dry run" },
                 "warnings": { "type": "array", "items": { "$ref": "#/components/schemas/DotenvWarning" } },
                 "settings": { "type": "array", "items": { "$ref": "#/components/schemas/MaskedSetting" } }
             }

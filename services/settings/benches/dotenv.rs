@@ -1,9 +1,14 @@
-//! .env parse throughput on a generated 200-line file (plain, quoted, commented, multi-line).
+//! .env parse cost: a generated 200-line file (plain, quoted, commented, multi-line), and the
+//! pathological inputs an outside probe sent (`A="` then newlines up to the 256 KiB body limit;
+//! 30,000 lines setting one name; 15,000 names set twice), which must cost time linear in their
+//! size.
 //! Run: `cargo bench -p latchkey-settings --bench dotenv`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_settings::dotenv::parse;
 use std::hint::black_box;
+
+const BODY_LIMIT: usize = 256 * 1024;
 
 fn sample_file() -> String {
     let mut text = String::new();
@@ -23,14 +28,53 @@ fn sample_file() -> String {
     text
 }
 
+/// `A="` and then line breaks up to the body limit: the quote is never closed.
+fn unterminated_quote() -> String {
+    format!("A=\"{}", "\n".repeat(BODY_LIMIT - 3))
+}
+
+/// One name set 30,000 times.
+fn duplicates() -> String {
+    (0..30_000).map(|i| format!("A={i}\n")).collect()
+}
+
+/// 15,000 names, each set twice: every second line is a duplicate of an entry far back.
+fn names_set_twice() -> String {
+    let names: String = (0..15_000).map(|i| format!("K{i}=v\n")).collect();
+    format!("{names}{names}")
+}
+
+/// Bare lines up to the body limit: every one is an error (an unquoted certificate, pasted).
+fn all_bad_lines() -> String {
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n".repeat(BODY_LIMIT / 33)
+}
+
+/// A 16 KiB quoted value closed on the last line, many times.
+fn long_quoted_values() -> String {
+    let value = "x".repeat(63);
+    let one = format!("K=\"{}\"\n", format!("{value}\n").repeat(255));
+    one.repeat(BODY_LIMIT / one.len())
+}
+
 fn dotenv(c: &mut Criterion) {
-    let text = sample_file();
-    assert!(parse(&text).is_ok());
     let mut group = c.benchmark_group("dotenv");
-    group.throughput(Throughput::Bytes(text.len() as u64));
-    group.bench_function("parse_200_lines", |b| {
-        b.iter(|| parse(black_box(&text)).unwrap())
-    });
+    let cases: [(&str, String, bool); 6] = [
+        ("parse_200_lines", sample_file(), true),
+        (
+            "unterminated_quote_256k_newlines",
+            unterminated_quote(),
+            false,
+        ),
+        ("duplicates_30k_lines", duplicates(), true),
+        ("names_15k_set_twice", names_set_twice(), true),
+        ("bad_lines_256k", all_bad_lines(), false),
+        ("quoted_16k_values_256k", long_quoted_values(), true),
+    ];
+    for (name, text, parses) in cases {
+        assert_eq!(parse(&text).is_ok(), parses, "{name}");
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(name, |b| b.iter(|| parse(black_box(&text)).is_ok()));
+    }
     group.finish();
 }
 

@@ -1,15 +1,31 @@
-//! The `.env` grammar of DESIGN §4a, with no I/O: [`parse`] reads a pasted file into entries,
-//! warnings and every bad line (with its number and a sentence saying how to fix it); [`write`]
-//! is the reverse, quoting only where needed, so `parse(write(map)) == map`.
+//! The `.env` grammar of the README ("The `.env` grammar"), with no I/O: [`parse`] reads a pasted
+//! file into entries, warnings and every bad line (with its number and a sentence saying how to
+//! fix it); [`write`] is the reverse, quoting only where needed, so `parse(write(map)) == map`.
 //!
-//! Where node dotenv, dotenvy, python-dotenv and Compose disagree, we go the way §4a decides:
-//! `export ` prefix allowed; only `=` separates (spaces around it allowed); keys
-//! `[A-Za-z_][A-Za-z0-9_]*`; `#` starts a comment at the start of a line or after whitespace in an
-//! unquoted value (`A=v#x` keeps `v#x`); unquoted values are trimmed; single quotes are literal;
-//! double quotes take `\n \r \t \\ \" \$` and may span lines; `KEY=` is empty; CRLF and a leading
-//! BOM are accepted; duplicate keys: last wins, with a warning; no variable expansion.
+//! Where node dotenv, dotenvy, python-dotenv and Compose disagree, we decide:
+//! `export ` prefix allowed; only `=` separates (spaces around it allowed; a YAML-style `KEY: value`
+//! is an error with its own hint); keys `[A-Za-z_][A-Za-z0-9_]*`; `#` starts a comment at the start
+//! of a line or after whitespace in an unquoted value (`A=v#x` keeps `v#x`); unquoted values are
+//! trimmed and taken as written (backticks included, with a warning); single quotes are literal;
+//! double quotes take `\n \r \t \\ \" \$` (any other backslash is kept as written) and may span
+//! lines; `"""` opens a literal multi-line value closed by the next `"""` (the form
+//! `fly secrets import` reads); after a closing quote only whitespace and a `# comment` may follow;
+//! `KEY=` is empty; CRLF and a leading BOM are accepted; duplicate keys: last wins, with a warning;
+//! no variable expansion.
+//!
+//! Every input costs time linear in its size: one forward scan over the lines, quoted values
+//! read once and cut off at the value limit, duplicates found through a map.
 
 use std::collections::HashMap;
+
+mod lines;
+mod quoted;
+mod write;
+
+pub use write::write;
+
+use lines::Lines;
+use quoted::Quote;
 
 /// One parsed entry: name, value as stored (no expansion), 1-based line where it starts.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,11 +61,60 @@ pub struct LineError {
 }
 
 /// A parsed file: entries in file order (duplicates collapsed, last wins, kept where the last
-/// occurrence stands) and warnings.
+/// occurrence stands) and warnings (the first [`Options::max_warnings`] of them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Parsed {
     pub entries: Vec<Entry>,
     pub warnings: Vec<Warning>,
+    /// Warnings beyond [`Options::max_warnings`], counted but not kept.
+    pub unlisted_warnings: usize,
+}
+
+/// Why [`parse_with`] gave no entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Some lines cannot be read: the first [`Options::max_errors`] of them, and how many there
+    /// are in all.
+    BadLines {
+        errors: Vec<LineError>,
+        total: usize,
+    },
+    /// [`Options::interrupted`] answered true (a deadline passed, or the caller went away).
+    Interrupted,
+}
+
+/// How far [`parse_with`] goes. [`Options::default`] keeps everything and never stops early.
+pub struct Options<'a> {
+    /// The largest value, in bytes after unescaping: a quoted value still open past it stops
+    /// being read there, with an error for its line, rather than consuming the rest of the text.
+    pub max_value_bytes: usize,
+    /// Bad lines kept in full; the rest are only counted.
+    pub max_errors: usize,
+    /// Warnings kept in full; the rest are only counted.
+    pub max_warnings: usize,
+    /// Asked every [`CHECK_EVERY_LINES`] lines; true stops the parse with [`Failure::Interrupted`].
+    pub interrupted: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// How often (in lines) [`Options::interrupted`] is asked.
+pub const CHECK_EVERY_LINES: usize = 1024;
+
+/// The value limit the parser applies by default: the service's (16 KiB).
+pub const DEFAULT_MAX_VALUE_BYTES: usize = crate::service::limits::MAX_VALUE_BYTES;
+
+fn never() -> bool {
+    false
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_errors: usize::MAX,
+            max_warnings: usize::MAX,
+            interrupted: &never,
+        }
+    }
 }
 
 /// True when `name` is a valid setting name: `^[A-Za-z_][A-Za-z0-9_]*$`.
@@ -59,87 +124,110 @@ pub fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Parses the whole text; `Err` carries every bad line, not just the first.
+/// Parses the whole text with default [`Options`]; `Err` carries every bad line.
 pub fn parse(text: &str) -> Result<Parsed, Vec<LineError>> {
+    match parse_with(text, &Options::default()) {
+        Ok(parsed) => Ok(parsed),
+        Err(Failure::BadLines { errors, .. }) => Err(errors),
+        Err(Failure::Interrupted) => unreachable!("the default options never interrupt"),
+    }
+}
+
+/// Parses the whole text within `options`' limits.
+pub fn parse_with(text: &str, options: &Options<'_>) -> Result<Parsed, Failure> {
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = normalised.split('\n').collect();
     let mut parser = Parser {
-        lines: &lines,
-        next: 0,
-        parsed: Parsed::default(),
+        lines: Lines::new(text),
+        options,
+        interrupted: false,
+        slots: Vec::new(),
+        warnings: Vec::new(),
+        unlisted_warnings: 0,
         errors: Vec::new(),
+        error_count: 0,
         seen: HashMap::new(),
+        open_backtick: None,
     };
-    while parser.next < lines.len() {
-        parser.line();
+    while let Some((number, raw)) = parser.next_line() {
+        parser.line(number, raw);
     }
-    if parser.errors.is_empty() {
-        Ok(parser.parsed)
-    } else {
-        Err(parser.errors)
+    if parser.interrupted {
+        return Err(Failure::Interrupted);
     }
+    if parser.error_count > 0 {
+        return Err(Failure::BadLines {
+            errors: parser.errors,
+            total: parser.error_count,
+        });
+    }
+    Ok(Parsed {
+        entries: parser.slots.into_iter().flatten().collect(),
+        warnings: parser.warnings,
+        unlisted_warnings: parser.unlisted_warnings,
+    })
 }
 
-struct Parser<'a> {
-    lines: &'a [&'a str],
-    /// Index of the next physical line to read.
-    next: usize,
-    parsed: Parsed,
+struct Parser<'t, 'o> {
+    lines: Lines<'t>,
+    options: &'o Options<'o>,
+    interrupted: bool,
+    /// Entries in file order; a slot is emptied when a later line sets the same name.
+    slots: Vec<Option<Entry>>,
+    warnings: Vec<Warning>,
+    unlisted_warnings: usize,
     errors: Vec<LineError>,
-    /// Name → line of its current entry, for duplicate warnings.
-    seen: HashMap<String, usize>,
+    error_count: usize,
+    /// Name → (line it was first set on, index of its current slot).
+    seen: HashMap<String, (usize, usize)>,
+    /// The line of an unquoted value that opened a backtick and did not close it: the bad
+    /// lines after it are most likely the rest of a multi-line backtick value, and say so.
+    open_backtick: Option<usize>,
 }
 
-impl Parser<'_> {
-    fn line(&mut self) {
-        let number = self.next + 1;
-        let raw = self.lines[self.next];
-        self.next += 1;
+impl<'t> Parser<'t, '_> {
+    /// The next physical line, or None at the end or when told to stop.
+    fn next_line(&mut self) -> Option<(usize, &'t str)> {
+        if self.interrupted {
+            return None;
+        }
+        let (number, line) = self.lines.next()?;
+        if number % CHECK_EVERY_LINES == 0 && (self.options.interrupted)() {
+            self.interrupted = true;
+            return None;
+        }
+        Some((number, line))
+    }
+
+    fn line(&mut self, number: usize, raw: &'t str) {
         let trimmed = raw.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             return;
         }
         let rest = strip_export(trimmed);
         let Some((key, value_part)) = rest.split_once('=') else {
-            let shown = shorten(rest.trim());
-            // A conventional upper-case name is echoed; anything else may be a piece of a
-            // secret (an unquoted PEM or base64 body line) and is not.
-            let conventional = !rest.trim().chars().any(|c| c.is_ascii_lowercase());
-            let message = if is_valid_name(rest.trim()) && conventional {
-                format!(
-                    "`{shown}` has no `=`; write `{shown}=value` (or `{shown}=` for an empty value)"
-                )
-            } else {
-                // Not echoed: such a line is often a piece of a secret (an unquoted PEM body).
-                "is not a KEY=value line; quote multi-line values with double quotes, or comment the line out with `#`".to_owned()
-            };
-            self.error(number, message);
+            let message = no_equals_message(rest.trim());
+            self.bad_line(number, rest, message);
             return;
         };
         let key = key.trim();
         if !is_valid_name(key) {
-            // Echoed only when short and name-like: base64 with `=` padding is not a name.
-            let message = if key.chars().count() <= 40
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c))
-                && !key.chars().any(|c| c.is_ascii_digit())
-            {
-                format!(
-                    "`{key}` is not a valid name: use letters, digits and `_`, not starting with a digit"
-                )
-            } else {
-                "the text before `=` is not a valid name: use letters, digits and `_`, not starting with a digit".to_owned()
+            let message = match yaml_style_name(rest) {
+                Some(name) => yaml_message(name),
+                None => invalid_name_message(key),
             };
-            self.error(number, message);
+            self.bad_line(number, rest, message);
             return;
         }
+        self.open_backtick = None;
         let value_part = value_part.trim_start_matches([' ', '\t']);
-        let value = match value_part.chars().next() {
-            Some('"') => self.quoted(number, key, &value_part[1..], '"'),
-            Some('\'') => self.quoted(number, key, &value_part[1..], '\''),
-            _ => Some(self.unquoted(number, key, value_part)),
+        let value = if let Some(body) = value_part.strip_prefix("\"\"\"") {
+            self.triple_quoted(number, key, body)
+        } else if let Some(body) = value_part.strip_prefix('"') {
+            self.quoted(number, key, body, Quote::Double)
+        } else if let Some(body) = value_part.strip_prefix('\'') {
+            self.quoted(number, key, body, Quote::Single)
+        } else {
+            Some(self.unquoted(number, key, value_part))
         };
         if let Some(value) = value {
             self.push(number, key, value);
@@ -151,78 +239,65 @@ impl Parser<'_> {
         if looks_like_expansion(value) {
             self.warn(number, key, "contains `$…`, which is stored as written (no variable expansion); quote it with single quotes to silence this");
         }
+        if value.starts_with('`') {
+            self.warn(number, key, "starts with a backtick, which Latchkey keeps as part of the value (node's dotenv treats backticks as quotes and strips them); use double quotes if the backticks are not part of the value");
+            if value.len() == 1 || !value.ends_with('`') {
+                self.open_backtick = Some(number);
+            }
+        }
+        if value.contains('#') {
+            self.warn(number, key, "contains `#` with no space before it, which is kept as part of the value (node's and Ruby's dotenv would cut the value there as a comment); quote the value to silence this");
+        }
         value.to_owned()
     }
 
-    /// Reads a quoted value starting after the opening quote, across lines if needed.
-    fn quoted(&mut self, number: usize, key: &str, first: &str, quote: char) -> Option<String> {
-        let mut body = first.to_owned();
-        loop {
-            if let Some(end) = closing_quote(&body, quote) {
-                let after = &body[end + 1..];
-                let tail = after.trim_start();
-                if !tail.is_empty() && !tail.starts_with('#') {
-                    let message =
-                        "unexpected text after the closing quote; only a `# comment` may follow"
-                            .to_owned();
-                    self.error(number, message);
-                    return None;
-                }
-                let inner = &body[..end];
-                let value = if quote == '"' {
-                    unescape(inner)
-                } else {
-                    inner.to_owned()
-                };
-                self.quoted_warnings(number, key, &value);
-                return Some(value);
-            }
-            if self.next >= self.lines.len() {
-                self.error(
-                    number,
-                    format!(
-                        "the {} quote opened here is never closed; add the closing {quote}",
-                        quote_name(quote)
-                    ),
-                );
-                return None;
-            }
-            body.push('\n');
-            body.push_str(self.lines[self.next]);
-            self.next += 1;
-        }
-    }
-
-    fn quoted_warnings(&mut self, number: usize, key: &str, value: &str) {
-        let doubled = ['"', '\'']
-            .iter()
-            .any(|q| value.len() >= 2 && value.starts_with(*q) && value.ends_with(*q));
-        if doubled {
-            self.warn(number, key, "the value is quoted twice (e.g. \"'x'\"); the inner quotes are kept as part of the value");
-        }
-        if value.ends_with(char::is_whitespace) || value.starts_with(char::is_whitespace) {
-            self.warn(number, key, "the value starts or ends with whitespace or a newline, which is kept; remove it if it was pasted by accident");
-        }
-    }
-
     fn push(&mut self, number: usize, key: &str, value: String) {
-        if let Some(previous) = self.seen.insert(key.to_owned(), number) {
-            self.parsed.entries.retain(|e| e.name != key);
-            self.warn(
-                number,
-                key,
-                &format!("{key} is set again (first on line {previous}); the last value wins"),
-            );
-        }
-        self.parsed.entries.push(Entry {
+        let slot = self.slots.len();
+        self.slots.push(Some(Entry {
             name: key.to_owned(),
             value,
             line: number,
-        });
+        }));
+        match self.seen.get_mut(key) {
+            Some((first, current)) => {
+                self.slots[*current] = None;
+                *current = slot;
+                let first = *first;
+                // Formatted only when kept: 30,000 repeats cost a count, not 30,000 strings.
+                if self.warnings.len() < self.options.max_warnings {
+                    let message =
+                        format!("{key} is set again (first on line {first}); the last value wins");
+                    self.warn(number, key, &message);
+                } else {
+                    self.unlisted_warnings += 1;
+                }
+            }
+            None => {
+                self.seen.insert(key.to_owned(), (number, slot));
+            }
+        }
+    }
+
+    /// An unreadable line; after an unclosed backtick, the message says what went wrong there.
+    fn bad_line(&mut self, number: usize, rest: &str, message: String) {
+        let message = match self.open_backtick {
+            Some(opened) => format!(
+                "is not a KEY=value line: it looks like the rest of the backtick value opened on line {opened}, but backticks are not quotes here; put a multi-line value in double quotes"
+            ),
+            None => message,
+        };
+        if rest.contains('`') {
+            self.open_backtick = None;
+        }
+        self.error(number, message);
     }
 
     fn warn(&mut self, line: usize, name: &str, message: &str) {
-        self.parsed.warnings.push(Warning {
+        if self.warnings.len() >= self.options.max_warnings {
+            self.unlisted_warnings += 1;
+            return;
+        }
+        self.warnings.push(Warning {
             line,
             name: name.to_owned(),
             message: message.to_owned(),
@@ -230,7 +305,10 @@ impl Parser<'_> {
     }
 
     fn error(&mut self, line: usize, message: String) {
-        self.errors.push(LineError { line, message });
+        self.error_count += 1;
+        if self.errors.len() < self.options.max_errors {
+            self.errors.push(LineError { line, message });
+        }
     }
 }
 
@@ -250,6 +328,51 @@ fn strip_export(line: &str) -> &str {
     }
 }
 
+/// The message for a line without `=`. A conventional upper-case name is echoed; anything else
+/// may be a piece of a secret (an unquoted PEM or base64 body line) and is not.
+fn no_equals_message(rest: &str) -> String {
+    if let Some(name) = yaml_style_name(rest) {
+        return yaml_message(name);
+    }
+    let conventional = !rest.chars().any(|c| c.is_ascii_lowercase());
+    if is_valid_name(rest) && conventional {
+        let shown = shorten(rest);
+        format!("`{shown}` has no `=`; write `{shown}=value` (or `{shown}=` for an empty value)")
+    } else {
+        "is not a KEY=value line; quote multi-line values with double quotes, or comment the line out with `#`".to_owned()
+    }
+}
+
+/// The name of a YAML-style `NAME: value` line (the name before the first `:` is valid).
+fn yaml_style_name(rest: &str) -> Option<&str> {
+    let (name, _) = rest.split_once(':')?;
+    let name = name.trim_end();
+    is_valid_name(name).then_some(name)
+}
+
+fn yaml_message(name: &str) -> String {
+    let shown = shorten(name);
+    format!(
+        "`{shown}:` is a YAML-style separator; a .env line uses `=`: write `{shown}=value` (quote the value if it has spaces)"
+    )
+}
+
+/// Echoed only when short and name-like: base64 with `=` padding is not a name.
+fn invalid_name_message(key: &str) -> String {
+    let echo = key.chars().count() <= 40
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c))
+        && !key.chars().any(|c| c.is_ascii_digit());
+    if echo {
+        format!(
+            "`{key}` is not a valid name: use letters, digits and `_`, not starting with a digit"
+        )
+    } else {
+        "the text before `=` is not a valid name: use letters, digits and `_`, not starting with a digit".to_owned()
+    }
+}
+
 /// Cuts an unquoted value at a `#` that starts the value or follows whitespace.
 fn strip_comment(value: &str) -> &str {
     let mut previous_is_space = true;
@@ -262,48 +385,6 @@ fn strip_comment(value: &str) -> &str {
     value
 }
 
-/// Byte index of the closing quote; in double quotes a backslash escapes the next character.
-fn closing_quote(body: &str, quote: char) -> Option<usize> {
-    let mut escaped = false;
-    for (index, c) in body.char_indices() {
-        if quote == '"' && escaped {
-            escaped = false;
-            continue;
-        }
-        if quote == '"' && c == '\\' {
-            escaped = true;
-        } else if c == quote {
-            return Some(index);
-        }
-    }
-    None
-}
-
-fn unescape(inner: &str) -> String {
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('t') => out.push('\t'),
-            Some('\\') => out.push('\\'),
-            Some('"') => out.push('"'),
-            Some('$') => out.push('$'),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
 /// `${…}` or `$NAME` in an unquoted value.
 fn looks_like_expansion(value: &str) -> bool {
     value.match_indices('$').any(|(index, _)| {
@@ -312,10 +393,6 @@ fn looks_like_expansion(value: &str) -> bool {
             .next()
             .is_some_and(|c| c == '{' || c.is_ascii_alphabetic() || c == '_')
     })
-}
-
-fn quote_name(quote: char) -> &'static str {
-    if quote == '"' { "double" } else { "single" }
 }
 
 /// Caller text in messages: at most 40 characters, never a whole long value.
@@ -327,229 +404,5 @@ fn shorten(text: &str) -> String {
     shown
 }
 
-/// Writes pairs as a `.env` that [`parse`] reads back to the same values; quotes only where needed.
-pub fn write<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::new();
-    for (name, value) in entries {
-        out.push_str(name);
-        out.push('=');
-        if needs_quotes(value) {
-            out.push('"');
-            for c in value.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    '$' => out.push_str("\\$"),
-                    other => out.push(other),
-                }
-            }
-            out.push('"');
-        } else {
-            out.push_str(value);
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn needs_quotes(value: &str) -> bool {
-    value.chars().any(|c| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(c, '#' | '"' | '\'' | '\\' | '$' | '\u{FEFF}')
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(text: &str) -> Vec<(String, String)> {
-        parse(text)
-            .unwrap()
-            .entries
-            .into_iter()
-            .map(|e| (e.name, e.value))
-            .collect()
-    }
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn a_messy_real_world_file() {
-        let text = "\u{FEFF}# Deploy keys\r\n\
-            export FLY_API_TOKEN=fo1_abc123 # from fly tokens create\r\n\
-            OPENROUTER_API_KEY = sk-or-v1-xyz\r\n\
-            \r\n\
-            EMPTY=\r\n\
-            HASH_IN_VALUE=v#x\r\n\
-            SINGLE='literal $HOME \\n'\r\n\
-            DOUBLE=\"line1\\nline2 \\\"q\\\" \\$HOME\"  # comment\r\n\
-            PEM=\"-----BEGIN PRIVATE KEY-----\r\n\
-            MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\r\n\
-            -----END PRIVATE KEY-----\"\r\n\
-            \texport\tTABBED=yes\r\n";
-        assert_eq!(
-            map(text),
-            pairs(&[
-                ("FLY_API_TOKEN", "fo1_abc123"),
-                ("OPENROUTER_API_KEY", "sk-or-v1-xyz"),
-                ("EMPTY", ""),
-                ("HASH_IN_VALUE", "v#x"),
-                ("SINGLE", "literal $HOME \\n"),
-                ("DOUBLE", "line1\nline2 \"q\" $HOME"),
-                (
-                    "PEM",
-                    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
-                ),
-                ("TABBED", "yes"),
-            ])
-        );
-    }
-
-    #[test]
-    fn every_bad_line_is_reported_with_its_number() {
-        let text = "GOOD=1\nBARE_KEY\n9NAME=x\nA-B=1\nQ=\"unterminated\nMORE=2\n";
-        let errors = parse(text).unwrap_err();
-        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, [2, 3, 4, 5]);
-        assert!(errors[0].message.contains("has no `=`"), "{errors:?}");
-        assert!(errors[1].message.contains("not a valid name"));
-        assert!(errors[3].message.contains("never closed"));
-    }
-
-    #[test]
-    fn text_after_a_closing_quote_is_an_error_but_a_comment_is_fine() {
-        assert_eq!(map("A=\"x\" # note\n"), pairs(&[("A", "x")]));
-        let errors = parse("A=\"x\" y\n").unwrap_err();
-        assert_eq!(errors[0].line, 1);
-        assert!(errors[0].message.contains("after the closing quote"));
-    }
-
-    #[test]
-    fn comments_need_whitespace_before_the_hash() {
-        assert_eq!(
-            map("A=v #x\nB=#all comment\nC=a#b\n"),
-            pairs(&[("A", "v"), ("B", ""), ("C", "a#b")])
-        );
-    }
-
-    #[test]
-    fn duplicates_warn_and_the_last_wins_in_its_place() {
-        let parsed = parse("A=1\nB=2\nA=3\n").unwrap();
-        let got: Vec<(&str, &str, usize)> = parsed
-            .entries
-            .iter()
-            .map(|e| (e.name.as_str(), e.value.as_str(), e.line))
-            .collect();
-        assert_eq!(got, [("B", "2", 2), ("A", "3", 3)]);
-        assert_eq!(parsed.warnings.len(), 1);
-        assert!(parsed.warnings[0].message.contains("first on line 1"));
-    }
-
-    #[test]
-    fn warnings_for_expansion_double_quoting_and_whitespace() {
-        let parsed =
-            parse("A=${HOME}/x\nB=\"'quoted twice'\"\nC=\"trailing \"\nD='$ok'\nE=price$5\n")
-                .unwrap();
-        let lines: Vec<(usize, &str)> = parsed
-            .warnings
-            .iter()
-            .map(|w| (w.line, w.name.as_str()))
-            .collect();
-        assert_eq!(lines, [(1, "A"), (2, "B"), (3, "C")]);
-    }
-
-    #[test]
-    fn multi_line_values_advance_line_numbers() {
-        let parsed = parse("A=\"1\n2\n3\"\nB=x\nbad\n").unwrap_err();
-        assert_eq!(parsed[0].line, 5);
-    }
-
-    #[test]
-    fn export_alone_is_a_key() {
-        assert_eq!(map("export=1\n"), pairs(&[("export", "1")]));
-    }
-
-    #[test]
-    fn debug_never_shows_values() {
-        let entry = Entry {
-            name: "K".into(),
-            value: "sk-live-secret".into(),
-            line: 1,
-        };
-        assert!(!format!("{entry:?}").contains("sk-live-secret"));
-        let parsed = parse("K=sk-live-secret\n").unwrap();
-        assert!(!format!("{parsed:?}").contains("sk-live-secret"));
-    }
-
-    #[test]
-    fn write_quotes_only_where_needed() {
-        let text = write([
-            ("A", "plain"),
-            ("B", ""),
-            ("C", "two words"),
-            ("D", "a\"b\\c$d\ne"),
-        ]);
-        assert_eq!(
-            text,
-            "A=plain\nB=\nC=\"two words\"\nD=\"a\\\"b\\\\c\\$d\\ne\"\n"
-        );
-        assert_eq!(
-            map(&text),
-            pairs(&[
-                ("A", "plain"),
-                ("B", ""),
-                ("C", "two words"),
-                ("D", "a\"b\\c$d\ne")
-            ])
-        );
-    }
-
-    mod properties {
-        use super::super::*;
-        use proptest::prelude::*;
-        use std::collections::BTreeMap;
-
-        fn names() -> impl Strategy<Value = String> {
-            "[A-Za-z_][A-Za-z0-9_]{0,20}"
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(512))]
-
-            #[test]
-            fn write_then_parse_gives_back_the_map(map in prop::collection::btree_map(names(), any::<String>(), 0..12)) {
-                let text = write(map.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                let parsed = parse(&text).expect("what write produces parses");
-                let back: BTreeMap<String, String> = parsed.entries.into_iter().map(|e| (e.name, e.value)).collect();
-                prop_assert_eq!(back, map);
-            }
-
-            #[test]
-            fn tricky_values_round_trip(value in "[ \t\"'#$\\\\\r\n=a-z{}]{0,24}") {
-                let text = write([("KEY", value.as_str())]);
-                let parsed = parse(&text).expect("parses");
-                prop_assert_eq!(&parsed.entries[0].value, &value);
-            }
-
-            #[test]
-            fn parse_never_panics(text in any::<String>()) {
-                let _ = parse(&text);
-            }
-
-            #[test]
-            fn parse_never_panics_on_dotenv_like_text(text in "([A-Za-z_ =\"'#$\\\\\r\n\t]|export ){0,80}") {
-                let _ = parse(&text);
-            }
-        }
-    }
-}
+mod tests;

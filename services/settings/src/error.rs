@@ -26,6 +26,13 @@ pub enum SettingsError {
     /// A stored value did not open: moved between users or names, altered, or wrong key.
     #[error("stored value for user {user_id} setting {name} failed its integrity check")]
     DataIntegrity { user_id: String, name: String },
+    /// The user was purged (deleted through auth): nothing may be written for them again, even
+    /// with a token that is still cached as valid somewhere.
+    #[error("user {0} was purged")]
+    UserPurged(String),
+    /// The request's deadline passed before the work was done; nothing was written.
+    #[error("deadline exceeded")]
+    DeadlineExceeded { allowed_ms: Option<u64> },
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
     #[error("internal: {0}")]
@@ -61,22 +68,57 @@ impl From<SettingsError> for ApiError {
             }
             E::Refused(refusal) => refusal,
             E::Invalid(detail, violations) => ApiError::invalid(detail, violations),
-            E::NotFound(name) => ApiError::new(
-                Reason::NotFound,
-                format!("Setting {name} does not exist; list settings to see the names stored."),
-            )
-            .with_metadata("name", name),
-            E::DataIntegrity { name, .. } => ApiError::new(
-                Reason::DataIntegrity,
-                format!(
-                    "The stored value of {name} failed its integrity check (it was altered or moved in the database); set it again, and check the database for tampering."
-                ),
-            )
-            .with_metadata("name", name),
+            E::NotFound(name) => {
+                let name = shown(&name);
+                ApiError::new(
+                    Reason::NotFound,
+                    format!(
+                        "Setting {name} does not exist; list settings to see the names stored."
+                    ),
+                )
+                .with_metadata("name", name)
+            }
+            E::DataIntegrity { name, .. } => {
+                let name = shown(&name);
+                ApiError::new(
+                    Reason::DataIntegrity,
+                    format!(
+                        "The stored value of {name} failed its integrity check (it was altered or moved in the database); set it again, and check the database for tampering."
+                    ),
+                )
+                .with_metadata("name", name)
+            }
+            E::UserPurged(_) => ApiError::new(
+                Reason::UserNotSynced,
+                "This user was deleted and their settings purged, so nothing is written for them; sign in again (the web app syncs a new user) and use that user's token.",
+            ),
+            E::DeadlineExceeded { allowed_ms } => ApiError::new(
+                Reason::DeadlineExceeded,
+                match allowed_ms {
+                    Some(ms) => format!(
+                        "Settings did not finish within this request's {ms} ms deadline; nothing was changed. Retry; if it persists, import the .env in smaller parts."
+                    ),
+                    None => "Settings stopped this request before it finished; nothing was changed. Retry.".to_owned(),
+                },
+            ),
             E::DatabaseUnavailable(_) => ApiError::unavailable(DATABASE),
             E::Internal(_) => ApiError::internal(),
         }
     }
+}
+
+/// Most characters of a caller-supplied name echoed in an error.
+pub const SHOWN_NAME_CHARS: usize = 64;
+
+/// A caller-supplied name as echoed in errors: at most [`SHOWN_NAME_CHARS`] characters, so an
+/// 8 KB name cannot swell an error past what a status can carry.
+pub fn shown(name: &str) -> String {
+    let mut chars = name.chars();
+    let mut out: String = chars.by_ref().take(SHOWN_NAME_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Short-hand for one field violation.

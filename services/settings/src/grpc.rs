@@ -2,6 +2,7 @@
 //! [`SettingsCore`], map errors through the catalogue. Nothing else lives here.
 
 use crate::authn::Authenticator;
+use crate::budget::Budget;
 use crate::error::SettingsError;
 use crate::service::{Caller, Change, ImportMode, Masked, SettingsCore};
 use latchkey_common::clock::rfc3339;
@@ -9,6 +10,7 @@ use latchkey_proto::ApiError;
 use latchkey_proto::settings::v1 as pb;
 use latchkey_proto::settings::v1::settings_service_server::SettingsService;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 use zeroize::Zeroizing;
 
@@ -50,6 +52,39 @@ fn status(metadata: &MetadataMap, error: SettingsError) -> Status {
     tracing::info!(%request_id, reason = %api.reason, "request refused");
     latchkey_common::metrics::global().failure("settings", api.reason);
     api.with_metadata("request_id", request_id).to_status()
+}
+
+/// The request's budget from its gRPC deadline (`grpc-timeout`, set from each REST route's
+/// budget by the gateway), counted from `received`. A little is kept back to send the answer, so
+/// the caller reads DEADLINE_EXCEEDED from us rather than a cancelled call. No deadline, no limit.
+fn request_budget(received: Instant, metadata: &MetadataMap) -> Budget {
+    let Some(timeout) = metadata
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+    else {
+        return Budget::unlimited();
+    };
+    let reserve = std::cmp::min(timeout / 10, Duration::from_millis(200));
+    Budget::within(received, timeout - reserve)
+}
+
+/// `grpc-timeout`: at most 8 digits and a unit (H, M, S, m, u, n), per the gRPC HTTP/2 spec.
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 fn request_id(metadata: &MetadataMap) -> String {
@@ -138,16 +173,18 @@ impl SettingsService for SettingsGrpc {
         &self,
         request: Request<pb::ImportDotenvRequest>,
     ) -> Result<Response<pb::ImportDotenvResponse>, Status> {
+        let received = Instant::now();
         let (metadata, _, body) = request.into_parts();
+        let text = Zeroizing::new(body.dotenv);
         let caller = self.caller(&metadata).await?;
         let mode = match pb::ImportMode::try_from(body.mode) {
             Ok(pb::ImportMode::Replace) => ImportMode::Replace,
             _ => ImportMode::Merge,
         };
-        let text = Zeroizing::new(body.dotenv);
+        let budget = request_budget(received, &metadata);
         let outcome = self
             .core
-            .import(&caller, &text, mode, body.dry_run)
+            .import_within(&caller, text, mode, body.dry_run, budget)
             .await
             .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::ImportDotenvResponse {
@@ -241,5 +278,32 @@ impl SettingsService for SettingsGrpc {
                 .collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_per_the_spec() {
+        assert_eq!(parse_grpc_timeout("15000m"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("7n"), Some(Duration::from_nanos(7)));
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S", "é"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_budget_keeps_a_little_back_to_answer() {
+        let mut metadata = MetadataMap::new();
+        assert!(!request_budget(Instant::now(), &metadata).expired());
+        metadata.insert("grpc-timeout", "0m".parse().unwrap());
+        assert!(request_budget(Instant::now(), &metadata).expired());
+        metadata.insert("grpc-timeout", "15S".parse().unwrap());
+        let long_ago = Instant::now() - Duration::from_millis(14_850);
+        assert!(request_budget(long_ago, &metadata).expired());
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`config`]: settings' typed, validated configuration and the master keys.
 //! - [`crypto`]: sealing one value with associated data (user, name, key id), and masking.
-//! - [`dotenv`]: the pure `.env` parser and writer (DESIGN §4a grammar); [`import`] adapts it.
+//! - [`dotenv`]: the pure `.env` parser and writer (the README's grammar); [`import`] adapts it
+//!   and plans an import against what is stored.
+//! - [`budget`]: a request's deadline, and CPU-heavy work on the blocking pool within it.
 //! - [`store`]: tables (values, reveal audit, key usage) and migrations.
 //! - [`service`]: the domain: list, merge, replace, import, delete, purge, reveal, audit.
 //! - [`rotation`]: key status, the start-up key check and online re-encryption.
@@ -14,6 +16,7 @@
 
 pub mod app;
 pub mod authn;
+pub mod budget;
 pub mod config;
 pub mod crypto;
 pub mod dotenv;

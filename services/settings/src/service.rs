@@ -2,13 +2,14 @@
 //! over the store and the master keys. Knows nothing of gRPC: the adapter in [`crate::grpc`]
 //! verifies the token, decodes, calls and maps errors.
 
+use crate::budget::Budget;
 use crate::config::MasterKeys;
 use crate::crypto;
-use crate::error::{SettingsError, violation};
+use crate::error::{SettingsError, shown, violation};
 use crate::keyring::KeyRing;
-use crate::store::{key_usage, reveal_audit, values};
+use crate::store::{key_usage, purged_users, reveal_audit, values};
 use latchkey_common::clock::{SharedClock, rfc3339};
-use latchkey_proto::Violation;
+use latchkey_proto::{Violation, fit_violations};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -116,8 +117,13 @@ pub struct ImportWarning {
 pub struct ImportOutcome {
     pub applied: bool,
     pub added: Vec<String>,
+    /// Names the file sets that were stored with another value. A dry run compares no values:
+    /// it lists every name the file sets that is stored ("would be replaced"), so a preview never
+    /// answers whether a guessed value is the stored one.
     pub changed: Vec<String>,
     pub removed: Vec<String>,
+    /// Names whose stored value already equals the file's (left as they are). Always empty for a
+    /// dry run.
     pub unchanged: Vec<String>,
     pub warnings: Vec<ImportWarning>,
     /// The resulting list (for a dry run: what it would be).
@@ -216,6 +222,12 @@ impl SettingsCore {
     /// Deletes one setting; NOT_FOUND when it does not exist.
     pub async fn delete(&self, caller: &Caller, name: &str) -> Result<(), SettingsError> {
         let user_id = user_of(caller)?;
+        if let Some(problem) = name_problem(name) {
+            return Err(SettingsError::Invalid(
+                "The setting name is not valid, so no such setting exists.".into(),
+                vec![violation("name", problem)],
+            ));
+        }
         let result = values::Entity::delete_many()
             .filter(values::Column::UserId.eq(user_id))
             .filter(values::Column::Name.eq(name))
@@ -228,8 +240,10 @@ impl SettingsCore {
         Ok(())
     }
 
-    /// Deletes every setting of `user_id` (auth calls this when it deletes the user). The reveal
-    /// audit log is kept: it records what callers did and holds no values.
+    /// Deletes every setting of `user_id` (auth calls this when it deletes the user) and records
+    /// the user as purged, in one transaction under the user's write lock: every later write for
+    /// them is refused (USER_NOT_SYNCED), even through a token some cache still holds as valid.
+    /// The reveal audit log is kept: it records what callers did and holds no values.
     pub async fn purge(&self, caller: &Caller, user_id: &str) -> Result<i64, SettingsError> {
         let client_id = require_scope(caller, PURGE_SCOPE)?;
         if user_id.trim().is_empty() {
@@ -238,10 +252,24 @@ impl SettingsCore {
                 vec![violation("user_id", "must not be empty")],
             ));
         }
+        let txn = begin_user_write(&self.db, user_id).await?;
+        let tombstone = purged_users::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            purged_at: Set(self.clock.now()),
+        };
+        purged_users::Entity::insert(tombstone)
+            .on_conflict(
+                OnConflict::column(purged_users::Column::UserId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
         let result = values::Entity::delete_many()
             .filter(values::Column::UserId.eq(user_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
         tracing::info!(%user_id, caller = %client_id, settings_deleted = result.rows_affected, "user's settings purged");
         Ok(result.rows_affected as i64)
     }
@@ -374,14 +402,31 @@ impl SettingsCore {
         })
     }
 
-    /// Parses a pasted `.env` and applies it (merge or replace), or previews it (`dry_run`).
-    /// Any bad line fails the whole import with one violation per line; nothing is written.
+    /// Parses a pasted `.env` and applies it (merge or replace), or previews it (`dry_run`), with
+    /// no deadline (operator tools). See [`SettingsCore::import_within`].
     pub async fn import(
         &self,
         caller: &Caller,
         text: &str,
         mode: ImportMode,
         dry_run: bool,
+    ) -> Result<ImportOutcome, SettingsError> {
+        let text = Zeroizing::new(text.to_owned());
+        self.import_within(caller, text, mode, dry_run, Budget::unlimited())
+            .await
+    }
+
+    /// Parses a pasted `.env` and applies it (merge or replace), or previews it (`dry_run`).
+    /// Any bad line fails the whole import with one violation per line; nothing is written.
+    /// Parsing and planning run on the blocking pool within `budget`: past its deadline the
+    /// answer is DEADLINE_EXCEEDED and nothing is written.
+    pub async fn import_within(
+        &self,
+        caller: &Caller,
+        text: Zeroizing<String>,
+        mode: ImportMode,
+        dry_run: bool,
+        budget: Budget,
     ) -> Result<ImportOutcome, SettingsError> {
         let user_id = user_of(caller)?;
         if text.len() > limits::MAX_IMPORT_BYTES {
@@ -397,71 +442,37 @@ impl SettingsCore {
                 )],
             ));
         }
-        let crate::import::Checked { entries, warnings } = crate::import::parse_checked(text)?;
+        budget.check()?;
+        let crate::import::Checked { entries, warnings } = budget
+            .run_blocking(move |stop| crate::import::parse_checked(&text, stop))
+            .await?;
+        // Merged or replacing, the result holds at least every name of the file.
+        if entries.len() > limits::MAX_SETTINGS {
+            return Err(too_many(entries.len()));
+        }
+        budget.check()?;
         let stored = values::Entity::find()
             .filter(values::Column::UserId.eq(user_id))
             .all(&self.db)
             .await?;
-        let mut outcome = ImportOutcome {
-            warnings,
-            ..Default::default()
-        };
-        let mut sets = BTreeMap::new();
-        for (name, value) in entries {
-            match stored.iter().find(|row| row.name == name) {
-                None => outcome.added.push(name.clone()),
-                Some(row) => match self.open_row(row) {
-                    Ok(current) if *current == *value => {
-                        outcome.unchanged.push(name);
-                        continue;
-                    }
-                    Ok(_) => outcome.changed.push(name.clone()),
-                    Err(_) => outcome.changed.push(name.clone()),
-                },
-            }
-            sets.insert(name, value);
-        }
-        if mode == ImportMode::Replace {
-            outcome.removed = stored
-                .iter()
-                .map(|row| row.name.clone())
-                .filter(|name| !sets.contains_key(name) && !outcome.unchanged.contains(name))
-                .collect();
-        }
+        let keys = self.keys.current();
+        let crate::import::Plan {
+            mut outcome,
+            sets,
+            stored,
+        } = budget
+            .run_blocking(move |_| Ok(crate::import::plan(&keys, stored, entries, mode, dry_run)))
+            .await?;
+        outcome.warnings = warnings;
         let resulting = stored.len() + outcome.added.len() - outcome.removed.len();
         if resulting > limits::MAX_SETTINGS {
             return Err(too_many(resulting));
         }
-        for names in [
-            &mut outcome.added,
-            &mut outcome.changed,
-            &mut outcome.removed,
-            &mut outcome.unchanged,
-        ] {
-            names.sort();
-        }
         if dry_run {
-            let now = self.clock.now();
-            let mut preview: BTreeMap<String, Masked> = stored
-                .iter()
-                .filter(|row| !outcome.removed.contains(&row.name))
-                .map(|row| (row.name.clone(), Masked::of(row)))
-                .collect();
-            for (name, value) in &sets {
-                let (length, last4) = crypto::mask_parts(value);
-                preview.insert(
-                    name.clone(),
-                    Masked {
-                        name: name.clone(),
-                        masked: crypto::masked(length, &last4),
-                        length,
-                        updated_at: now,
-                    },
-                );
-            }
-            outcome.settings = preview.into_values().collect();
+            outcome.settings = preview(&stored, &outcome.removed, &sets, self.clock.now());
             return Ok(outcome);
         }
+        budget.check()?;
         let deletes = Deletes::Names(outcome.removed.iter().cloned().collect());
         outcome.settings = self.write(user_id, sets, deletes).await?;
         outcome.applied = true;
@@ -478,26 +489,7 @@ impl SettingsCore {
 
     /// Opens a stored row with the key it names; a failure is DATA_INTEGRITY, logged (names only).
     fn open_row(&self, row: &values::Model) -> Result<Zeroizing<String>, SettingsError> {
-        let integrity = || SettingsError::DataIntegrity {
-            user_id: row.user_id.clone(),
-            name: row.name.clone(),
-        };
-        let keys = self.keys.current_with(&row.key_id);
-        let Some(key) = keys.get(&row.key_id) else {
-            tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, "stored value names a master key that is not configured");
-            return Err(integrity());
-        };
-        let value =
-            crypto::open(key, &row.user_id, &row.name, &row.ciphertext).map_err(|error| {
-                tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, %error, "stored value failed its integrity check");
-                integrity()
-            })?;
-        // The masking columns sit outside the AEAD; a mismatch means someone edited the row.
-        if crypto::mask_parts(&value) != (row.length, row.last4.clone()) {
-            tracing::error!(user_id = %row.user_id, name = %row.name, "stored length or last characters do not match the sealed value; the row was edited");
-            return Err(integrity());
-        }
-        Ok(value)
+        open_row(&self.keys.current_with(&row.key_id), row)
     }
 
     /// Seals and writes `sets`, deletes `deletes`, in one transaction; checks the resulting count.
@@ -529,6 +521,7 @@ impl SettingsCore {
         // Counted before the write: a nonce drawn for a write that then fails still counts.
         record_encryptions(&self.db, &key.id, rows.len() as i64).await?;
         let txn = begin_user_write(&self.db, user_id).await?;
+        refuse_if_purged(&txn, user_id).await?;
         let existing: BTreeSet<String> = values::Entity::find()
             .select_only()
             .column(values::Column::Name)
@@ -604,6 +597,72 @@ async fn begin_user_write(
         .await?;
     }
     Ok(txn)
+}
+
+/// USER_NOT_SYNCED when `user_id` was purged. Called inside the write transaction, after its
+/// per-user lock is taken: the purge writes its row under the same lock, so either the write
+/// commits first (and the purge then deletes what it wrote) or it sees the row here.
+async fn refuse_if_purged<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<(), SettingsError> {
+    let purged = purged_users::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await?;
+    if purged.is_some() {
+        tracing::info!(%user_id, "write refused: the user was purged");
+        return Err(SettingsError::UserPurged(user_id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Opens a stored row with the key it names; a failure is DATA_INTEGRITY, logged (names only).
+pub(crate) fn open_row(
+    keys: &MasterKeys,
+    row: &values::Model,
+) -> Result<Zeroizing<String>, SettingsError> {
+    let integrity = || SettingsError::DataIntegrity {
+        user_id: row.user_id.clone(),
+        name: row.name.clone(),
+    };
+    let Some(key) = keys.get(&row.key_id) else {
+        tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, "stored value names a master key that is not configured");
+        return Err(integrity());
+    };
+    let value = crypto::open(key, &row.user_id, &row.name, &row.ciphertext).map_err(|error| {
+        tracing::error!(user_id = %row.user_id, name = %row.name, key_id = %row.key_id, %error, "stored value failed its integrity check");
+        integrity()
+    })?;
+    // The masking columns sit outside the AEAD; a mismatch means someone edited the row.
+    if crypto::mask_parts(&value) != (row.length, row.last4.clone()) {
+        tracing::error!(user_id = %row.user_id, name = %row.name, "stored length or last characters do not match the sealed value; the row was edited");
+        return Err(integrity());
+    }
+    Ok(value)
+}
+
+/// The list a dry run would leave: stored rows not removed, with the file's values masked.
+fn preview(
+    stored: &[values::Model],
+    removed: &[String],
+    sets: &BTreeMap<String, Zeroizing<String>>,
+    now: i64,
+) -> Vec<Masked> {
+    let mut preview: BTreeMap<String, Masked> = stored
+        .iter()
+        .filter(|row| !removed.contains(&row.name))
+        .map(|row| (row.name.clone(), Masked::of(row)))
+        .collect();
+    for (name, value) in sets {
+        let (length, last4) = crypto::mask_parts(value);
+        preview.insert(
+            name.clone(),
+            Masked {
+                name: name.clone(),
+                masked: crypto::masked(length, &last4),
+                length,
+                updated_at: now,
+            },
+        );
+    }
+    preview.into_values().collect()
 }
 
 enum Deletes {
@@ -727,7 +786,7 @@ fn check_batch(changes: &[Change]) -> Result<(), SettingsError> {
     let mut violations: Vec<Violation> = Vec::new();
     let mut seen = BTreeSet::new();
     for change in changes {
-        let field = format!("settings.{}", change.name);
+        let field = format!("settings.{}", shown(&change.name));
         if let Some(problem) = name_problem(&change.name) {
             violations.push(violation(&field, problem));
         }
@@ -758,7 +817,7 @@ fn check_batch(changes: &[Change]) -> Result<(), SettingsError> {
                 "{} problem(s) in the batch; nothing was changed.",
                 violations.len()
             ),
-            violations,
+            fit_violations(violations, 0, "settings", "problems"),
         ))
     }
 }

@@ -326,9 +326,9 @@ function renderPreview(result, applied) {
   clear(box);
   const counts = applied
     ? `Saved: ${result.added.length} added, ${result.changed.length} changed, ${result.removed.length} removed, ${result.unchanged.length} unchanged.`
-    : `Preview — nothing is saved until you apply: ${result.added.length} to add, ${result.changed.length} to change, ${result.removed.length} to remove, ${result.unchanged.length} unchanged.`;
+    : `Preview — nothing is saved until you apply: ${result.added.length} to add, ${result.changed.length} to replace, ${result.removed.length} to remove. A preview does not compare values: every stored name the file sets is listed as replaced.`;
   box.append(el('p', { class: 'summary' }, counts));
-  box.append(...listOf('Added', result.added), ...listOf('Changed', result.changed), ...listOf('Removed', result.removed, 'bad'));
+  box.append(...listOf('Added', result.added), ...listOf(applied ? 'Changed' : 'Replaced', result.changed), ...listOf('Removed', result.removed, 'bad'));
   if (result.warnings.length) {
     box.append(el('h3', {}, 'Warnings'), el('ul', {}, ...result.warnings.map((w) => el('li', {}, `Line ${w.line}${w.name ? ' (' + w.name + ')' : ''}: ${w.message}`))));
   }

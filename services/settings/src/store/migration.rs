@@ -13,7 +13,7 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateSettingsTables)]
+        vec![Box::new(CreateSettingsTables), Box::new(CreatePurgedUsers)]
     }
 }
 
@@ -196,5 +196,52 @@ impl MigrationTrait for CreateSettingsTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Users whose settings were purged, so a write racing the purge cannot leave values behind.
+struct CreatePurgedUsers;
+
+impl MigrationName for CreatePurgedUsers {
+    fn name(&self) -> &str {
+        "m20261210_000002_create_settings_purged_users"
+    }
+}
+
+#[derive(DeriveIden)]
+enum SettingsPurgedUsers {
+    Table,
+    UserId,
+    PurgedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for CreatePurgedUsers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(SettingsPurgedUsers::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(SettingsPurgedUsers::UserId)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(SettingsPurgedUsers::PurgedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(SettingsPurgedUsers::Table).to_owned())
+            .await
     }
 }

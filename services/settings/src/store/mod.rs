@@ -4,9 +4,11 @@
 //! - [`values`]: one sealed value per (user, name).
 //! - [`reveal_audit`]: who revealed whose value, when (never the value).
 //! - [`key_usage`]: encryptions performed per master key, for the AES-GCM nonce budget.
+//! - [`purged_users`]: users whose settings were purged; nothing is written for them again.
 
 pub mod key_usage;
 pub mod migration;
+pub mod purged_users;
 pub mod reveal_audit;
 pub mod values;
 
