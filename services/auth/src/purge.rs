@@ -2,6 +2,7 @@
 
 use crate::error::AuthError;
 use crate::service::SettingsPurger;
+use latchkey_common::grpc::ChannelProfile;
 use latchkey_common::upstream::{Deadline, from_upstream};
 use latchkey_proto::Reason;
 use latchkey_proto::settings::v1::{
@@ -12,7 +13,7 @@ use std::time::Duration;
 /// How long a purge may take (the gateway's budget for deleting a user is 15 s).
 const PURGE_BUDGET: Duration = Duration::from_secs(10);
 const SETTINGS: &str = "the settings service";
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Purges through the settings service at a configured address.
 pub struct GrpcPurger {
@@ -23,12 +24,7 @@ impl GrpcPurger {
     /// A lazily connected client (settings may start after auth), balanced per request over
     /// every address the URL's name resolves to.
     pub fn new(url: &str) -> Result<Self, latchkey_common::balance::BalanceError> {
-        let configure = std::sync::Arc::new(|endpoint: Endpoint| {
-            endpoint
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(10))
-        });
-        let channel = latchkey_common::balance::channel(&[url.to_owned()], configure)?;
+        let channel = ChannelProfile::PURGE.channel(&[url.to_owned()])?;
         Ok(GrpcPurger { channel })
     }
 }
