@@ -3,8 +3,11 @@
 
 use crate::authn::Authenticator;
 use crate::budget::Budget;
+use crate::caller::Caller;
 use crate::error::SettingsError;
-use crate::service::{Caller, Change, ImportMode, Masked, SettingsCore};
+use crate::import::ImportMode;
+use crate::service::{Change, SettingsCore};
+use crate::store::queries::Masked;
 use latchkey_common::clock::rfc3339;
 use latchkey_common::grpc::{Refusal, refuse, request_id};
 use latchkey_proto::settings::v1 as pb;
