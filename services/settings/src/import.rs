@@ -8,7 +8,7 @@
 use crate::budget::StopCheck;
 use crate::crypto;
 use crate::dotenv::{self, Failure, Options};
-use crate::error::{SettingsError, shown, violation};
+use crate::error::{SettingsError, shown};
 use crate::store::queries::Masked;
 use crate::store::values;
 use crate::validate::{limits, name_problem, value_problem};
@@ -76,7 +76,7 @@ pub fn parse_checked(text: &str, stop: StopCheck<'_>) -> Result<Checked, Setting
             let listed = errors.len();
             let violations = errors
                 .into_iter()
-                .map(|e| violation(format!("line {}", e.line), e.message))
+                .map(|e| Violation::new(format!("line {}", e.line), e.message))
                 .collect();
             SettingsError::Invalid(
                 format!("{total} line(s) of the .env cannot be read; nothing was imported."),
@@ -90,10 +90,10 @@ pub fn parse_checked(text: &str, stop: StopCheck<'_>) -> Result<Checked, Setting
         let field = format!("line {}", entry.line);
         let name = shown(&entry.name);
         if let Some(problem) = name_problem(&entry.name) {
-            violations.push(violation(&field, format!("{name}: {problem}")));
+            violations.push(Violation::new(&field, format!("{name}: {problem}")));
         }
         if let Some(problem) = value_problem(&entry.value) {
-            violations.push(violation(&field, format!("{name}: {problem}")));
+            violations.push(Violation::new(&field, format!("{name}: {problem}")));
         }
         entries.push((entry.name, Zeroizing::new(entry.value)));
     }

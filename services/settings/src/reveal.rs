@@ -6,11 +6,12 @@
 use crate::caller::{AUDIT_SCOPE, Caller, REVEAL_SCOPE, require_scope};
 use crate::config::MasterKeys;
 use crate::crypto;
-use crate::error::{SettingsError, violation};
+use crate::error::SettingsError;
 use crate::service::SettingsCore;
 use crate::store::queries::{self, audit_row};
 use crate::store::{reveal_audit, values};
 use crate::validate::limits;
+use latchkey_proto::Violation;
 use zeroize::Zeroizing;
 
 /// One plaintext value handed to an authorised service; zeroed on drop, Debug shows no value.
@@ -48,10 +49,10 @@ impl SettingsCore {
         let client_id = require_scope(caller, REVEAL_SCOPE)?;
         let mut violations = Vec::new();
         if user_id.trim().is_empty() {
-            violations.push(violation("user_id", "must not be empty"));
+            violations.push(Violation::new("user_id", "must not be empty"));
         }
         if name.is_empty() {
-            violations.push(violation("name", "must not be empty"));
+            violations.push(Violation::new("name", "must not be empty"));
         }
         if !violations.is_empty() {
             return Err(SettingsError::Invalid(
@@ -89,7 +90,7 @@ impl SettingsCore {
         if user_id.trim().is_empty() {
             return Err(SettingsError::Invalid(
                 "Name the user whose settings to export.".into(),
-                vec![violation("user_id", "must not be empty")],
+                vec![Violation::new("user_id", "must not be empty")],
             ));
         }
         let rows = queries::rows_of(&self.db, user_id).await?;
@@ -127,7 +128,7 @@ impl SettingsCore {
             token => Some(token.parse::<i64>().map_err(|_| {
                 SettingsError::Invalid(
                     "The page token is not one this service issued.".into(),
-                    vec![violation("page_token", "is not a valid page token")],
+                    vec![Violation::new("page_token", "is not a valid page token")],
                 )
             })?),
         };

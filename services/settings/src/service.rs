@@ -8,11 +8,12 @@ use crate::budget::Budget;
 use crate::caller::{require_scope, user_of};
 use crate::config::MasterKeys;
 use crate::crypto;
-use crate::error::{SettingsError, violation};
+use crate::error::SettingsError;
 use crate::keyring::KeyRing;
 use crate::store::{queries, values};
 use crate::validate::{check_batch, limits, name_problem, too_many};
 use latchkey_common::clock::SharedClock;
+use latchkey_proto::Violation;
 use sea_orm::{DatabaseConnection, Set};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -119,7 +120,7 @@ impl SettingsCore {
         if let Some(problem) = name_problem(name) {
             return Err(SettingsError::Invalid(
                 "The setting name is not valid, so no such setting exists.".into(),
-                vec![violation("name", problem)],
+                vec![Violation::new("name", problem)],
             ));
         }
         if queries::delete_one(&self.db, user_id, name).await? == 0 {
@@ -138,7 +139,7 @@ impl SettingsCore {
         if user_id.trim().is_empty() {
             return Err(SettingsError::Invalid(
                 "Name the user to purge.".into(),
-                vec![violation("user_id", "must not be empty")],
+                vec![Violation::new("user_id", "must not be empty")],
             ));
         }
         let txn = queries::begin_user_write(&self.db, user_id).await?;
@@ -182,7 +183,7 @@ impl SettingsCore {
                     text.len(),
                     limits::MAX_IMPORT_BYTES
                 ),
-                vec![violation(
+                vec![Violation::new(
                     "dotenv",
                     format!("must be at most {} bytes", limits::MAX_IMPORT_BYTES),
                 )],

@@ -1,7 +1,7 @@
 //! What a setting may be: the limits (names, values, how many per user, import and audit page
 //! sizes) and the checks that turn a bad name, value or batch into violations.
 
-use crate::error::{SettingsError, shown, violation};
+use crate::error::{SettingsError, shown};
 use latchkey_proto::{Violation, fit_violations};
 use std::collections::BTreeSet;
 
@@ -32,17 +32,20 @@ pub fn check_batch<'a>(
     for (name, value) in entries {
         let field = format!("settings.{}", shown(name));
         if let Some(problem) = name_problem(name) {
-            violations.push(violation(&field, problem));
+            violations.push(Violation::new(&field, problem));
         }
         if !seen.insert(name) {
-            violations.push(violation(&field, "appears more than once in the batch"));
+            violations.push(Violation::new(
+                &field,
+                "appears more than once in the batch",
+            ));
         }
         if let Some(problem) = value.and_then(value_problem) {
-            violations.push(violation(&field, problem));
+            violations.push(Violation::new(&field, problem));
         }
     }
     if count > limits::MAX_SETTINGS {
-        violations.push(violation(
+        violations.push(Violation::new(
             "settings",
             format!(
                 "has {count} entries; at most {} are allowed",
@@ -70,7 +73,7 @@ pub fn too_many(resulting: usize) -> SettingsError {
             "This would leave {resulting} settings; at most {} are allowed per user.",
             limits::MAX_SETTINGS
         ),
-        vec![violation(
+        vec![Violation::new(
             "settings",
             format!(
                 "would hold {resulting} settings; at most {} are allowed",
