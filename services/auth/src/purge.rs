@@ -60,3 +60,38 @@ impl SettingsPurger for GrpcPurger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_proto::ApiError;
+
+    /// A stand-in for a proxy in front of settings that refuses every call with a bare
+    /// UNAUTHENTICATED: no Latchkey `ErrorInfo`, so not a verdict on any token.
+    async fn refusing_proxy() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let refuse = || async {
+            tonic::Status::unauthenticated("the mesh wants its own credentials")
+                .into_http::<tonic::body::Body>()
+        };
+        let router = tonic::service::Routes::default()
+            .into_axum_router()
+            .fallback(refuse);
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_routes(tonic::service::Routes::from(router))
+                .serve_with_incoming(incoming),
+        );
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_bare_unauthenticated_from_a_proxy_is_an_upstream_problem_not_a_token_error() {
+        let purger = GrpcPurger::new(&refusing_proxy().await).unwrap();
+        let error: ApiError = purger.purge("u1", "token").await.unwrap_err().into();
+        assert_eq!(error.reason, Reason::UpstreamUnavailable);
+        assert_eq!(error.metadata["upstream"], SETTINGS);
+    }
+}
