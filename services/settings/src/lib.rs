@@ -10,6 +10,7 @@
 //! - [`validate`]: the limits, and the checks of names, values and batches.
 //! - [`service`]: the domain: list, merge, replace, import, delete, purge.
 //! - [`reveal`]: plaintext for services, always audited first: reveal, export, the audit log.
+//! - [`stored`]: opening a stored value with the key its row names (DATA_INTEGRITY otherwise).
 //! - [`rotation`]: key status, the start-up key check and online re-encryption.
 //! - [`keyring`]: the master keys in use, re-read from their file so a rotation needs no restart.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
@@ -32,6 +33,7 @@ pub mod reveal;
 pub mod rotation;
 pub mod service;
 pub mod store;
+pub mod stored;
 pub mod validate;
 
 pub use app::{SettingsApp, build, build_on};

@@ -21,7 +21,6 @@ use zeroize::Zeroizing;
 
 pub use crate::caller::{AUDIT_SCOPE, Caller, PURGE_SCOPE, REVEAL_SCOPE};
 pub use crate::import::{ImportMode, ImportOutcome, ImportWarning};
-pub use crate::reveal::{AuditPage, Revealed};
 pub use crate::store::queries::Masked;
 
 /// One entry of a batch: a value to set, or `None` to delete. Debug never shows the value.
@@ -206,7 +205,7 @@ impl SettingsCore {
             stored,
         } = budget
             .run_blocking(move |_| {
-                let open = |row: &values::Model| crate::reveal::open_row(&keys, row);
+                let open = |row: &values::Model| crate::stored::open_row(&keys, row);
                 Ok(crate::import::plan(open, stored, entries, mode, dry_run))
             })
             .await?;
