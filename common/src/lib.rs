@@ -16,6 +16,8 @@
 //! - [`shutdown`]: one shutdown signal for SIGTERM/Ctrl-C: drain (not ready, still serving),
 //!   then stop with a deadline.
 //! - [`ratelimit`]: a token bucket per client address (IPv6 by /64), bounded in memory.
+//! - [`grpc`]: the gRPC server kit: serve with health, reflection and shutdown; [`grpc::refuse`];
+//!   named channel profiles.
 //! - [`grpc_limits`]: load shedding and a per-peer credential-failure limit for gRPC servers.
 
 pub mod aliases;
@@ -24,6 +26,7 @@ pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod grpc;
 pub mod grpc_limits;
 pub mod metrics;
 pub mod ratelimit;

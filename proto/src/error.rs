@@ -11,7 +11,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 pub const ERROR_DOMAIN: &str = "latchkey";
 
 macro_rules! catalogue {
-    ($( $variant:ident = $wire:literal => ($code:ident, $http:literal, $title:literal) ),+ $(,)?) => {
+    ($( $variant:ident = $wire:literal => ($code:ident, $http:literal, $title:literal, $advice:literal) ),+ $(,)?) => {
         /// A stable, UPPER_SNAKE_CASE reason: the same word in gRPC `ErrorInfo.reason`, in the
         /// REST problem+json `code`, in logs and in docs/TROUBLESHOOTING.md.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,38 +40,44 @@ macro_rules! catalogue {
             pub fn title(self) -> &'static str {
                 match self { $( Reason::$variant => $title ),+ }
             }
+
+            /// The default advice: a sentence saying what to do, for answers that have no
+            /// more precise `detail` (a bare status, a refusal made before any domain code ran).
+            pub fn advice(self) -> &'static str {
+                match self { $( Reason::$variant => $advice ),+ }
+            }
         }
     };
 }
 
 catalogue! {
-    TokenMissing = "TOKEN_MISSING" => (Unauthenticated, 401, "No access token was sent"),
-    TokenMalformed = "TOKEN_MALFORMED" => (Unauthenticated, 401, "The access token is not a well-formed JWT"),
-    TokenAlgorithmRejected = "TOKEN_ALGORITHM_REJECTED" => (Unauthenticated, 401, "The token's signing algorithm is not accepted"),
-    TokenKeyUnknown = "TOKEN_KEY_UNKNOWN" => (Unauthenticated, 401, "The token was signed by a key Latchkey does not publish"),
-    TokenSignatureInvalid = "TOKEN_SIGNATURE_INVALID" => (Unauthenticated, 401, "The token's signature does not verify"),
-    TokenExpired = "TOKEN_EXPIRED" => (Unauthenticated, 401, "The access token has expired"),
-    TokenNotYetValid = "TOKEN_NOT_YET_VALID" => (Unauthenticated, 401, "The access token is not valid yet"),
-    TokenIssuerUntrusted = "TOKEN_ISSUER_UNTRUSTED" => (Unauthenticated, 401, "The token was issued by an untrusted issuer"),
-    TokenAudienceMismatch = "TOKEN_AUDIENCE_MISMATCH" => (Unauthenticated, 401, "The token is meant for another audience"),
-    TokenRevoked = "TOKEN_REVOKED" => (Unauthenticated, 401, "The token has been revoked"),
-    TokenSecretMismatch = "TOKEN_SECRET_MISMATCH" => (Unauthenticated, 401, "The web app's token was made with another secret than Latchkey holds"),
-    UserNotSynced = "USER_NOT_SYNCED" => (Unauthenticated, 401, "The token's user was never synced"),
-    UserDisabled = "USER_DISABLED" => (PermissionDenied, 403, "The user is disabled"),
-    UserAmbiguous = "USER_AMBIGUOUS" => (FailedPrecondition, 409, "Several users share this email"),
-    SyncSecretMissing = "SYNC_SECRET_MISSING" => (Unauthenticated, 401, "No sync secret was sent"),
-    SyncSecretInvalid = "SYNC_SECRET_INVALID" => (Unauthenticated, 401, "The sync secret does not match"),
-    ClientCredentialsInvalid = "CLIENT_CREDENTIALS_INVALID" => (Unauthenticated, 401, "The service client id or secret is wrong"),
-    ScopeMissing = "SCOPE_MISSING" => (PermissionDenied, 403, "The token lacks a required scope"),
-    InvalidArgument = "INVALID_ARGUMENT" => (InvalidArgument, 400, "The request is invalid"),
-    NotFound = "NOT_FOUND" => (NotFound, 404, "Not found"),
-    MethodNotAllowed = "METHOD_NOT_ALLOWED" => (Unimplemented, 405, "Method not allowed"),
-    PayloadTooLarge = "PAYLOAD_TOO_LARGE" => (ResourceExhausted, 413, "The request body is too large"),
-    RateLimited = "RATE_LIMITED" => (ResourceExhausted, 429, "Too many requests"),
-    DataIntegrity = "DATA_INTEGRITY" => (DataLoss, 500, "A stored value failed its integrity check"),
-    UpstreamUnavailable = "UPSTREAM_UNAVAILABLE" => (Unavailable, 503, "A service Latchkey depends on is unavailable"),
-    DeadlineExceeded = "DEADLINE_EXCEEDED" => (DeadlineExceeded, 504, "The request ran out of time"),
-    Internal = "INTERNAL" => (Internal, 500, "Internal error"),
+    TokenMissing = "TOKEN_MISSING" => (Unauthenticated, 401, "No access token was sent", "Send the access token as `Authorization: Bearer <token>` (gRPC: `authorization` metadata)."),
+    TokenMalformed = "TOKEN_MALFORMED" => (Unauthenticated, 401, "The access token is not a well-formed JWT", "Send the access token itself (a JWT from sync-user or the token route), not a cookie or another value."),
+    TokenAlgorithmRejected = "TOKEN_ALGORITHM_REJECTED" => (Unauthenticated, 401, "The token's signing algorithm is not accepted", "Use a token Latchkey issued (EdDSA); for the web app's own HS256 tokens turn legacy mode on."),
+    TokenKeyUnknown = "TOKEN_KEY_UNKNOWN" => (Unauthenticated, 401, "The token was signed by a key Latchkey does not publish", "Get a new token from this Latchkey installation; its signing keys are listed at /.well-known/jwks.json."),
+    TokenSignatureInvalid = "TOKEN_SIGNATURE_INVALID" => (Unauthenticated, 401, "The token's signature does not verify", "Get a new token; if the web app signs its own, check its secret with `latchkey fingerprint`."),
+    TokenExpired = "TOKEN_EXPIRED" => (Unauthenticated, 401, "The access token has expired", "Get a new token (sign in again, or call the token route) and cache it no longer than `expires_in`."),
+    TokenNotYetValid = "TOKEN_NOT_YET_VALID" => (Unauthenticated, 401, "The access token is not valid yet", "Check the clocks: this machine's clock is behind the issuer's."),
+    TokenIssuerUntrusted = "TOKEN_ISSUER_UNTRUSTED" => (Unauthenticated, 401, "The token was issued by an untrusted issuer", "Set the same LATCHKEY_ISSUER on every Latchkey service, and use a token from this installation."),
+    TokenAudienceMismatch = "TOKEN_AUDIENCE_MISMATCH" => (Unauthenticated, 401, "The token is meant for another audience", "Set the same LATCHKEY_AUDIENCE on every Latchkey service, and use a token meant for Latchkey."),
+    TokenRevoked = "TOKEN_REVOKED" => (Unauthenticated, 401, "The token has been revoked", "Sign in again: the user's tokens were revoked after this one was issued."),
+    TokenSecretMismatch = "TOKEN_SECRET_MISMATCH" => (Unauthenticated, 401, "The web app's token was made with another secret than Latchkey holds", "Give Latchkey the web app's secret (compare both with `latchkey fingerprint`)."),
+    UserNotSynced = "USER_NOT_SYNCED" => (Unauthenticated, 401, "The token's user was never synced", "Call POST /api/auth/sync-user from the web app's sign-in callback, then sign in again."),
+    UserDisabled = "USER_DISABLED" => (PermissionDenied, 403, "The user is disabled", "Ask an operator to enable the user (`latchkey users enable <id|email>`)."),
+    UserAmbiguous = "USER_AMBIGUOUS" => (FailedPrecondition, 409, "Several users share this email", "Name the user by id instead of email; `latchkey users show <email>` lists the users holding it."),
+    SyncSecretMissing = "SYNC_SECRET_MISSING" => (Unauthenticated, 401, "No sync secret was sent", "Send the sync secret as X-Latchkey-Sync-Secret from the web app's server, never from the browser."),
+    SyncSecretInvalid = "SYNC_SECRET_INVALID" => (Unauthenticated, 401, "The sync secret does not match", "Set the same LATCHKEY_SYNC_SECRET in the web app and in Latchkey (compare with `latchkey fingerprint`)."),
+    ClientCredentialsInvalid = "CLIENT_CREDENTIALS_INVALID" => (Unauthenticated, 401, "The service client id or secret is wrong", "Check the client id and secret against LATCHKEY_SERVICE_CLIENTS on auth."),
+    ScopeMissing = "SCOPE_MISSING" => (PermissionDenied, 403, "The token lacks a required scope", "Use a service token whose client is allowed the scope (LATCHKEY_SERVICE_CLIENTS on auth)."),
+    InvalidArgument = "INVALID_ARGUMENT" => (InvalidArgument, 400, "The request is invalid", "Fix the fields or lines listed and send the request again."),
+    NotFound = "NOT_FOUND" => (NotFound, 404, "Not found", "Check the name; GET /api/settings lists the settings that exist."),
+    MethodNotAllowed = "METHOD_NOT_ALLOWED" => (Unimplemented, 405, "Method not allowed", "Use a method the route takes; GET /openapi.json lists them."),
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE" => (ResourceExhausted, 413, "The request body is too large", "Send less: split the import (at most 256 KiB, 16 KiB per value)."),
+    RateLimited = "RATE_LIMITED" => (ResourceExhausted, 429, "Too many requests", "Wait as long as Retry-After says, then try again."),
+    DataIntegrity = "DATA_INTEGRITY" => (DataLoss, 500, "A stored value failed its integrity check", "Set the value again; if values keep failing, check that the master keys have not changed."),
+    UpstreamUnavailable = "UPSTREAM_UNAVAILABLE" => (Unavailable, 503, "A service Latchkey depends on is unavailable", "Retry shortly, and run `latchkey doctor` if it persists."),
+    DeadlineExceeded = "DEADLINE_EXCEEDED" => (DeadlineExceeded, 504, "The request ran out of time", "Retry, and run `latchkey doctor` if it persists."),
+    Internal = "INTERNAL" => (Internal, 500, "Internal error", "An internal error occurred; the server log has the details under this request id."),
 }
 
 impl Reason {
@@ -115,6 +121,16 @@ pub struct Violation {
     pub description: String,
 }
 
+impl Violation {
+    /// What is wrong with one field or line.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Violation {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
 /// Most violations one error lists; the rest are summed up in one last entry.
 pub const MAX_VIOLATIONS: usize = 50;
 /// Most bytes of violation text (fields and descriptions) one error carries. gRPC sends errors
@@ -142,10 +158,10 @@ pub fn fit_violations(
     let mut kept = Vec::new();
     let mut bytes = 0;
     for violation in violations {
-        let violation = Violation {
-            field: truncated(&violation.field, MAX_FIELD_CHARS),
-            description: truncated(&violation.description, MAX_DESCRIPTION_CHARS),
-        };
+        let violation = Violation::new(
+            truncated(&violation.field, MAX_FIELD_CHARS),
+            truncated(&violation.description, MAX_DESCRIPTION_CHARS),
+        );
         let size = violation.field.len() + violation.description.len();
         if kept.len() == MAX_VIOLATIONS || bytes + size > MAX_VIOLATION_BYTES {
             break;
@@ -155,12 +171,12 @@ pub fn fit_violations(
     }
     let more = total - kept.len();
     if more > 0 {
-        kept.push(Violation {
-            field: field.to_owned(),
-            description: format!(
+        kept.push(Violation::new(
+            field,
+            format!(
                 "and {more} more {noun} not listed; fix the ones listed and try again to see the rest"
             ),
-        });
+        ));
     }
     kept
 }
@@ -217,12 +233,14 @@ impl ApiError {
         }
     }
 
+    /// An error with its reason's default advice ([`Reason::advice`]) as the detail.
+    pub fn of(reason: Reason) -> Self {
+        ApiError::new(reason, reason.advice())
+    }
+
     /// INTERNAL with a generic detail: internals never reach the client.
     pub fn internal() -> Self {
-        ApiError::new(
-            Reason::Internal,
-            "An internal error occurred; the server log has the details under this request id.",
-        )
+        ApiError::of(Reason::Internal)
     }
 
     /// UPSTREAM_UNAVAILABLE naming the dependency that is down.
@@ -295,10 +313,7 @@ impl ApiError {
             .map(|br| {
                 br.field_violations
                     .iter()
-                    .map(|v| Violation {
-                        field: v.field.clone(),
-                        description: v.description.clone(),
-                    })
+                    .map(|v| Violation::new(v.field.clone(), v.description.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -358,6 +373,18 @@ mod tests {
                 "{reason} is not UPPER_SNAKE_CASE"
             );
             assert!(!reason.title().is_empty());
+        }
+    }
+
+    #[test]
+    fn every_reason_advises_with_a_sentence() {
+        for &reason in Reason::ALL {
+            let advice = reason.advice();
+            assert!(
+                advice.starts_with(|c: char| c.is_ascii_uppercase()) && advice.ends_with('.'),
+                "{reason}: {advice:?}"
+            );
+            assert_eq!(ApiError::of(reason).detail, advice);
         }
     }
 

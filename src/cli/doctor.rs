@@ -753,18 +753,18 @@ impl Gateway {
     }
 }
 
-/// An answer that was not the expected one: the problem+json `code` (or the HTTP status) and
-/// its detail.
-struct Problem {
+/// The gateway's answer when it was not the expected one: the problem+json `code` (or the HTTP
+/// status) and its detail.
+struct GatewayRefusal {
     code: String,
     detail: String,
 }
 
-impl Problem {
-    async fn of(response: reqwest::Response) -> Problem {
+impl GatewayRefusal {
+    async fn of(response: reqwest::Response) -> GatewayRefusal {
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
-        Problem {
+        GatewayRefusal {
             code: body["code"]
                 .as_str()
                 .map(str::to_owned)
@@ -773,8 +773,8 @@ impl Problem {
         }
     }
 
-    fn transport(error: &reqwest::Error) -> Problem {
-        Problem {
+    fn transport(error: &reqwest::Error) -> GatewayRefusal {
+        GatewayRefusal {
             code: "UNREACHABLE".to_owned(),
             detail: format!("the gateway did not answer: {error}"),
         }
@@ -870,7 +870,7 @@ async fn check_gateway_ready(checks: &mut Vec<Check>, gateway: &Gateway) -> bool
             true
         }
         Ok(response) => {
-            let problem = Problem::of(response).await;
+            let problem = GatewayRefusal::of(response).await;
             checks.push(Check::fail(
                 title,
                 format!("GET /readyz: {}", problem.cause()),
@@ -900,11 +900,11 @@ async fn check_gateway_jwks(checks: &mut Vec<Check>, gateway: &Gateway, auth_kid
     {
         Ok(response) if response.status().is_success() => response,
         Ok(response) => {
-            checks.push(Problem::of(response).await.check(name));
+            checks.push(GatewayRefusal::of(response).await.check(name));
             return;
         }
         Err(error) => {
-            checks.push(Problem::transport(&error).check(name));
+            checks.push(GatewayRefusal::transport(&error).check(name));
             return;
         }
     };
@@ -982,11 +982,11 @@ async fn live_probe(checks: &mut Vec<Check>, gateway: &Gateway, secret: &str) {
             }
         }
         Ok(response) => {
-            checks.push(Problem::of(response).await.check(step));
+            checks.push(GatewayRefusal::of(response).await.check(step));
             return;
         }
         Err(error) => {
-            checks.push(Problem::transport(&error).check(step));
+            checks.push(GatewayRefusal::transport(&error).check(step));
             return;
         }
     };
@@ -1005,8 +1005,8 @@ async fn live_probe(checks: &mut Vec<Check>, gateway: &Gateway, secret: &str) {
             step,
             "DELETE /api/auth/me: the probe user and their settings are gone",
         )),
-        Ok(response) => checks.push(Problem::of(response).await.check(step)),
-        Err(error) => checks.push(Problem::transport(&error).check(step)),
+        Ok(response) => checks.push(GatewayRefusal::of(response).await.check(step)),
+        Err(error) => checks.push(GatewayRefusal::transport(&error).check(step)),
     }
 }
 
@@ -1041,11 +1041,11 @@ async fn probe_settings(
             format!("PATCH /api/settings stored {PROBE_SETTING}"),
         )),
         Ok(response) => {
-            checks.push(Problem::of(response).await.check(step));
+            checks.push(GatewayRefusal::of(response).await.check(step));
             return None;
         }
         Err(error) => {
-            checks.push(Problem::transport(&error).check(step));
+            checks.push(GatewayRefusal::transport(&error).check(step));
             return None;
         }
     }
@@ -1110,11 +1110,11 @@ async fn list_settings(
             Some(body["settings"].as_array().cloned().unwrap_or_default())
         }
         Ok(response) => {
-            checks.push(Problem::of(response).await.check(step));
+            checks.push(GatewayRefusal::of(response).await.check(step));
             None
         }
         Err(error) => {
-            checks.push(Problem::transport(&error).check(step));
+            checks.push(GatewayRefusal::transport(&error).check(step));
             None
         }
     }

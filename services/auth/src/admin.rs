@@ -2,11 +2,11 @@
 //! up — by id, or every user holding an email, with their identities and ids (what callers of the
 //! API never see) — disable or enable one, revoke its tokens. Running auth replicas see the change
 //! on the next verification (the gateway's cache holds an answer at most 5 s). None of them
-//! touches `updated_at`: that is the last sign-in's time.
+//! touches `updated_at`: that is the last sign-in's time. Every query is in [`crate::store`].
 
 use crate::error::AuthError;
 use crate::store::{identities, users};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 
 /// Most users `lookup` lists for one email.
 const MAX_LISTED: u64 = 1000;
@@ -22,16 +22,9 @@ pub struct Account {
 /// a laptop whose clock runs ahead cannot put a revocation boundary in the future (tokens issued
 /// at it would not be valid yet).
 pub async fn database_now(db: &DatabaseConnection) -> Result<i64, AuthError> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DatabaseBackend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) AS now",
-        _ => "SELECT CAST(strftime('%s', 'now') AS INTEGER) AS now",
-    };
-    let row = db
-        .query_one_raw(Statement::from_string(backend, sql))
+    crate::store::database_now(db)
         .await?
-        .ok_or_else(|| AuthError::Internal("the database did not say what time it is".into()))?;
-    Ok(row.try_get::<i64>("", "now")?)
+        .ok_or_else(|| AuthError::Internal("the database did not say what time it is".into()))
 }
 
 /// The users `who` names: the user with that id, or every user holding that email (normalised

@@ -1,11 +1,14 @@
 //! Building and running the auth server: bind its own listener (port 0 in tests), serve
-//! `AuthService`, `grpc.health.v1` and reflection, refresh signing keys, stop gracefully.
+//! `AuthService` with the common gRPC kit ([`latchkey_common::grpc`]: health, reflection, limits,
+//! graceful stop), refresh signing keys.
 
 use crate::config::AuthConfig;
 use crate::grpc::AuthGrpc;
 use crate::service::{AuthCore, SettingsPurger};
+use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
-use latchkey_common::grpc_limits::{FailureLimitLayer, GrpcLimits, ShedLayer};
+use latchkey_common::grpc::{CredentialChecks, GrpcServer};
+use latchkey_common::grpc_limits::GrpcLimits;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::Reason;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
@@ -91,95 +94,28 @@ impl AuthApp {
         self.core.clone()
     }
 
-    /// Serves until `shutdown` stops it: health flips to NOT_SERVING when draining begins, the
-    /// listener closes at the stop, in-flight calls get until the drain deadline.
+    /// Serves until `shutdown` stops it (the kit's [`GrpcServer::serve`]), refreshing the signing
+    /// keys meanwhile.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
-        let (reflection, reflection_v1alpha) =
-            reflection_services(latchkey_proto::AUTH_DESCRIPTOR_SET)?;
         tokio::spawn(refresh_keys(
             self.core.clone(),
             self.refresh,
             shutdown.clone(),
         ));
-        tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown.draining().await;
-                reporter
-                    .set_not_serving::<AuthServiceServer<AuthGrpc>>()
-                    .await;
-            }
-        });
-        let stopping = {
-            let shutdown = shutdown.clone();
-            async move { shutdown.wait().await }
-        };
-        tracing::info!(addr = %self.local_addr(), "auth serving");
-        let server = tonic::transport::Server::builder()
-            .layer(tower::util::MapRequestLayer::new(
-                latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
-            ))
-            .layer(latchkey_common::metrics::GrpcMetricsLayer::new(
-                "auth",
-                latchkey_proto::AUTH_DESCRIPTOR_SET,
-            ))
-            .layer(tower::util::MapResponseLayer::new(
-                latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
-            ))
-            .layer(ShedLayer::new("auth", self.limits.max_concurrent))
-            .layer(FailureLimitLayer::new(
-                "auth",
-                CREDENTIAL_METHODS,
-                CREDENTIAL_FAILURES,
-                self.limits.failures_per_minute,
-            ))
-            .layer(
-                latchkey_common::breaker::DbBreaker::new(
-                    self.core.db().clone(),
-                    crate::error::DATABASE,
-                )
+        let server = GrpcServer {
+            name: "auth",
+            descriptor_set: latchkey_proto::AUTH_DESCRIPTOR_SET,
+            limits: self.limits,
+            credential_checks: CredentialChecks {
+                methods: CREDENTIAL_METHODS,
+                failures: CREDENTIAL_FAILURES,
+            },
+            breaker: DbBreaker::new(self.core.db().clone(), crate::error::DATABASE)
                 .layer(DATABASE_FREE),
-            )
-            .trace_fn(latchkey_common::telemetry::grpc_span)
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(AuthServiceServer::new(AuthGrpc::new(self.core)))
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                stopping,
-            );
-        tokio::select! {
-            served = server => served?,
-            _ = shutdown.deadline() => {
-                tracing::warn!("drain deadline passed; dropping the calls still in progress");
-            }
-        }
-        tracing::info!("auth stopped");
-        Ok(())
+        };
+        let service = AuthServiceServer::new(AuthGrpc::new(self.core));
+        server.serve(self.listener, service, shutdown).await
     }
-}
-
-/// Reflection v1 and, for older clients (grpcurl < 1.9, Python's grpcio-reflection), v1alpha,
-/// over one service's descriptor set (`latchkey_proto::AUTH_DESCRIPTOR_SET` or `…SETTINGS…`).
-pub fn reflection_services(
-    descriptor_set: &'static [u8],
-) -> anyhow::Result<(
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
-    tonic_reflection::server::v1alpha::ServerReflectionServer<
-        impl tonic_reflection::server::v1alpha::ServerReflection,
-    >,
-)> {
-    let builder = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(descriptor_set)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 async fn refresh_keys(core: Arc<AuthCore>, every: std::time::Duration, shutdown: Shutdown) {

@@ -204,7 +204,7 @@ impl AuthError {
     pub fn invalid_email(field: &str, error: crate::email::EmailError) -> Self {
         AuthError::Invalid(
             format!("The email address in `{field}` is not accepted: it {error}."),
-            vec![violation(field, error.to_string())],
+            vec![Violation::new(field, error.to_string())],
         )
     }
 
@@ -215,13 +215,5 @@ impl AuthError {
             Some(refusal) => AuthError::SealKeyMismatch(refusal),
             None => error.into(),
         }
-    }
-}
-
-/// Short-hand for one field violation.
-pub fn violation(field: &str, description: impl Into<String>) -> Violation {
-    Violation {
-        field: field.to_owned(),
-        description: description.into(),
     }
 }

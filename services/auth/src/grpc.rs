@@ -2,10 +2,11 @@
 //! Nothing else lives here.
 
 use crate::accounts::Outcome;
+use crate::error::AuthError;
 use crate::service::{AuthCore, Principal, SyncInput, UserRef};
 use crate::store::{identities, users};
 use latchkey_common::clock::rfc3339;
-use latchkey_proto::ApiError;
+use latchkey_common::grpc::{Refusal, refuse};
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_server::AuthService;
 use secrecy::{ExposeSecret, SecretString};
@@ -25,27 +26,18 @@ impl AuthGrpc {
     }
 }
 
-/// Maps a domain error to a status, logging it with the request's id.
-fn status(metadata: &MetadataMap, error: crate::error::AuthError) -> Status {
-    let request_id = request_id(metadata);
-    if matches!(
-        error,
-        crate::error::AuthError::Internal(_) | crate::error::AuthError::DatabaseUnavailable(_)
-    ) {
-        tracing::error!(%request_id, error = %error, "request failed");
-    }
-    let api: ApiError = error.into();
-    tracing::info!(%request_id, reason = %api.reason, "request refused");
-    latchkey_common::metrics::global().failure("auth", api.reason);
-    api.with_metadata("request_id", request_id).to_status()
+/// The one answer of a refused call: logged, counted and converted by the common kit.
+fn status(metadata: &MetadataMap, error: AuthError) -> Status {
+    refuse("auth", metadata, error)
 }
 
-fn request_id(metadata: &MetadataMap) -> String {
-    metadata
-        .get(latchkey_proto::REQUEST_ID_METADATA)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned()
+impl Refusal for AuthError {
+    fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Internal(_) | AuthError::DatabaseUnavailable(_)
+        )
+    }
 }
 
 /// The bearer token from `authorization` metadata ("" when absent).

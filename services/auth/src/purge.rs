@@ -2,6 +2,7 @@
 
 use crate::error::AuthError;
 use crate::service::SettingsPurger;
+use latchkey_common::grpc::ChannelProfile;
 use latchkey_common::upstream::{Deadline, from_upstream};
 use latchkey_proto::Reason;
 use latchkey_proto::settings::v1::{
@@ -12,7 +13,7 @@ use std::time::Duration;
 /// How long a purge may take (the gateway's budget for deleting a user is 15 s).
 const PURGE_BUDGET: Duration = Duration::from_secs(10);
 const SETTINGS: &str = "the settings service";
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Purges through the settings service at a configured address.
 pub struct GrpcPurger {
@@ -23,12 +24,7 @@ impl GrpcPurger {
     /// A lazily connected client (settings may start after auth), balanced per request over
     /// every address the URL's name resolves to.
     pub fn new(url: &str) -> Result<Self, latchkey_common::balance::BalanceError> {
-        let configure = std::sync::Arc::new(|endpoint: Endpoint| {
-            endpoint
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(10))
-        });
-        let channel = latchkey_common::balance::channel(&[url.to_owned()], configure)?;
+        let channel = ChannelProfile::PURGE.channel(&[url.to_owned()])?;
         Ok(GrpcPurger { channel })
     }
 }
@@ -62,5 +58,40 @@ impl SettingsPurger for GrpcPurger {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_proto::ApiError;
+
+    /// A stand-in for a proxy in front of settings that refuses every call with a bare
+    /// UNAUTHENTICATED: no Latchkey `ErrorInfo`, so not a verdict on any token.
+    async fn refusing_proxy() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let refuse = || async {
+            tonic::Status::unauthenticated("the mesh wants its own credentials")
+                .into_http::<tonic::body::Body>()
+        };
+        let router = tonic::service::Routes::default()
+            .into_axum_router()
+            .fallback(refuse);
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_routes(tonic::service::Routes::from(router))
+                .serve_with_incoming(incoming),
+        );
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_bare_unauthenticated_from_a_proxy_is_an_upstream_problem_not_a_token_error() {
+        let purger = GrpcPurger::new(&refusing_proxy().await).unwrap();
+        let error: ApiError = purger.purge("u1", "token").await.unwrap_err().into();
+        assert_eq!(error.reason, Reason::UpstreamUnavailable);
+        assert_eq!(error.metadata["upstream"], SETTINGS);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::accounts::{self, SignIn, Synced};
 use crate::config::{AuthConfig, ServiceClient};
-use crate::error::{AuthError, violation};
+use crate::error::AuthError;
 use crate::keys::{self, KeyRing};
 use crate::store::{identities, users};
 use crate::tokens::{IssuedClaims, Subject, TokenRules, VerifiedToken, sign};
@@ -200,7 +200,7 @@ impl AuthCore {
             _ => {
                 return Err(AuthError::Invalid(
                     "Name the user with user_id or email.".into(),
-                    vec![violation("user_id", "give user_id or email")],
+                    vec![Violation::new("user_id", "give user_id or email")],
                 ));
             }
         };
@@ -481,33 +481,33 @@ fn validate_sync(input: SyncInput) -> Result<SignIn, AuthError> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'));
     if !provider_ok {
-        violations.push(violation(
+        violations.push(Violation::new(
             "provider",
             "1-64 characters of a-z, 0-9, `-`, `_`, `.` (e.g. google, github), given with subject; or leave out both for an email-only sync",
         ));
     }
     if !email_only && (subject.is_empty() || subject.chars().count() > 255) {
-        violations.push(violation(
+        violations.push(Violation::new(
             "subject",
             "the provider's user id, at most 255 characters, given with provider; or leave out both for an email-only sync",
         ));
     } else if subject.chars().any(char::is_control) {
-        violations.push(violation(
+        violations.push(Violation::new(
             "subject",
             "contains a control character; send the provider's user id as the provider gives it",
         ));
     }
     if let Err(error) = &email {
-        violations.push(violation("email", error.to_string()));
+        violations.push(Violation::new("email", error.to_string()));
     }
     if name.chars().count() > 256 {
-        violations.push(violation("name", "at most 256 characters"));
+        violations.push(Violation::new("name", "at most 256 characters"));
     }
     if !avatar_url.is_empty()
         && (avatar_url.chars().count() > 2048
             || !(avatar_url.starts_with("https://") || avatar_url.starts_with("http://")))
     {
-        violations.push(violation(
+        violations.push(Violation::new(
             "avatar_url",
             "an http(s) URL of at most 2048 characters",
         ));

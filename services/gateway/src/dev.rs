@@ -62,14 +62,14 @@ pub async fn check_host(State(hosts): State<DevHosts>, request: Request, next: N
         return next.run(request).await;
     }
     let shown: String = host.chars().take(100).collect();
-    crate::problem::Problem(ApiError::invalid(
+    crate::problem::HttpProblem(ApiError::invalid(
         format!(
             "`latchkey dev` answers only loopback host names (localhost, 127.0.0.1, [::1], *.localhost), not `{shown}`; open http://localhost:PORT/ instead, or add the name to LATCHKEY_DEV_HOSTS."
         ),
-        vec![Violation {
-            field: "host".into(),
-            description: "not a loopback name or one of LATCHKEY_DEV_HOSTS".into(),
-        }],
+        vec![Violation::new(
+            "host",
+            "not a loopback name or one of LATCHKEY_DEV_HOSTS",
+        )],
     ))
     .into_response()
 }
@@ -79,10 +79,7 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let refuse = |description: &str| {
         ApiError::invalid(
             "The dev session is handed out to this page only: call it from the Settings page, or send `X-Latchkey-Dev: 1` without an Origin (curl).",
-            vec![Violation {
-                field: "origin".into(),
-                description: description.into(),
-            }],
+            vec![Violation::new("origin", description)],
         )
     };
     let host = headers

@@ -9,26 +9,27 @@ use latchkey_common::upstream::Deadline;
 use latchkey_proto::{ApiError, Reason, Violation};
 use std::time::Duration;
 
-/// A handler's error. Its response is a placeholder carrying the error; the request-context
-/// middleware, which knows the request id, renders it with [`render`].
+/// A REST handler's error, answered as `application/problem+json`. Its response is a placeholder
+/// carrying the error; the request-context middleware, which knows the request id, renders it
+/// with [`render`].
 #[derive(Debug)]
-pub struct Problem(pub ApiError);
+pub struct HttpProblem(pub ApiError);
 
 /// The placeholder's extension.
 #[derive(Debug, Clone)]
-pub struct PendingProblem(pub ApiError);
+pub struct PendingHttpProblem(pub ApiError);
 
-impl IntoResponse for Problem {
+impl IntoResponse for HttpProblem {
     fn into_response(self) -> Response {
         let mut response = status_of(self.0.reason).into_response();
-        response.extensions_mut().insert(PendingProblem(self.0));
+        response.extensions_mut().insert(PendingHttpProblem(self.0));
         response
     }
 }
 
-impl From<ApiError> for Problem {
+impl From<ApiError> for HttpProblem {
     fn from(error: ApiError) -> Self {
-        Problem(error)
+        HttpProblem(error)
     }
 }
 
@@ -49,8 +50,9 @@ pub fn from_grpc(status: &tonic::Status, upstream: &str, deadline: Deadline) -> 
 pub fn render(error: &ApiError, request_id: &str) -> Response {
     let reason = error.reason;
     let status = status_of(reason);
-    let detail = if reason == Reason::Internal {
-        ApiError::internal().detail
+    // Internals never reach the client; an answer without a detail gets the reason's advice.
+    let detail = if reason == Reason::Internal || error.detail.trim().is_empty() {
+        reason.advice().to_owned()
     } else {
         error.detail.clone()
     };
@@ -166,6 +168,22 @@ mod tests {
                 "{reason}"
             );
         }
+    }
+
+    #[test]
+    fn an_answer_without_a_detail_carries_its_reasons_advice() {
+        let response = render(&ApiError::new(Reason::NotFound, ""), "req-1");
+        let body = body_json(response);
+        assert_eq!(body["detail"], Reason::NotFound.advice());
+    }
+
+    fn body_json(response: Response) -> serde_json::Value {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::authn::TokenCache;
 use crate::client_ip::ClientIp;
 use crate::config::GatewayConfig;
 use crate::limits::{RateLimiter, VouchedSecrets, rate_limited, read_body};
-use crate::problem::{PendingProblem, Problem, from_grpc, render};
+use crate::problem::{HttpProblem, PendingHttpProblem, from_grpc, render};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -256,7 +256,9 @@ async fn request_context(
         use tracing::Instrument;
         next.run(request).instrument(span.clone()).await
     };
-    if let Some(PendingProblem(error)) = response.extensions_mut().remove::<PendingProblem>() {
+    if let Some(PendingHttpProblem(error)) =
+        response.extensions_mut().remove::<PendingHttpProblem>()
+    {
         let _entered = span.enter();
         if error.reason == Reason::Internal || error.reason == Reason::UpstreamUnavailable {
             tracing::warn!(code = %error.reason, "request failed");
@@ -359,7 +361,7 @@ async fn on_behalf<T>(
     ctx: &Ctx,
     message: T,
     budget: Duration,
-) -> Result<(Bearer, tonic::Request<T>), Problem> {
+) -> Result<(Bearer, tonic::Request<T>), HttpProblem> {
     let token = authenticate(state, headers, ctx).await?;
     let request = with_bearer(grpc_request(message, ctx, budget), &token);
     Ok((token, request))
@@ -414,7 +416,7 @@ async fn authenticate(
     state: &GatewayState,
     headers: &HeaderMap,
     ctx: &Ctx,
-) -> Result<Bearer, Problem> {
+) -> Result<Bearer, HttpProblem> {
     let failures = &state.inner.failure_limiter;
     let token = match bearer_token(headers) {
         Ok(token) => token,
@@ -639,7 +641,7 @@ async fn sync_user(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let secret = sync_gate(&state, &ctx, &headers)?;
     let bytes = read_body(&headers, body).await?;
     let body: SyncUserBody = parse_json(&bytes, SYNC_EXAMPLE)?;
@@ -690,7 +692,7 @@ async fn issue_token(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let secret = sync_gate(&state, &ctx, &headers)?;
     let bytes = read_body(&headers, body).await?;
     let body: TokenBody = parse_json(
@@ -735,7 +737,7 @@ async fn get_me(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let token = authenticate(&state, &headers, &ctx).await?;
     let user = retry_idempotent(&ctx.deadline(budget::READ), || {
         let mut client = state.auth();
@@ -765,7 +767,7 @@ async fn delete_me(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, HttpProblem> {
     let (token, request) = on_behalf(
         &state,
         &headers,
@@ -788,7 +790,7 @@ async fn revoke_me(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let (token, request) = on_behalf(
         &state,
         &headers,
@@ -813,7 +815,7 @@ async fn revoke_me(
 async fn jwks(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
-) -> Result<Response, Problem> {
+) -> Result<Response, HttpProblem> {
     let keys = retry_idempotent(&ctx.deadline(budget::READ), || {
         let mut client = state.auth();
         let request = grpc_request(auth_pb::GetJwksRequest {}, &ctx, budget::READ);
@@ -845,7 +847,7 @@ async fn dev_session(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     crate::dev::same_origin(&headers)?;
     let Some(secret) = state.inner.dev_session.as_ref() else {
         return Err(ApiError::new(
@@ -883,7 +885,7 @@ async fn list_settings(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let token = authenticate(&state, &headers, &ctx).await?;
     let settings = retry_idempotent(&ctx.deadline(budget::READ), || {
         let mut client = state.settings();
@@ -905,7 +907,7 @@ async fn list_settings(
 async fn changes_from(
     headers: &HeaderMap,
     body: Body,
-) -> Result<Vec<settings_pb::SettingChange>, Problem> {
+) -> Result<Vec<settings_pb::SettingChange>, HttpProblem> {
     let bytes = read_body(headers, body).await?;
     let body: SettingsBody = parse_json(&bytes, SETTINGS_EXAMPLE)?;
     Ok(body
@@ -920,7 +922,7 @@ async fn patch_settings(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     write_settings(&state, &ctx, &headers, body, WriteMode::Merge).await
 }
 
@@ -929,7 +931,7 @@ async fn replace_settings(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     write_settings(&state, &ctx, &headers, body, WriteMode::Replace).await
 }
 
@@ -947,7 +949,7 @@ async fn write_settings(
     headers: &HeaderMap,
     body: Body,
     mode: WriteMode,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let token = authenticate(state, headers, ctx).await?;
     let settings = changes_from(headers, body).await?;
     let mut client = state.settings();
@@ -1083,7 +1085,7 @@ async fn import_dotenv(
     headers: HeaderMap,
     uri: http::Uri,
     body: Body,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Value>, HttpProblem> {
     let token = authenticate(&state, &headers, &ctx).await?;
     let bytes = read_body(&headers, body).await?;
     let message = import_request(&headers, &uri, &bytes)?;
@@ -1115,7 +1117,7 @@ async fn delete_setting(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     name: Result<Path<String>, axum::extract::rejection::PathRejection>,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, HttpProblem> {
     let token = authenticate(&state, &headers, &ctx).await?;
     let Path(name) = name.map_err(|e| {
         ApiError::invalid(
@@ -1163,7 +1165,7 @@ async fn upstream_health(channel: Channel) -> &'static str {
     }
 }
 
-async fn readyz(State(state): State<GatewayState>) -> Result<Json<Value>, Problem> {
+async fn readyz(State(state): State<GatewayState>) -> Result<Json<Value>, HttpProblem> {
     if state.inner.draining.load(Ordering::Relaxed) {
         return Err(ApiError::new(
             Reason::UpstreamUnavailable,
@@ -1210,7 +1212,7 @@ async fn page_css() -> Response {
     crate::page::asset_response(crate::page::APP_CSS, "text/css; charset=utf-8")
 }
 
-async fn not_found(method: Method, uri: http::Uri) -> Problem {
+async fn not_found(method: Method, uri: http::Uri) -> HttpProblem {
     ApiError::new(
         Reason::NotFound,
         format!(
@@ -1223,7 +1225,7 @@ async fn not_found(method: Method, uri: http::Uri) -> Problem {
 
 async fn method_not_allowed(method: Method, uri: http::Uri) -> Response {
     let allowed = crate::openapi::methods_of(uri.path());
-    let mut response = Problem(ApiError::new(
+    let mut response = HttpProblem(ApiError::new(
         Reason::MethodNotAllowed,
         format!(
             "{} does not accept {method}; it accepts {}. /openapi.json lists every route.",

@@ -1,7 +1,7 @@
 //! Building and running the settings server: connect and migrate, refuse to start when a stored
 //! row's master key is not configured, bind its own listener (port 0 in tests), serve
-//! `SettingsService`, `grpc.health.v1` and reflection, re-read master keys from their file, stop
-//! gracefully.
+//! `SettingsService` with the common gRPC kit ([`latchkey_common::grpc`]: health, reflection,
+//! limits, graceful stop), re-read master keys from their file.
 
 use crate::authn::Authenticator;
 use crate::config::SettingsConfig;
@@ -10,15 +10,16 @@ use crate::keyring::KeyRing;
 use crate::service::SettingsCore;
 use anyhow::Context;
 use latchkey_auth::remote::JwksVerifier;
+use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
+use latchkey_common::grpc::{ChannelProfile, CredentialChecks, GrpcServer};
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::settings::v1::settings_service_server::SettingsServiceServer;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Calls that never touch the database, served even while it is down.
 const DATABASE_FREE: &[&str] = &["/grpc.health.v1.", "/grpc.reflection."];
@@ -82,12 +83,9 @@ pub async fn build_on(
 /// A lazily connected channel to auth, balanced per request over several URLs or every address
 /// one name resolves to.
 fn auth_channel(urls: &[String]) -> anyhow::Result<Channel> {
-    let configure = Arc::new(|endpoint: Endpoint| {
-        endpoint
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-    });
-    latchkey_common::balance::channel(urls, configure).context("LATCHKEY_AUTH_URL")
+    ChannelProfile::TOKEN_CHECK
+        .channel(urls)
+        .context("LATCHKEY_AUTH_URL")
 }
 
 impl SettingsApp {
@@ -103,80 +101,29 @@ impl SettingsApp {
         self.core.clone()
     }
 
-    /// Serves until `shutdown` stops it: health flips to NOT_SERVING when draining begins, the
-    /// listener closes at the stop, in-flight calls get until the drain deadline.
+    /// Serves until `shutdown` stops it (the kit's [`GrpcServer::serve`]), re-reading master keys
+    /// and publishing key metrics meanwhile.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter
-            .set_serving::<SettingsServiceServer<SettingsGrpc>>()
-            .await;
         tokio::spawn(publish_key_metrics(self.core.clone(), shutdown.clone()));
         tokio::spawn(crate::keyring::watch(
             self.keys.clone(),
             self.core.db().clone(),
             shutdown.clone(),
         ));
-        let (reflection, reflection_v1alpha) =
-            latchkey_auth::app::reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
-        tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown.draining().await;
-                reporter
-                    .set_not_serving::<SettingsServiceServer<SettingsGrpc>>()
-                    .await;
-            }
-        });
-        let stopping = {
-            let shutdown = shutdown.clone();
-            async move { shutdown.wait().await }
-        };
         // Warm the JWKS cache; failure is fine (fetched again on the first token).
         if let Err(error) = self.authn.verifier().refresh().await {
             tracing::warn!(%error, "auth's JWKS not reachable yet; will fetch on first request");
         }
-        tracing::info!(addr = %self.local_addr(), "settings serving");
-        let server = tonic::transport::Server::builder()
-            .layer(tower::util::MapRequestLayer::new(
-                latchkey_common::telemetry::ensure_request_id::<tonic::body::Body>,
-            ))
-            .layer(latchkey_common::metrics::GrpcMetricsLayer::new(
-                "settings",
-                latchkey_proto::SETTINGS_DESCRIPTOR_SET,
-            ))
-            .layer(tower::util::MapResponseLayer::new(
-                latchkey_common::telemetry::stamp_version::<tonic::body::Body>,
-            ))
-            .layer(latchkey_common::grpc_limits::ShedLayer::new(
-                "settings",
-                self.limits.max_concurrent,
-            ))
-            .layer(
-                latchkey_common::breaker::DbBreaker::new(
-                    self.core.db().clone(),
-                    crate::error::DATABASE,
-                )
+        let server = GrpcServer {
+            name: "settings",
+            descriptor_set: latchkey_proto::SETTINGS_DESCRIPTOR_SET,
+            limits: self.limits,
+            credential_checks: CredentialChecks::default(),
+            breaker: DbBreaker::new(self.core.db().clone(), crate::error::DATABASE)
                 .layer(DATABASE_FREE),
-            )
-            .trace_fn(latchkey_common::telemetry::grpc_span)
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(SettingsServiceServer::new(SettingsGrpc::new(
-                self.core, self.authn,
-            )))
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                stopping,
-            );
-        tokio::select! {
-            served = server => served?,
-            _ = shutdown.deadline() => {
-                tracing::warn!("drain deadline passed; dropping the calls still in progress");
-            }
-        }
-        tracing::info!("settings stopped");
-        Ok(())
+        };
+        let service = SettingsServiceServer::new(SettingsGrpc::new(self.core, self.authn));
+        server.serve(self.listener, service, shutdown).await
     }
 }
 

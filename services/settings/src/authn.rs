@@ -6,8 +6,8 @@
 //! is retried once when the call fails on the way (auth restarting), and its failures are read by
 //! the one classifier, [`latchkey_common::upstream::from_upstream`].
 
+use crate::caller::Caller;
 use crate::error::SettingsError;
-use crate::service::Caller;
 use latchkey_auth::error::AuthError;
 use latchkey_auth::remote::JwksVerifier;
 use latchkey_auth::tokens::Subject;

@@ -100,7 +100,7 @@ pub struct Options<'a> {
 pub const CHECK_EVERY_LINES: usize = 1024;
 
 /// The value limit the parser applies by default: the service's (16 KiB).
-pub const DEFAULT_MAX_VALUE_BYTES: usize = crate::service::limits::MAX_VALUE_BYTES;
+pub const DEFAULT_MAX_VALUE_BYTES: usize = crate::validate::limits::MAX_VALUE_BYTES;
 
 fn never() -> bool {
     false

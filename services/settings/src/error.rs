@@ -121,14 +121,6 @@ pub fn shown(name: &str) -> String {
     out
 }
 
-/// Short-hand for one field violation.
-pub fn violation(field: impl Into<String>, description: impl Into<String>) -> Violation {
-    Violation {
-        field: field.into(),
-        description: description.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,13 @@
 
 use crate::authn::Authenticator;
 use crate::budget::Budget;
+use crate::caller::Caller;
 use crate::error::SettingsError;
-use crate::service::{Caller, Change, ImportMode, Masked, SettingsCore};
+use crate::import::ImportMode;
+use crate::service::{Change, SettingsCore};
+use crate::store::queries::Masked;
 use latchkey_common::clock::rfc3339;
-use latchkey_proto::ApiError;
+use latchkey_common::grpc::{Refusal, refuse, request_id};
 use latchkey_proto::settings::v1 as pb;
 use latchkey_proto::settings::v1::settings_service_server::SettingsService;
 use std::sync::Arc;
@@ -37,21 +40,21 @@ impl SettingsGrpc {
     }
 }
 
-/// Maps a domain error to a status, logging it with the request's id (never a value).
+/// The one answer of a refused call: logged (never a value), counted and converted by the
+/// common kit.
 fn status(metadata: &MetadataMap, error: SettingsError) -> Status {
-    let request_id = request_id(metadata);
-    if matches!(
-        error,
-        SettingsError::Internal(_)
-            | SettingsError::DatabaseUnavailable(_)
-            | SettingsError::DataIntegrity { .. }
-    ) {
-        tracing::error!(%request_id, error = %error, "request failed");
+    refuse("settings", metadata, error)
+}
+
+impl Refusal for SettingsError {
+    fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            SettingsError::Internal(_)
+                | SettingsError::DatabaseUnavailable(_)
+                | SettingsError::DataIntegrity { .. }
+        )
     }
-    let api: ApiError = error.into();
-    tracing::info!(%request_id, reason = %api.reason, "request refused");
-    latchkey_common::metrics::global().failure("settings", api.reason);
-    api.with_metadata("request_id", request_id).to_status()
 }
 
 /// The request's budget from its gRPC deadline (`grpc-timeout`, set from each REST route's
@@ -85,14 +88,6 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(amount),
         _ => return None,
     })
-}
-
-fn request_id(metadata: &MetadataMap) -> String {
-    metadata
-        .get(latchkey_proto::REQUEST_ID_METADATA)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned()
 }
 
 fn masked_message(setting: Masked) -> pb::MaskedSetting {

@@ -202,7 +202,7 @@ pub async fn rotate_encryption(
                 }
             }
         }
-        crate::service::record_encryptions(db, &active.id, sealed.len() as i64)
+        crate::store::queries::record_encryptions(db, &active.id, sealed.len() as i64)
             .await
             .map_err(|e| DbErr::Custom(e.to_string()))?;
         for (row, ciphertext) in sealed {

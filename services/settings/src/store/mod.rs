@@ -1,14 +1,16 @@
-//! Settings' tables as sea-orm entities and their migrations. Settings owns these tables; no
+//! Settings' tables as sea-orm entities, their queries and their migrations. Settings owns these tables; no
 //! other service reads them.
 //!
 //! - [`values`]: one sealed value per (user, name).
 //! - [`reveal_audit`]: who revealed whose value, when (never the value).
 //! - [`key_usage`]: encryptions performed per master key, for the AES-GCM nonce budget.
 //! - [`purged_users`]: users whose settings were purged; nothing is written for them again.
+//! - [`queries`]: every query the domain runs over these tables.
 
 pub mod key_usage;
 pub mod migration;
 pub mod purged_users;
+pub mod queries;
 pub mod reveal_audit;
 pub mod values;
 
