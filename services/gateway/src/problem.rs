@@ -58,12 +58,12 @@ pub fn render(error: &ApiError, request_id: &str) -> Response {
     };
     let retry_after = retry_after(error);
     let body = ProblemBody {
+        code: reason.as_str(),
         // USER_AMBIGUOUS says how many users share the email (never which).
         count: error
             .metadata
             .get("count")
             .and_then(|c| c.parse::<u64>().ok()),
-        code: reason.as_str(),
         detail: detail.clone(),
         errors: error.violations.iter().map(ViolationBody::from).collect(),
         request_id: request_id.to_owned(),
@@ -115,16 +115,17 @@ impl From<&Violation> for ViolationBody {
 }
 
 /// The problem+json body (RFC 9457) every failure answers, and the `Problem` schema of the
-/// OpenAPI document. Absent fields are left out, never null.
+/// OpenAPI document. Absent fields are left out, never null; fields are in alphabetical order,
+/// as the body has always been written.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Problem)]
 pub struct ProblemBody {
+    #[schema(schema_with = reason_codes)]
+    code: &'static str,
     /// USER_AMBIGUOUS: how many users share the email
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     count: Option<u64>,
-    #[schema(schema_with = reason_codes)]
-    code: &'static str,
     detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(required = false)]
@@ -205,6 +206,59 @@ mod tests {
                 "{reason}"
             );
         }
+    }
+
+    /// The typed body is byte for byte the `json!` value it replaced.
+    #[test]
+    fn the_body_keeps_its_wire_format() {
+        let error = ApiError::invalid(
+            "Fix line 3.",
+            vec![
+                Violation {
+                    field: "line 3".into(),
+                    description: "no `=`".into(),
+                },
+                Violation {
+                    field: "name".into(),
+                    description: "empty".into(),
+                },
+            ],
+        )
+        .with_metadata("count", "2")
+        .with_retry_after(Duration::from_millis(1500));
+        let response = render(&error, "req-1");
+        let body = body_text(response);
+        let before = serde_json::json!({
+            "type": "urn:latchkey:error:INVALID_ARGUMENT",
+            "title": Reason::InvalidArgument.title(),
+            "status": 400,
+            "detail": "Fix line 3.",
+            "code": "INVALID_ARGUMENT",
+            "request_id": "req-1",
+            "errors": [
+                { "field": "line 3", "description": "no `=`", "line": 3 },
+                { "field": "name", "description": "empty" },
+            ],
+            "count": 2,
+            "retry_after": 2,
+        });
+        assert_eq!(body, before.to_string());
+        let bare = body_text(render(&ApiError::new(Reason::NotFound, "No."), "r"));
+        let before = serde_json::json!({
+            "type": "urn:latchkey:error:NOT_FOUND", "title": Reason::NotFound.title(),
+            "status": 404, "detail": "No.", "code": "NOT_FOUND", "request_id": "r",
+        });
+        assert_eq!(bare, before.to_string());
+    }
+
+    fn body_text(response: Response) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = runtime
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[test]
