@@ -76,6 +76,7 @@ fn insert_header(metadata: &mut MetadataMap, key: &'static str, value: &HeaderVa
 pub struct Bearer {
     /// The token as the caller sent it (the token cache's key).
     pub presented: String,
+    /// The Latchkey token auth exchanged a legacy token for, if it did.
     pub exchanged: Option<SecretString>,
 }
 

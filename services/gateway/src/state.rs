@@ -28,15 +28,21 @@ pub(crate) struct Inner {
     /// For `/readyz`: the health service of each upstream.
     pub(crate) auth_channel: Channel,
     pub(crate) settings_channel: Channel,
+    /// Bearer tokens auth accepted lately (for at most [`crate::config::MAX_AUTH_CACHE`]).
     pub(crate) cache: TokenCache,
+    /// Sync and token calls per client address.
     pub(crate) sync_limiter: RateLimiter,
+    /// Failed authentications per client address.
     pub(crate) failure_limiter: RateLimiter,
+    /// Sync secrets auth accepted lately: they skip the failure budget.
     pub(crate) vouched_secrets: VouchedSecrets,
     pub(crate) client_ip: ClientIp,
+    /// Origins CORS allows; empty: no CORS layer.
     pub(crate) cors_origins: Vec<HeaderValue>,
     /// The sync secret `POST /api/dev/session` signs in with; `Some` only under `latchkey dev`.
     pub(crate) dev_session: Option<SecretString>,
     pub(crate) dev_hosts: DevHosts,
+    /// The Settings page's HTML, rendered once for this mode.
     pub(crate) page: String,
     /// Set once shutdown begins: `/readyz` answers 503 so load balancers move away.
     draining: AtomicBool,

@@ -18,10 +18,13 @@ const UNMATCHED: &str = "unmatched";
 /// Per-request facts every handler needs.
 #[derive(Debug, Clone)]
 pub struct Ctx {
+    /// The caller's `x-request-id` when acceptable, else a fresh one; logged and sent upstream.
     pub request_id: String,
+    /// The address the per-IP limits count: the peer, or the client a trusted proxy names.
     pub client_ip: IpAddr,
     /// When the request arrived: every route budget counts from here, across all its calls.
     pub(crate) started: Instant,
+    /// The caller's trace context, passed on when the gateway records no trace of its own.
     pub(crate) traceparent: Option<HeaderValue>,
     pub(crate) tracestate: Option<HeaderValue>,
 }

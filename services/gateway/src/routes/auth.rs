@@ -75,7 +75,7 @@ pub struct TokenRequest {
     #[schema(format = Uuid, nullable = false)]
     user_id: Option<String>,
     #[serde(default)]
-    #[schema(format = Email, nullable = false)]
+    #[schema(format = Email, max_length = 320, nullable = false)]
     email: Option<String>,
 }
 
