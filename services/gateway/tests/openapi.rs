@@ -58,6 +58,7 @@ async fn every_route_is_described_and_every_described_route_answers() {
     assert!(mounted >= 13, "{mounted} registrations");
     assert!(paths.len() >= 14, "{:?}", paths.keys());
     let app = router(GatewayState::new(&config()).unwrap());
+    let mut answers_checked = 0;
     for (path, item) in paths {
         let concrete = path.replace("{name}", "SOME_NAME");
         for method in METHODS {
@@ -82,11 +83,22 @@ async fn every_route_is_described_and_every_described_route_answers() {
                 );
                 let documented = item[method.as_str().to_ascii_lowercase()]["responses"]
                     .get(status.as_str())
-                    .is_some();
-                assert!(
-                    documented,
-                    "{method} {path} answered {status}, which openapi.json does not list"
-                );
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{method} {path} answered {status}, which openapi.json does not list"
+                        )
+                    });
+                // A JSON answer matches the schema documented for its status.
+                for kind in ["application/json", "application/problem+json"] {
+                    if let Some(schema) =
+                        documented.pointer(&format!("/content/{}/schema", kind.replace('/', "~1")))
+                        && let Ok(answer) = serde_json::from_slice::<Value>(&body)
+                    {
+                        let errors = validate(&doc, schema, &answer, "$");
+                        assert!(errors.is_empty(), "{method} {path} {status}: {errors:?}");
+                        answers_checked += 1;
+                    }
+                }
             } else {
                 assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
                 let allow = response.headers()["allow"].to_str().unwrap().to_owned();
@@ -99,6 +111,7 @@ async fn every_route_is_described_and_every_described_route_answers() {
             }
         }
     }
+    assert!(answers_checked >= 14, "{answers_checked} answers checked");
 }
 
 #[tokio::test]
