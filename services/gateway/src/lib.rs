@@ -1,6 +1,6 @@
 //! Latchkey gateway: the browser's and the web app's only door. It translates the REST/JSON
-//! contract (DESIGN.md §4a) into gRPC calls to auth and settings and answers every failure as
-//! `application/problem+json` with the catalogue reason.
+//! contract (docs/ARCHITECTURE.md §3) into gRPC calls to auth and settings and answers every
+//! failure as `application/problem+json` with the catalogue reason.
 //!
 //! - [`config`]: the gateway's typed, validated configuration.
 //! - [`upstream`]: tonic channels to auth and settings (lazy, balanced, short connect timeout).

@@ -1,6 +1,7 @@
-//! The REST contract (DESIGN.md §4a), one module per area. Each handler decodes the request,
-//! calls one RPC through [`crate::forward`] and answers a typed body; the `#[utoipa::path]` on
-//! each handler and the `ToSchema` of each body are the OpenAPI document ([`crate::openapi`]).
+//! The REST contract (docs/ARCHITECTURE.md §3), one module per area. Each handler decodes the
+//! request, calls one RPC through [`crate::forward`] and answers a typed body; the
+//! `#[utoipa::path]` on each handler and the `ToSchema` of each body are the OpenAPI document
+//! ([`crate::openapi`]).
 //!
 //! - [`auth`]: sign-in sync, tokens, the signed-in user, JWKS, the dev session.
 //! - [`settings`]: list, merge, replace, import, delete one.
