@@ -23,8 +23,8 @@ use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-/// Longest value settings stores, in bytes (documented as characters: the document's bound is
-/// an upper one for multi-byte text).
+/// Longest value settings stores, in bytes; the document states it as `maxLength` (characters),
+/// an upper bound that multi-byte text reaches sooner.
 const MAX_VALUE: usize = 16 * 1024;
 /// Most settings one user holds.
 const MAX_SETTINGS: usize = 200;
