@@ -4,7 +4,8 @@
 //! accepting after the delay, drop what is left at the drain deadline.
 
 use crate::config::{GatewayConfig, HttpLimits};
-use crate::routes::{GatewayState, router};
+use crate::router::router;
+use crate::state::GatewayState;
 use latchkey_common::shutdown::Shutdown;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;

@@ -7,7 +7,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_common::upstream::Deadline;
 use latchkey_proto::{ApiError, Reason, Violation};
+use serde::Serialize;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// A REST handler's error, answered as `application/problem+json`. Its response is a placeholder
 /// carrying the error; the request-context middleware, which knows the request id, renders it
@@ -56,30 +58,24 @@ pub fn render(error: &ApiError, request_id: &str) -> Response {
     } else {
         error.detail.clone()
     };
-    let mut body = serde_json::json!({
-        "type": format!("urn:latchkey:error:{}", reason.as_str()),
-        "title": reason.title(),
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": reason.as_str(),
-        "request_id": request_id,
-    });
-    if !error.violations.is_empty() {
-        body["errors"] = error.violations.iter().map(violation_json).collect();
-    }
-    // USER_AMBIGUOUS says how many users share the email (never which).
-    if let Some(count) = error
-        .metadata
-        .get("count")
-        .and_then(|c| c.parse::<u64>().ok())
-    {
-        body["count"] = count.into();
-    }
     let retry_after = retry_after(error);
-    if let Some(seconds) = retry_after {
-        body["retry_after"] = seconds.into();
-    }
-    let mut response = (status, body.to_string()).into_response();
+    let body = ProblemBody {
+        code: reason.as_str(),
+        // USER_AMBIGUOUS says how many users share the email (never which).
+        count: error
+            .metadata
+            .get("count")
+            .and_then(|c| c.parse::<u64>().ok()),
+        detail: detail.clone(),
+        errors: error.violations.iter().map(ViolationBody::from).collect(),
+        request_id: request_id.to_owned(),
+        retry_after,
+        status: status.as_u16(),
+        title: reason.title(),
+        kind: format!("urn:latchkey:error:{}", reason.as_str()),
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -94,20 +90,64 @@ pub fn render(error: &ApiError, request_id: &str) -> Response {
     response
 }
 
-/// `{field, description}`, plus `line` when the field names a line of an imported `.env`.
-fn violation_json(violation: &Violation) -> serde_json::Value {
-    let mut value = serde_json::json!({
-        "field": violation.field,
-        "description": violation.description,
-    });
-    let line = violation
-        .field
-        .strip_prefix("line ")
-        .and_then(|n| n.trim().parse::<u64>().ok());
-    if let Some(line) = line {
-        value["line"] = line.into();
+/// One problem of an invalid request: `{field, description}`, plus `line` when the field names
+/// a line of an imported `.env`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Violation)]
+pub struct ViolationBody {
+    description: String,
+    field: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    line: Option<u64>,
+}
+
+impl From<&Violation> for ViolationBody {
+    fn from(violation: &Violation) -> Self {
+        let line = violation
+            .field
+            .strip_prefix("line ")
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        ViolationBody {
+            description: violation.description.clone(),
+            field: violation.field.clone(),
+            line,
+        }
     }
-    value
+}
+
+/// The problem+json body (RFC 9457) every failure answers, and the `Problem` schema of the
+/// OpenAPI document. Absent fields are left out, never null; fields are in alphabetical order,
+/// as the body has always been written.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    #[schema(schema_with = reason_codes)]
+    code: &'static str,
+    /// USER_AMBIGUOUS: how many users share the email
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    count: Option<u64>,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    errors: Vec<ViolationBody>,
+    request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    retry_after: Option<u64>,
+    status: u16,
+    title: &'static str,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The `code` schema: every reason of the catalogue.
+fn reason_codes() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Reason::ALL.iter().map(|r| r.as_str())))
+        .build()
 }
 
 /// Whole seconds to wait: the error's own delay, or 1 s for throttling and outages without one.
@@ -168,6 +208,59 @@ mod tests {
                 "{reason}"
             );
         }
+    }
+
+    /// The typed body is byte for byte the `json!` value it replaced.
+    #[test]
+    fn the_body_keeps_its_wire_format() {
+        let error = ApiError::invalid(
+            "Fix line 3.",
+            vec![
+                Violation {
+                    field: "line 3".into(),
+                    description: "no `=`".into(),
+                },
+                Violation {
+                    field: "name".into(),
+                    description: "empty".into(),
+                },
+            ],
+        )
+        .with_metadata("count", "2")
+        .with_retry_after(Duration::from_millis(1500));
+        let response = render(&error, "req-1");
+        let body = body_text(response);
+        let before = serde_json::json!({
+            "type": "urn:latchkey:error:INVALID_ARGUMENT",
+            "title": Reason::InvalidArgument.title(),
+            "status": 400,
+            "detail": "Fix line 3.",
+            "code": "INVALID_ARGUMENT",
+            "request_id": "req-1",
+            "errors": [
+                { "field": "line 3", "description": "no `=`", "line": 3 },
+                { "field": "name", "description": "empty" },
+            ],
+            "count": 2,
+            "retry_after": 2,
+        });
+        assert_eq!(body, before.to_string());
+        let bare = body_text(render(&ApiError::new(Reason::NotFound, "No."), "r"));
+        let before = serde_json::json!({
+            "type": "urn:latchkey:error:NOT_FOUND", "title": Reason::NotFound.title(),
+            "status": 404, "detail": "No.", "code": "NOT_FOUND", "request_id": "r",
+        });
+        assert_eq!(bare, before.to_string());
+    }
+
+    fn body_text(response: Response) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = runtime
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[test]

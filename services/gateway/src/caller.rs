@@ -1,0 +1,195 @@
+//! Who is calling: a user with a bearer token (verified through `Auth.Authenticate`, cached),
+//! or the web app's server with the sync secret. Both spend the address's failed-authentication
+//! budget when refused, and a credential auth accepted lately skips that budget, so failures from
+//! the same address never lock out a valid caller.
+
+use crate::forward::{AUTH, Bearer, budget, grpc_request, with_bearer};
+use crate::limits::rate_limited;
+use crate::middleware::Ctx;
+use crate::problem::{HttpProblem, from_grpc};
+use crate::state::GatewayState;
+use axum::http::{HeaderMap, header};
+use latchkey_common::upstream::retry_idempotent;
+use latchkey_proto::auth::v1 as auth_pb;
+use latchkey_proto::{ApiError, Reason};
+use secrecy::SecretString;
+use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+
+/// The bearer token of `Authorization`, or TOKEN_MISSING / TOKEN_MALFORMED.
+fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            Reason::TokenMissing,
+            "Send `Authorization: Bearer <access token>`; your web app's server gets one from POST /api/auth/sync-user or POST /api/auth/token.",
+        ));
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::new(
+            Reason::TokenMalformed,
+            "The Authorization header must be `Bearer <access token>`.",
+        ));
+    }
+    Ok(token.to_owned())
+}
+
+/// Verifies the caller's bearer token (cached for at most 5 s) and answers it. Failures spend
+/// the address's failed-authentication budget; once it is spent, tokens auth has not accepted
+/// before are refused without asking auth, while tokens it has accepted still pass.
+pub async fn authenticate(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+) -> Result<Bearer, HttpProblem> {
+    let failures = &state.inner.failure_limiter;
+    let token = match bearer_token(headers) {
+        Ok(token) => token,
+        Err(error) => {
+            return Err(match failures.take(ctx.client_ip) {
+                Ok(()) => error.into(),
+                Err(wait) => rate_limited(wait, "failed authentications").into(),
+            });
+        }
+    };
+    if let Some(verified) = state.inner.cache.fresh(&token) {
+        return Ok(Bearer {
+            presented: token,
+            exchanged: verified.exchanged,
+        });
+    }
+    if !state.inner.cache.is_vouched(&token)
+        && let Err(wait) = failures.check(ctx.client_ip)
+    {
+        return Err(rate_limited(wait, "failed authentications").into());
+    }
+    let message = auth_pb::AuthenticateRequest {
+        token: token.clone(),
+    };
+    // Verifying is idempotent: a call refused or cut on the way (auth restarting) is tried once more.
+    let answer = retry_idempotent(&ctx.deadline(budget::AUTHENTICATE), || {
+        let mut client = state.auth();
+        let request = grpc_request(message.clone(), ctx, budget::AUTHENTICATE);
+        async move { client.authenticate(request).await }
+    })
+    .await;
+    match answer {
+        Ok(response) => Ok(remember(state, token, response.into_inner())),
+        Err(status) => {
+            let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
+            if matches!(error.reason.http_status(), 401 | 403) {
+                state.inner.cache.forget(&token);
+                let _ = failures.take(ctx.client_ip);
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// Caches auth's acceptance of `token` (until it expires, within the cache's limit).
+fn remember(state: &GatewayState, token: String, answer: auth_pb::AuthenticateResponse) -> Bearer {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let left = (answer.expires_at > 0)
+        .then(|| Duration::from_secs((answer.expires_at - now).max(0) as u64));
+    let exchanged =
+        (!answer.exchanged_token.is_empty()).then(|| SecretString::from(answer.exchanged_token));
+    state.inner.cache.remember(&token, left, exchanged.clone());
+    Bearer {
+        presented: token,
+        exchanged,
+    }
+}
+
+/// Authenticates the caller, then wraps `message` for the upstream call made on their behalf:
+/// their token (or its exchanged stand-in), request id, trace context and the route's deadline.
+pub async fn on_behalf<T>(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+    message: T,
+    budget: Duration,
+) -> Result<(Bearer, tonic::Request<T>), HttpProblem> {
+    let token = authenticate(state, headers, ctx).await?;
+    let request = with_bearer(grpc_request(message, ctx, budget), &token);
+    Ok((token, request))
+}
+
+/// The sync secret of `X-Latchkey-Sync-Secret` (or Auth.js's `X-Auth-Secret`) as metadata.
+fn sync_secret(headers: &HeaderMap) -> Result<MetadataValue<Ascii>, ApiError> {
+    let value = headers
+        .get("x-latchkey-sync-secret")
+        .or_else(|| headers.get("x-auth-secret"));
+    let Some(value) = value else {
+        return Err(ApiError::new(
+            Reason::SyncSecretMissing,
+            "Send the sync secret (LATCHKEY_SYNC_SECRET) in the X-Latchkey-Sync-Secret header; this route is for your web app's server, never the browser.",
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| MetadataValue::try_from(v).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                Reason::SyncSecretInvalid,
+                "The sync secret does not match; compare fingerprints with `latchkey fingerprint` on both machines.",
+            )
+        })
+}
+
+/// Counts a refused sync secret against the caller's failed-authentication budget, and
+/// remembers auth's verdict on the secret either way.
+pub fn sync_verdict<T>(
+    state: &GatewayState,
+    ctx: &Ctx,
+    secret: &MetadataValue<Ascii>,
+    result: &Result<T, ApiError>,
+) {
+    let vouched = &state.inner.vouched_secrets;
+    match result {
+        Ok(_) => vouched.vouch(secret.as_bytes()),
+        Err(error) => {
+            if matches!(
+                error.reason,
+                Reason::SyncSecretInvalid | Reason::SyncSecretMissing
+            ) {
+                vouched.forget(secret.as_bytes());
+                let _ = state.inner.failure_limiter.take(ctx.client_ip);
+            }
+        }
+    }
+}
+
+/// The sync routes' shared gate: request budget, secret present, and the failed-auth budget —
+/// which a secret auth accepted lately skips (failures from the same address must not lock out
+/// the web app's server).
+pub fn sync_gate(
+    state: &GatewayState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+) -> Result<MetadataValue<Ascii>, ApiError> {
+    if let Err(wait) = state.inner.sync_limiter.take(ctx.client_ip) {
+        return Err(rate_limited(wait, "sync and token requests"));
+    }
+    let failures = &state.inner.failure_limiter;
+    let secret = match sync_secret(headers) {
+        Ok(secret) => secret,
+        Err(error) => {
+            return Err(match failures.take(ctx.client_ip) {
+                Ok(()) => error,
+                Err(wait) => rate_limited(wait, "failed authentications"),
+            });
+        }
+    };
+    if !state.inner.vouched_secrets.is_vouched(secret.as_bytes())
+        && let Err(wait) = failures.check(ctx.client_ip)
+    {
+        return Err(rate_limited(wait, "failed authentications"));
+    }
+    Ok(secret)
+}

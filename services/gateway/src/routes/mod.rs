@@ -1,0 +1,44 @@
+//! The REST contract (docs/ARCHITECTURE.md §3), one module per area. Each handler decodes the
+//! request, calls one RPC through [`crate::forward`] and answers a typed body; the
+//! `#[utoipa::path]` on each handler and the `ToSchema` of each body are the OpenAPI document
+//! ([`crate::openapi`]).
+//!
+//! - [`auth`]: sign-in sync, tokens, the signed-in user, JWKS, the dev session.
+//! - [`settings`]: list, merge, replace, import, delete one.
+//! - [`ops`]: health, readiness, this document, the Settings page.
+//! - [`problems`]: the problem responses each route documents.
+
+pub mod auth;
+pub mod ops;
+pub mod problems;
+pub mod settings;
+
+use axum::body::Bytes;
+use latchkey_proto::{ApiError, Violation};
+
+/// Parses a JSON body, naming the problem (unknown field, wrong type, syntax) on failure.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &Bytes,
+    example: &str,
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            format!("The request body is empty; send JSON like {example}."),
+            vec![Violation {
+                field: "body".into(),
+                description: "empty".into(),
+            }],
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::invalid(
+            format!(
+                "The request body is not valid for this route: {error}. Send JSON like {example}."
+            ),
+            vec![Violation {
+                field: "body".into(),
+                description: error.to_string(),
+            }],
+        )
+    })
+}
