@@ -4,6 +4,10 @@
 use prost::Message;
 use std::path::PathBuf;
 
+/// The error details every Latchkey error carries (`google.rpc.ErrorInfo`, `BadRequest`,
+/// `RetryInfo`): added to each service's reflection so stock clients (grpcurl) can decode them.
+const ERROR_DETAILS: &str = "google/rpc/error_details.proto";
+
 const PROTOS: &[&str] = &[
     "latchkey/auth/v1/auth.proto",
     "latchkey/settings/v1/settings.proto",
@@ -26,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     // One descriptor set per service, so each server's reflection lists only what it serves.
     for (proto, name) in PROTOS.iter().zip(["auth", "settings"]) {
-        let set = protox::compile([proto], ["."])?;
+        let set = protox::compile([proto, &ERROR_DETAILS], ["."])?;
         std::fs::write(
             out_dir.join(format!("{name}_descriptor.bin")),
             set.encode_to_vec(),

@@ -751,6 +751,17 @@ async fn health_and_reflection_are_served(backend: Backend) {
         .into_inner()
         .status;
     assert_eq!(status, ServingStatus::Serving as i32);
+    // Stock clients (grpcurl) decode the error details only when reflection describes them.
+    for detail in [
+        "google.rpc.ErrorInfo",
+        "google.rpc.BadRequest",
+        "google.rpc.RetryInfo",
+    ] {
+        assert!(
+            support::reflection_describes(channel.clone(), detail).await,
+            "{detail} is not described by reflection"
+        );
+    }
     let services = list_services(channel).await;
     for expected in ["latchkey.auth.v1.AuthService", "grpc.health.v1.Health"] {
         assert!(

@@ -315,6 +315,27 @@ pub async fn list_services(channel: tonic::transport::Channel) -> Vec<String> {
     }
 }
 
+/// Whether a server's reflection (v1) describes `symbol`, as grpcurl asks before decoding it.
+pub async fn reflection_describes(channel: tonic::transport::Channel, symbol: &str) -> bool {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.to_owned())),
+    };
+    let mut stream = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    matches!(
+        stream.message().await.unwrap().unwrap().message_response,
+        Some(MessageResponse::FileDescriptorResponse(_))
+    )
+}
+
 /// Waits until `addr` refuses connections, like the port of a stopped process. A server drops its
 /// listener a moment after it stops; until then the kernel still completes handshakes nobody
 /// serves, which a caller would see as a hang rather than an outage.
