@@ -7,10 +7,12 @@ mod keys;
 mod ops;
 mod settings;
 mod users;
-mod web_app_env;
 
 use clap::{Parser, Subcommand};
-use latchkey_common::config::{Config, Problems};
+use latchkey_common::SecretString;
+use latchkey_common::config::{
+    Config, DATABASE_URL, LOG_FORMAT, METRICS_LISTEN, Problems, Setting,
+};
 use latchkey_common::shutdown::Shutdown;
 use std::process::ExitCode;
 
@@ -71,12 +73,12 @@ impl Command {
 /// Serves Prometheus metrics when `LATCHKEY_METRICS_LISTEN` is set.
 async fn serve_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
     use anyhow::Context;
-    let Some(addr) = config.get("metrics_listen") else {
+    let Some(addr) = config.get(METRICS_LISTEN) else {
         return Ok(());
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("LATCHKEY_METRICS_LISTEN: cannot bind {addr}"))?;
+        .with_context(|| format!("{}: cannot bind {addr}", METRICS_LISTEN.env()))?;
     tracing::info!(addr = %listener.local_addr()?, "metrics on /metrics");
     tokio::spawn(latchkey_common::metrics::serve(listener, shutdown.clone()));
     Ok(())
@@ -89,7 +91,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(_) | Command::Fingerprint => devfiles::config_next_to_dev(),
         _ => (Config::load(), None),
     };
-    let json_logs = config.get("log_format") == Some("json");
+    let json_logs = config.get(LOG_FORMAT) == Some("json");
     let _telemetry = latchkey_common::telemetry::init(json_logs, cli.command.service_name());
     let metrics_shutdown = Shutdown::new();
     if let Err(error) = serve_metrics(&config, &metrics_shutdown).await {
@@ -179,9 +181,9 @@ async fn run_auth(config: &Config) -> Result<(), Failure> {
         app.local_addr(),
         config,
         &[
-            ("sync_secret", true),
-            ("seal_key", true),
-            ("legacy_hs256_secret", true),
+            latchkey_common::config::SYNC_SECRET,
+            latchkey_common::config::SEAL_KEY,
+            latchkey_common::config::LEGACY_HS256_SECRET,
         ],
     );
     shutdown.on_os_signals();
@@ -210,20 +212,21 @@ fn log_startup(
     service: &str,
     addr: std::net::SocketAddr,
     config: &Config,
-    secrets: &[(&str, bool)],
+    secrets: &[Setting<SecretString>],
 ) {
     let db = config
-        .get("database_url")
+        .raw(DATABASE_URL)
         .and_then(latchkey_common::db::DbKind::of)
         .map(|k| k.as_str())
         .unwrap_or("none");
     let fingerprints: Vec<String> = secrets
         .iter()
-        .filter_map(|(key, _)| {
-            config.get(key).map(|v| {
+        .filter_map(|&setting| {
+            config.secret(setting).map(|v| {
                 format!(
-                    "{key}={}",
-                    latchkey_common::secret::fingerprint(v.as_bytes())
+                    "{}={}",
+                    setting.key(),
+                    latchkey_common::secret::fingerprint_str(&v)
                 )
             })
         })

@@ -6,9 +6,11 @@
 //! the Latchkey URL it calls answers `/healthz`. The names looked for are the lists below
 //! (README.md, "Operating it").
 
-use super::doctor::{Check, SyncProbe, check_sync_secret};
+use super::check::Check;
+use super::grpc::{SyncProbe, check_sync_secret};
+use latchkey_common::SecretString;
 use latchkey_common::aliases::{list, readers_of};
-use latchkey_common::config::{Config, Source};
+use latchkey_common::config::{Config, Key, LEGACY_HS256_SECRET, SYNC_SECRET, Setting, Source};
 use latchkey_common::secret::fingerprint;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
@@ -124,7 +126,7 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
     let name = "web app: sync secret as auth sees it";
     let present = app.present(SYNC_SECRET_NAMES);
     let Some(&(variable, secret)) = present.first() else {
-        let hint = match config.source("sync_secret") {
+        let hint = match config.source(SYNC_SECRET) {
             Some(Source::Underlay(origin)) => {
                 format!(" (`latchkey dev` keeps it as LATCHKEY_SYNC_SECRET in {origin})")
             }
@@ -171,14 +173,7 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
             };
             check_sync_secret(checks, channel.clone(), secret, &probe).await;
         }
-        None => compare_locally(
-            checks,
-            name,
-            (variable, secret),
-            config,
-            "sync_secret",
-            &fix,
-        ),
+        None => compare_locally(checks, name, (variable, secret), config, SYNC_SECRET, &fix),
     }
 }
 
@@ -228,14 +223,14 @@ async fn nextauth_secrets(
 /// Neither NextAuth name: fine unless Latchkey holds a secret to verify the web app's tokens.
 fn no_nextauth_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config) {
     let name = "web app: AUTH_SECRET / NEXTAUTH_SECRET";
-    match config.secret("legacy_hs256_secret") {
+    match config.secret(LEGACY_HS256_SECRET) {
         Some(secret) => checks.push(Check::fail(
             name,
             format!(
                 "{} sets neither, but Latchkey holds LATCHKEY_LEGACY_HS256_SECRET (fingerprint {}, from {}) to verify the web app's own tokens",
                 app.shown,
                 latchkey_common::secret::fingerprint_str(&secret),
-                source_of(config, "legacy_hs256_secret")
+                source_of(config, LEGACY_HS256_SECRET)
             ),
             format!(
                 "add the web app's secret to {} (AUTH_SECRET for Auth.js v5, NEXTAUTH_SECRET for next-auth v4) with that value, or unset LATCHKEY_LEGACY_HS256_SECRET if the web app sends only Latchkey's tokens",
@@ -272,7 +267,7 @@ async fn legacy_secret_as_auth_sees_it(
             &name,
             (variable, secret),
             config,
-            "legacy_hs256_secret",
+            LEGACY_HS256_SECRET,
             &fix,
         );
         return;
@@ -280,11 +275,11 @@ async fn legacy_secret_as_auth_sees_it(
     let reason = authenticate_probe(channel.clone(), secret).await;
     match reason {
         Some(Reason::TokenSignatureInvalid | Reason::TokenSecretMismatch) => {
-            let here = match config.secret("legacy_hs256_secret") {
+            let here = match config.secret(LEGACY_HS256_SECRET) {
                 Some(ours) => format!(
                     " (this environment's LATCHKEY_LEGACY_HS256_SECRET: fingerprint {}, from {})",
                     latchkey_common::secret::fingerprint_str(&ours),
-                    source_of(config, "legacy_hs256_secret")
+                    source_of(config, LEGACY_HS256_SECRET)
                 ),
                 None => String::new(),
             };
@@ -296,13 +291,13 @@ async fn legacy_secret_as_auth_sees_it(
                 fix,
             ));
         }
-        Some(Reason::TokenAlgorithmRejected) => match config.secret("legacy_hs256_secret") {
+        Some(Reason::TokenAlgorithmRejected) => match config.secret(LEGACY_HS256_SECRET) {
             Some(_) => compare_locally(
                 checks,
                 &name,
                 (variable, secret),
                 config,
-                "legacy_hs256_secret",
+                LEGACY_HS256_SECRET,
                 &fix,
             ),
             None => checks.push(Check::pass(
@@ -367,12 +362,10 @@ fn compare_locally(
     name: &str,
     (variable, secret): (&str, &str),
     config: &Config,
-    key: &str,
+    key: Setting<SecretString>,
     fix: &str,
 ) {
-    let ours = latchkey_common::config::spec(key)
-        .map(|s| s.env())
-        .unwrap_or_default();
+    let ours = key.env();
     let fp = fingerprint(secret.as_bytes());
     match config.secret(key) {
         Some(held) if latchkey_common::secret::secrets_match(secret.as_bytes(), &held) => checks.push(Check::pass(
@@ -501,7 +494,7 @@ fn same(a: &str, b: &str) -> bool {
     )
 }
 
-fn source_of(config: &Config, key: &str) -> String {
+fn source_of(config: &Config, key: impl Key) -> String {
     config
         .source(key)
         .map(|s| s.to_string())
