@@ -46,8 +46,20 @@ impl Default for GrpcLimits {
 }
 
 impl GrpcLimits {
-    /// Reads both settings, recording a problem for each malformed one.
+    /// Reads both settings (auth), recording a problem for each malformed one.
     pub fn from_config(config: &Config, problems: &mut Problems) -> GrpcLimits {
+        let shedding = GrpcLimits::shedding_from_config(config, problems);
+        GrpcLimits {
+            failures_per_minute: config
+                .parsed(GRPC_FAILURE_RATE_PER_MINUTE, "a whole number", problems)
+                .unwrap_or(shedding.failures_per_minute),
+            ..shedding
+        }
+    }
+
+    /// Reads only the shedding limit, for a server that checks no shared secret (settings);
+    /// the failure limit keeps its default and goes unused.
+    pub fn shedding_from_config(config: &Config, problems: &mut Problems) -> GrpcLimits {
         let defaults = GrpcLimits::default();
         let max_concurrent = config
             .parsed(
@@ -66,12 +78,9 @@ impl GrpcLimits {
                 ),
             );
         }
-        let failures_per_minute = config
-            .parsed(GRPC_FAILURE_RATE_PER_MINUTE, "a whole number", problems)
-            .unwrap_or(defaults.failures_per_minute);
         GrpcLimits {
             max_concurrent: max_concurrent.max(1),
-            failures_per_minute,
+            ..defaults
         }
     }
 }

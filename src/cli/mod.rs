@@ -5,6 +5,8 @@ mod doctor;
 mod gateway;
 mod keys;
 mod ops;
+#[cfg(test)]
+mod services_column;
 mod settings;
 mod users;
 
@@ -70,10 +72,20 @@ impl Command {
     }
 }
 
+/// Whether logs are JSON (`LATCHKEY_LOG_FORMAT=json`), read by every command.
+fn json_logs(config: &Config) -> bool {
+    config.get(LOG_FORMAT) == Some("json")
+}
+
+/// Where to serve metrics (`LATCHKEY_METRICS_LISTEN`), read by every command.
+fn metrics_address(config: &Config) -> Option<&str> {
+    config.get(METRICS_LISTEN)
+}
+
 /// Serves Prometheus metrics when `LATCHKEY_METRICS_LISTEN` is set.
 async fn serve_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
     use anyhow::Context;
-    let Some(addr) = config.get(METRICS_LISTEN) else {
+    let Some(addr) = metrics_address(config) else {
         return Ok(());
     };
     let listener = tokio::net::TcpListener::bind(addr)
@@ -91,8 +103,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(_) | Command::Fingerprint => devfiles::config_next_to_dev(),
         _ => (Config::load(), None),
     };
-    let json_logs = config.get(LOG_FORMAT) == Some("json");
-    let _telemetry = latchkey_common::telemetry::init(json_logs, cli.command.service_name());
+    let _telemetry =
+        latchkey_common::telemetry::init(json_logs(&config), cli.command.service_name());
     let metrics_shutdown = Shutdown::new();
     if let Err(error) = serve_metrics(&config, &metrics_shutdown).await {
         eprintln!("latchkey: {error:#}");

@@ -121,6 +121,12 @@ impl Config {
             .values
             .get(ENV.key())
             .is_some_and(|value| value.text.as_str() == "production");
+        // Every service honours it here: production refuses conflicting names.
+        config
+            .reads
+            .get_mut()
+            .map(|reads| reads.insert(ENV.key()))
+            .ok();
         if production {
             for conflict in &config.conflicts {
                 config

@@ -183,7 +183,8 @@ impl SettingsConfig {
             .parsed(LEEWAY_SECS, "a number of seconds", &mut problems)
             .unwrap_or_default();
         let auto_migrate = config.flag(AUTO_MIGRATE, &mut problems);
-        let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
+        let limits =
+            latchkey_common::grpc_limits::GrpcLimits::shedding_from_config(config, &mut problems);
         match (listen, keys) {
             (Some(listen), Some(keys)) if problems.0.is_empty() => Ok(SettingsConfig {
                 database_url,
