@@ -155,7 +155,10 @@ where
             crate::metrics::global().failure(self.service, Reason::RateLimited);
             let error = ApiError::new(
                 Reason::RateLimited,
-                "The service is at its limit of calls in progress; retry after the delay (LATCHKEY_GRPC_MAX_CONCURRENT_REQUESTS).",
+                format!(
+                    "The service is at its limit of calls in progress; retry after the delay ({}).",
+                    GRPC_MAX_CONCURRENT_REQUESTS.env()
+                ),
             )
             .with_retry_after(Duration::from_secs(1));
             return Box::pin(async move { Ok(refusal(error)) });

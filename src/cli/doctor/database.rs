@@ -4,7 +4,7 @@
 use super::check::Check;
 use super::{DoctorArgs, ServiceArg};
 use latchkey_common::ExposeSecret;
-use latchkey_common::config::{Config, DATABASE_URL};
+use latchkey_common::config::{Config, DATABASE_URL, ENCRYPTION_KEYS};
 
 pub(super) async fn check_database(
     args: &DoctorArgs,
@@ -22,7 +22,7 @@ pub(super) async fn check_database(
             checks.push(Check::fail(
                 format!("database reachable ({shown})"),
                 error.to_string(),
-                "start the database or correct LATCHKEY_DATABASE_URL",
+                format!("start the database or correct {}", DATABASE_URL.env()),
             ));
             return;
         }
@@ -102,11 +102,13 @@ pub(super) fn check_key_ids(
         checks.push(Check::fail(
             format!("database key ids: settings: key `{id}`"),
             format!(
-                "{count} stored setting(s) are sealed with master key `{id}`, which LATCHKEY_ENCRYPTION_KEYS does not configure (configured: {})",
+                "{count} stored setting(s) are sealed with master key `{id}`, which {} does not configure (configured: {})",
+                ENCRYPTION_KEYS.env(),
                 keys.ids().collect::<Vec<_>>().join(", ")
             ),
             format!(
-                "add `{id}:<key>` to LATCHKEY_ENCRYPTION_KEYS (after the active key) with the key that sealed them; `latchkey keys status` lists rows per key"
+                "add `{id}:<key>` to {} (after the active key) with the key that sealed them; `latchkey keys status` lists rows per key",
+                ENCRYPTION_KEYS.env()
             ),
         ));
     }

@@ -4,7 +4,7 @@
 use super::DoctorArgs;
 use super::check::Check;
 use super::fixes::{Cause, fix_for};
-use latchkey_common::config::{Config, GATEWAY_LISTEN};
+use latchkey_common::config::{AUTH_URL, Config, GATEWAY_LISTEN};
 
 /// `--gateway-url`, LATCHKEY_GATEWAY_URL, else `http://` + LATCHKEY_GATEWAY_LISTEN (a wildcard
 /// bind address becomes loopback).
@@ -168,7 +168,10 @@ pub(super) async fn check_gateway_jwks(
                 served.join(", "),
                 published.join(", ")
             ),
-            "point the gateway's LATCHKEY_AUTH_URL at the same auth doctor reaches (LATCHKEY_AUTH_URL / --auth-url)",
+            format!(
+                "point the gateway's {0} at the same auth doctor reaches ({0} / --auth-url)",
+                AUTH_URL.env()
+            ),
         ));
     }
 }

@@ -2,7 +2,7 @@
 //! sync secret as auth sees it.
 
 use super::check::Check;
-use latchkey_common::config::{Config, SYNC_SECRET};
+use latchkey_common::config::{Config, SYNC_SECRET, Setting};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
 use std::time::Duration;
@@ -142,9 +142,13 @@ impl SyncProbe {
         let source = config.source(SYNC_SECRET);
         let fix = match source {
             Some(Source::Underlay(origin)) => format!(
-                "`latchkey dev` runs with another sync secret than {origin} holds, taken from its environment (LATCHKEY_SYNC_SECRET or AUTH_SYNC_SECRET): run doctor with that same environment, or compare with `latchkey fingerprint`"
+                "`latchkey dev` runs with another sync secret than {origin} holds, taken from its environment ({}): run doctor with that same environment, or compare with `latchkey fingerprint`",
+                variables(SYNC_SECRET)
             ),
-            _ => "run `latchkey fingerprint` where auth runs and here; set the same LATCHKEY_SYNC_SECRET on both".to_owned(),
+            _ => format!(
+                "run `latchkey fingerprint` where auth runs and here; set the same {} on both",
+                SYNC_SECRET.env()
+            ),
         };
         SyncProbe {
             name: "sync secret as auth sees it".to_owned(),
@@ -208,4 +212,18 @@ pub(super) async fn check_sync_secret(
             "see docs/TROUBLESHOOTING.md for that code",
         )),
     }
+}
+
+/// A setting's names, `LATCHKEY_X or ALIAS…`, as a fix lists them.
+fn variables<T>(setting: Setting<T>) -> String {
+    std::iter::once(setting.env())
+        .chain(
+            setting
+                .spec()
+                .aliases
+                .iter()
+                .map(|alias| (*alias).to_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" or ")
 }

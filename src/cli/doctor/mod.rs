@@ -157,7 +157,7 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         &auth_url,
         "latchkey.auth.v1.AuthService",
         "latchkey auth",
-        "LATCHKEY_AUTH_URL",
+        &AUTH_URL.env(),
     )
     .await;
     if let Some(channel) = auth_channel.clone() {
@@ -173,8 +173,11 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         } else if auth_config.is_none() {
             checks.push(Check::fail(
                 "sync secret as auth sees it",
-                "LATCHKEY_SYNC_SECRET is not set here, so doctor cannot compare it with auth's",
-                "set LATCHKEY_SYNC_SECRET to the value your web app sends",
+                format!(
+                    "{} is not set here, so doctor cannot compare it with auth's",
+                    SYNC_SECRET.env()
+                ),
+                format!("set {} to the value your web app sends", SYNC_SECRET.env()),
             ));
         }
     }
@@ -194,14 +197,17 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
                 &url,
                 "latchkey.settings.v1.SettingsService",
                 "latchkey settings",
-                "LATCHKEY_SETTINGS_URL",
+                &SETTINGS_URL.env(),
             )
             .await;
         }
         None => checks.push(Check::fail(
             "service reachable: settings",
             "doctor does not know where settings listens",
-            "set LATCHKEY_SETTINGS_URL=http://HOST:PORT or pass --settings-url",
+            format!(
+                "set {}=http://HOST:PORT or pass --settings-url",
+                SETTINGS_URL.env()
+            ),
         )),
     }
 
@@ -237,8 +243,14 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
             Some(secret) => live_probe(&mut checks, &gateway, secret.expose_secret()).await,
             None => checks.push(Check::fail(
                 "live probe: sync probe user",
-                "LATCHKEY_SYNC_SECRET is not set here, so doctor cannot sign a probe user in",
-                "set LATCHKEY_SYNC_SECRET to the value your web app sends (compare with `latchkey fingerprint` where auth runs)",
+                format!(
+                    "{} is not set here, so doctor cannot sign a probe user in",
+                    SYNC_SECRET.env()
+                ),
+                format!(
+                    "set {} to the value your web app sends (compare with `latchkey fingerprint` where auth runs)",
+                    SYNC_SECRET.env()
+                ),
             )),
         }
     }

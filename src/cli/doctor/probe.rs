@@ -3,6 +3,7 @@
 
 use super::check::Check;
 use super::gateway::{Gateway, Unexpected};
+use latchkey_common::config::DATABASE_URL;
 
 pub(super) const PROBE_SETTING: &str = "DOCTOR_PROBE";
 
@@ -150,7 +151,10 @@ pub(super) async fn probe_settings(
             checks.push(Check::fail(
                 step,
                 format!("{PROBE_SETTING} was stored but the list does not show it"),
-                "the gateway may balance across settings instances on different databases: give every settings instance the same LATCHKEY_DATABASE_URL",
+                format!(
+                    "the gateway may balance across settings instances on different databases: give every settings instance the same {}",
+                    DATABASE_URL.env()
+                ),
             ));
             None
         }

@@ -10,7 +10,9 @@ use super::check::Check;
 use super::grpc::{SyncProbe, check_sync_secret};
 use latchkey_common::SecretString;
 use latchkey_common::aliases::{list, readers_of};
-use latchkey_common::config::{Config, Key, LEGACY_HS256_SECRET, SYNC_SECRET, Setting, Source};
+use latchkey_common::config::{
+    AUTH_URL, Config, Key, LEGACY_HS256_ENABLED, LEGACY_HS256_SECRET, SYNC_SECRET, Setting, Source,
+};
 use latchkey_common::secret::fingerprint;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
@@ -128,7 +130,10 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
     let Some(&(variable, secret)) = present.first() else {
         let hint = match config.source(SYNC_SECRET) {
             Some(Source::Underlay(origin)) => {
-                format!(" (`latchkey dev` keeps it as LATCHKEY_SYNC_SECRET in {origin})")
+                format!(
+                    " (`latchkey dev` keeps it as {sync_secret} in {origin})",
+                    sync_secret = SYNC_SECRET.env()
+                )
             }
             _ => String::new(),
         };
@@ -140,8 +145,9 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
                 SYNC_SECRET_NAMES.join(", ")
             ),
             format!(
-                "add LATCHKEY_SYNC_SECRET=<the value auth holds>{hint} to {} and send it as X-Latchkey-Sync-Secret from the web app's server",
-                app.shown
+                "add {sync_secret}=<the value auth holds>{hint} to {} and send it as X-Latchkey-Sync-Secret from the web app's server",
+                app.shown,
+                sync_secret = SYNC_SECRET.env()
             ),
         ));
         return;
@@ -161,8 +167,9 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
         ));
     }
     let fix = format!(
-        "set {variable} in {} to the sync secret auth holds (LATCHKEY_SYNC_SECRET where auth runs; compare `latchkey fingerprint` on both machines)",
-        app.shown
+        "set {variable} in {} to the sync secret auth holds ({sync_secret} where auth runs; compare `latchkey fingerprint` on both machines)",
+        app.shown,
+        sync_secret = SYNC_SECRET.env()
     );
     match &reach.auth {
         Some(channel) => {
@@ -209,8 +216,9 @@ async fn nextauth_secrets(
                     readers_of([a, b]).join("; ")
                 ),
                 format!(
-                    "give {a} and {b} the same value in {} (or remove the one your NextAuth major does not read), and the same as Latchkey's LATCHKEY_LEGACY_HS256_SECRET",
-                    app.shown
+                    "give {a} and {b} the same value in {} (or remove the one your NextAuth major does not read), and the same as Latchkey's {legacy_secret}",
+                    app.shown,
+                    legacy_secret = LEGACY_HS256_SECRET.env()
                 ),
             ));
         }
@@ -227,14 +235,16 @@ fn no_nextauth_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config) {
         Some(secret) => checks.push(Check::fail(
             name,
             format!(
-                "{} sets neither, but Latchkey holds LATCHKEY_LEGACY_HS256_SECRET (fingerprint {}, from {}) to verify the web app's own tokens",
+                "{} sets neither, but Latchkey holds {legacy_secret} (fingerprint {}, from {}) to verify the web app's own tokens",
                 app.shown,
                 latchkey_common::secret::fingerprint_str(&secret),
-                source_of(config, LEGACY_HS256_SECRET)
+                source_of(config, LEGACY_HS256_SECRET),
+                legacy_secret = LEGACY_HS256_SECRET.env()
             ),
             format!(
-                "add the web app's secret to {} (AUTH_SECRET for Auth.js v5, NEXTAUTH_SECRET for next-auth v4) with that value, or unset LATCHKEY_LEGACY_HS256_SECRET if the web app sends only Latchkey's tokens",
-                app.shown
+                "add the web app's secret to {} (AUTH_SECRET for Auth.js v5, NEXTAUTH_SECRET for next-auth v4) with that value, or unset {legacy_secret} if the web app sends only Latchkey's tokens",
+                app.shown,
+                legacy_secret = LEGACY_HS256_SECRET.env()
             ),
         )),
         None => checks.push(Check::pass(
@@ -258,8 +268,9 @@ async fn legacy_secret_as_auth_sees_it(
     let name = format!("web app: {variable} as auth sees it");
     let fp = fingerprint(secret.as_bytes());
     let fix = format!(
-        "set LATCHKEY_LEGACY_HS256_SECRET where auth runs to the value of {variable} in {} (compare `latchkey fingerprint` on both machines) and restart auth",
-        app.shown
+        "set {legacy_secret} where auth runs to the value of {variable} in {} (compare `latchkey fingerprint` on both machines) and restart auth",
+        app.shown,
+        legacy_secret = LEGACY_HS256_SECRET.env()
     );
     let Some(channel) = &reach.auth else {
         compare_locally(
@@ -277,9 +288,10 @@ async fn legacy_secret_as_auth_sees_it(
         Some(Reason::TokenSignatureInvalid | Reason::TokenSecretMismatch) => {
             let here = match config.secret(LEGACY_HS256_SECRET) {
                 Some(ours) => format!(
-                    " (this environment's LATCHKEY_LEGACY_HS256_SECRET: fingerprint {}, from {})",
+                    " (this environment's {legacy_secret}: fingerprint {}, from {})",
                     latchkey_common::secret::fingerprint_str(&ours),
-                    source_of(config, LEGACY_HS256_SECRET)
+                    source_of(config, LEGACY_HS256_SECRET),
+                    legacy_secret = LEGACY_HS256_SECRET.env()
                 ),
                 None => String::new(),
             };
@@ -303,7 +315,9 @@ async fn legacy_secret_as_auth_sees_it(
             None => checks.push(Check::pass(
                 name,
                 format!(
-                    "auth accepts no HS256 token from the web app (LATCHKEY_LEGACY_HS256_ENABLED is off) and this environment holds no LATCHKEY_LEGACY_HS256_SECRET, so {variable} (fingerprint {fp}) has nothing to match: the web app sends the tokens Latchkey issues"
+                    "auth accepts no HS256 token from the web app ({legacy_enabled} is off) and this environment holds no {legacy_secret}, so {variable} (fingerprint {fp}) has nothing to match: the web app sends the tokens Latchkey issues",
+                    legacy_enabled = LEGACY_HS256_ENABLED.env(),
+                    legacy_secret = LEGACY_HS256_SECRET.env()
                 ),
             )),
         },
@@ -389,7 +403,7 @@ fn compare_locally(
             format!(
                 "auth is not reachable to ask and this environment holds no {ours} to compare {variable} (fingerprint {fp}) with"
             ),
-            "start auth (or point LATCHKEY_AUTH_URL at it) and rerun doctor",
+            format!("start auth (or point {} at it) and rerun doctor", AUTH_URL.env()),
         )),
     }
 }
