@@ -154,10 +154,10 @@ fn production_refuses_the_sync_secret_latchkey_dev_generated() {
     let dir = tempfile::tempdir().unwrap();
     let dev_secret = format!(
         "{}{}",
-        latchkey_common::config::DEV_SECRET_PREFIX,
+        latchkey_common::secret::DEV_SECRET_PREFIX,
         "x7Yq2LmP9vR4tK8wZ3nB6cD1fG5hJ0sA"
     );
-    let dev_seal = format!("{}{SEAL}", latchkey_common::config::DEV_SECRET_PREFIX);
+    let dev_seal = format!("{}{SEAL}", latchkey_common::secret::DEV_SECRET_PREFIX);
     let env = [
         ("LATCHKEY_ENV", "production"),
         ("LATCHKEY_SYNC_SECRET", dev_secret.as_str()),

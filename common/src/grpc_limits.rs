@@ -8,7 +8,7 @@
 //!   check a shared secret (sync secret, client credentials). A right secret always passes; once a
 //!   peer's wrong ones exceed the budget they are answered `RATE_LIMITED` with the wait.
 
-use crate::config::{Config, Problems};
+use crate::config::{Config, GRPC_FAILURE_RATE_PER_MINUTE, GRPC_MAX_CONCURRENT_REQUESTS, Problems};
 use crate::ratelimit::RateLimiter;
 use latchkey_proto::{ApiError, Reason};
 use std::net::IpAddr;
@@ -32,38 +32,55 @@ pub struct GrpcLimits {
 }
 
 impl Default for GrpcLimits {
+    /// The table's defaults.
     fn default() -> Self {
         GrpcLimits {
-            max_concurrent: 512,
-            failures_per_minute: 60,
+            max_concurrent: GRPC_MAX_CONCURRENT_REQUESTS
+                .default_value()
+                .expect("the table's default parses"),
+            failures_per_minute: GRPC_FAILURE_RATE_PER_MINUTE
+                .default_value()
+                .expect("the table's default parses"),
         }
     }
 }
 
 impl GrpcLimits {
-    /// Reads both settings, recording a problem for each malformed one.
+    /// Reads both settings (auth), recording a problem for each malformed one.
     pub fn from_config(config: &Config, problems: &mut Problems) -> GrpcLimits {
+        let shedding = GrpcLimits::shedding_from_config(config, problems);
+        GrpcLimits {
+            failures_per_minute: config
+                .parsed(GRPC_FAILURE_RATE_PER_MINUTE, "a whole number", problems)
+                .unwrap_or(shedding.failures_per_minute),
+            ..shedding
+        }
+    }
+
+    /// Reads only the shedding limit, for a server that checks no shared secret (settings);
+    /// the failure limit keeps its default and goes unused.
+    pub fn shedding_from_config(config: &Config, problems: &mut Problems) -> GrpcLimits {
         let defaults = GrpcLimits::default();
         let max_concurrent = config
             .parsed(
-                "grpc_max_concurrent_requests",
+                GRPC_MAX_CONCURRENT_REQUESTS,
                 "a whole number of at least 1",
                 problems,
             )
             .unwrap_or(defaults.max_concurrent);
         if max_concurrent == 0 {
             problems.push(
-                "LATCHKEY_GRPC_MAX_CONCURRENT_REQUESTS",
+                GRPC_MAX_CONCURRENT_REQUESTS.env(),
                 "0 would refuse every call",
-                "set it to a whole number of at least 1 (default 512)",
+                format!(
+                    "set it to a whole number of at least 1 (default {})",
+                    defaults.max_concurrent
+                ),
             );
         }
-        let failures_per_minute = config
-            .parsed("grpc_failure_rate_per_minute", "a whole number", problems)
-            .unwrap_or(defaults.failures_per_minute);
         GrpcLimits {
             max_concurrent: max_concurrent.max(1),
-            failures_per_minute,
+            ..defaults
         }
     }
 }
@@ -138,7 +155,10 @@ where
             crate::metrics::global().failure(self.service, Reason::RateLimited);
             let error = ApiError::new(
                 Reason::RateLimited,
-                "The service is at its limit of calls in progress; retry after the delay (LATCHKEY_GRPC_MAX_CONCURRENT_REQUESTS).",
+                format!(
+                    "The service is at its limit of calls in progress; retry after the delay ({}).",
+                    GRPC_MAX_CONCURRENT_REQUESTS.env()
+                ),
             )
             .with_retry_after(Duration::from_secs(1));
             return Box::pin(async move { Ok(refusal(error)) });

@@ -2,9 +2,11 @@
 //!
 //! - [`aliases`]: one setting under several names (`AUTH_SECRET`, `NEXTAUTH_SECRET`, …) and
 //!   the conflict when they disagree.
-//! - [`config`]: the table of every setting, layered loading (defaults → `latchkey.toml` →
-//!   `LATCHKEY_*` env, `…_FILE` for secrets) and validation problems with their fixes.
-//! - [`secret`]: fingerprints and constant-time comparison of secrets.
+//! - [`config`]: the table of every setting with a typed handle per row, layered loading
+//!   (defaults → `latchkey.toml` → `LATCHKEY_*` env, `…_FILE` for secrets), shared validators
+//!   and validation problems with their fixes.
+//! - [`secret`]: fingerprints and constant-time comparison of secrets, and the strength policy
+//!   production holds them to.
 //! - [`seal`]: AES-256-GCM sealing with associated data (signing keys, settings values).
 //! - [`balance`]: gRPC channels balanced per request over every address a name resolves to.
 //! - [`clock`]: time as an input, so expiry and rotation are testable without sleeping.

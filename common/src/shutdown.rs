@@ -9,6 +9,7 @@
 //!
 //! A second signal during the delay skips straight to stopping.
 
+use crate::config::{Config, Problems, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT, Setting};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -30,34 +31,33 @@ pub struct Timing {
 }
 
 impl Default for Timing {
+    /// The table's defaults (`LATCHKEY_SHUTDOWN_DELAY`, `LATCHKEY_SHUTDOWN_TIMEOUT`).
     fn default() -> Self {
+        let seconds = |setting: Setting<u64>| {
+            Duration::from_secs(setting.default_value().expect("the table's default parses"))
+        };
         Timing {
-            delay: Duration::ZERO,
-            deadline: DEFAULT_DEADLINE,
+            delay: seconds(SHUTDOWN_DELAY),
+            deadline: seconds(SHUTDOWN_TIMEOUT),
         }
     }
 }
 
 impl Timing {
     /// Reads `LATCHKEY_SHUTDOWN_DELAY` and `LATCHKEY_SHUTDOWN_TIMEOUT` (whole seconds).
-    pub fn from_config(
-        config: &crate::config::Config,
-        problems: &mut crate::config::Problems,
-    ) -> Timing {
-        let seconds = |key: &str, default: Duration, problems: &mut crate::config::Problems| {
+    pub fn from_config(config: &Config, problems: &mut Problems) -> Timing {
+        let defaults = Timing::default();
+        let mut seconds = |setting: Setting<u64>, default: Duration| {
             config
-                .parsed::<u64>(key, "a whole number of seconds", problems)
+                .parsed(setting, "a whole number of seconds", problems)
                 .map_or(default, Duration::from_secs)
         };
         Timing {
-            delay: seconds("shutdown_delay", Duration::ZERO, problems),
-            deadline: seconds("shutdown_timeout", DEFAULT_DEADLINE, problems),
+            delay: seconds(SHUTDOWN_DELAY, defaults.delay),
+            deadline: seconds(SHUTDOWN_TIMEOUT, defaults.deadline),
         }
     }
 }
-
-/// The drain deadline when none is configured.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A cloneable handle: every holder sees the same phases.
 #[derive(Clone, Debug)]

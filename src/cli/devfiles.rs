@@ -13,7 +13,11 @@
 //! A secrets file from an older version (an unquoted value with spaces) is upgraded in place.
 
 use anyhow::Context;
-use latchkey_common::config::{Config, DEV_SECRET_PREFIX, Underlay};
+use latchkey_common::config::{
+    AUTH_LISTEN, AUTH_URL, Config, DATABASE_URL, ENCRYPTION_KEYS, SEAL_KEY, SERVICE_CLIENTS,
+    SETTINGS_LISTEN, SETTINGS_URL, SYNC_SECRET, Underlay,
+};
+use latchkey_common::secret::DEV_SECRET_PREFIX;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -83,31 +87,27 @@ fn next_to_dev(
 /// settings at their listen addresses (as a client dials them), SQLite in dev's folder.
 fn local_defaults(dir: &Path, env: &HashMap<String, String>) -> Vec<Underlay> {
     let config = Config::from_env_map(env.clone());
-    let listen = |key: &str, default: &str| config.get(key).unwrap_or(default).to_owned();
     let origin = "`latchkey dev` default";
     [
         (
-            "LATCHKEY_AUTH_URL",
+            AUTH_URL.env(),
+            format!("http://{}", loopback(config.raw_or_default(AUTH_LISTEN))),
+        ),
+        (
+            SETTINGS_URL.env(),
             format!(
                 "http://{}",
-                loopback(&listen("auth_listen", "127.0.0.1:50051"))
+                loopback(config.raw_or_default(SETTINGS_LISTEN))
             ),
         ),
         (
-            "LATCHKEY_SETTINGS_URL",
-            format!(
-                "http://{}",
-                loopback(&listen("settings_listen", "127.0.0.1:50052"))
-            ),
-        ),
-        (
-            "LATCHKEY_DATABASE_URL",
+            DATABASE_URL.env(),
             format!("sqlite://{}/latchkey.db?mode=rwc", dir.display()),
         ),
     ]
     .into_iter()
     .map(|(variable, value)| Underlay {
-        variable: variable.to_owned(),
+        variable,
         value: Zeroizing::new(value),
         origin: origin.to_owned(),
     })
@@ -175,25 +175,25 @@ fn load_or_create_secrets(path: &Path) -> anyhow::Result<()> {
         );
         for (name, value) in [
             (
-                "LATCHKEY_SYNC_SECRET",
+                SYNC_SECRET.env(),
                 format!(
                     "{DEV_SECRET_PREFIX}{}",
                     latchkey_common::secret::random_token(32)
                 ),
             ),
             (
-                "LATCHKEY_SEAL_KEY",
+                SEAL_KEY.env(),
                 format!("{DEV_SECRET_PREFIX}{}", seal.to_base64().as_str()),
             ),
             (
-                "LATCHKEY_ENCRYPTION_KEYS",
+                ENCRYPTION_KEYS.env(),
                 format!(
                     "dev1:{DEV_SECRET_PREFIX}{}",
                     encryption.to_base64().as_str()
                 ),
             ),
         ] {
-            text.push_str(&shell_line(name, &Zeroizing::new(value))?);
+            text.push_str(&shell_line(&name, &Zeroizing::new(value))?);
         }
         write_new_private(path, &text)?;
         tracing::info!(path = %path.display(), "generated dev secrets");
@@ -206,7 +206,7 @@ fn load_or_create_secrets(path: &Path) -> anyhow::Result<()> {
     if !parsed
         .entries
         .iter()
-        .any(|e| e.name == "LATCHKEY_SERVICE_CLIENTS")
+        .any(|e| e.name == SERVICE_CLIENTS.env())
     {
         let clients = Zeroizing::new(format!(
             "{DEV_SERVICE_CLIENT}:{}:settings:reveal settings:audit",
@@ -215,7 +215,7 @@ fn load_or_create_secrets(path: &Path) -> anyhow::Result<()> {
         if !upgraded.is_empty() && !upgraded.ends_with('\n') {
             upgraded.push('\n');
         }
-        upgraded.push_str(&shell_line("LATCHKEY_SERVICE_CLIENTS", &clients)?);
+        upgraded.push_str(&shell_line(&SERVICE_CLIENTS.env(), &clients)?);
     }
     if *upgraded != *text {
         write_private(path, &upgraded)?;

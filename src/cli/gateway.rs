@@ -4,7 +4,11 @@
 //! environment sets).
 
 use super::{Failure, devfiles, log_config_notes, log_startup, shutdown_for};
-use latchkey_common::config::Config;
+use latchkey_common::ExposeSecret;
+use latchkey_common::config::{
+    AUTH_URL, Config, DATABASE_URL, ENCRYPTION_KEYS, GATEWAY_LISTEN, SEAL_KEY, SERVICE_CLIENTS,
+    SETTINGS_URL, SYNC_SECRET, Source,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -50,49 +54,42 @@ pub async fn run_dev() -> Result<(), Failure> {
                 return Err(Failure::Config(all));
             }
         };
-    gateway_config.dev_session = config.secret("sync_secret");
+    gateway_config.dev_session = config.secret(SYNC_SECRET);
     let shutdown = shutdown_for(&config)?;
 
     let clock: latchkey_common::clock::SharedClock = Arc::new(latchkey_common::clock::SystemClock);
     let auth = latchkey_auth::build(&auth_config, clock.clone()).await?;
     let settings = latchkey_settings::build(&settings_config, clock).await?;
     let gateway = latchkey_gateway::build(&gateway_config).await?;
-    log_startup(
-        "auth",
-        auth.local_addr(),
-        &config,
-        &[("sync_secret", true), ("seal_key", true)],
-    );
+    log_startup("auth", auth.local_addr(), &config, &[SYNC_SECRET, SEAL_KEY]);
     log_startup(
         "settings",
         settings.local_addr(),
         &config,
-        &[("encryption_keys", true)],
+        &[ENCRYPTION_KEYS],
     );
     let gateway_addr = gateway.local_addr();
     log_startup("gateway", gateway_addr, &config, &[]);
+    let database_url = config.secret(DATABASE_URL).unwrap_or_default();
     devfiles::write_running(
         &dir,
         &[
             (
-                "LATCHKEY_AUTH_URL",
+                &AUTH_URL.env(),
                 &format!(
                     "http://{}",
                     devfiles::loopback(&auth.local_addr().to_string())
                 ),
             ),
             (
-                "LATCHKEY_SETTINGS_URL",
+                &SETTINGS_URL.env(),
                 &format!(
                     "http://{}",
                     devfiles::loopback(&settings.local_addr().to_string())
                 ),
             ),
-            ("LATCHKEY_GATEWAY_LISTEN", &gateway_addr.to_string()),
-            (
-                "LATCHKEY_DATABASE_URL",
-                config.get("database_url").unwrap_or_default(),
-            ),
+            (&GATEWAY_LISTEN.env(), &gateway_addr.to_string()),
+            (&DATABASE_URL.env(), database_url.expose_secret()),
         ],
     )?;
 
@@ -109,7 +106,7 @@ pub async fn run_dev() -> Result<(), Failure> {
     println!(
         "\nLatchkey dev is running. Open the Settings page: http://{host}:{}/\n  (sign in with \"Sign in as dev user\"; data in {}; secrets in {}, including the service client `{}` for reveal and the audit log{}; Ctrl-C stops)\n",
         gateway_addr.port(),
-        latchkey_common::db::redact_url(config.get("database_url").unwrap_or_default()),
+        latchkey_common::db::redact_url(database_url.expose_secret()),
         dir.join(devfiles::SECRETS_FILE).display(),
         devfiles::DEV_SERVICE_CLIENT,
         overridden(&config),
@@ -133,20 +130,14 @@ pub async fn run_dev() -> Result<(), Failure> {
 /// `; the environment sets LATCHKEY_SYNC_SECRET (from AUTH_SYNC_SECRET)`, for each generated
 /// secret something else overrides, so nobody copies a value from the file that is not used.
 fn overridden(config: &Config) -> String {
-    use latchkey_common::config::Source;
-    let list: Vec<String> = [
-        "sync_secret",
-        "seal_key",
-        "encryption_keys",
-        "service_clients",
-    ]
-    .into_iter()
-    .filter_map(|key| {
-        let source = config.source(key)?;
-        let spec = latchkey_common::config::spec(key)?;
-        (!matches!(source, Source::Underlay(_))).then(|| format!("{} (from {source})", spec.env()))
-    })
-    .collect();
+    let list: Vec<String> = [SYNC_SECRET, SEAL_KEY, ENCRYPTION_KEYS, SERVICE_CLIENTS]
+        .into_iter()
+        .filter_map(|setting| {
+            let source = config.source(setting)?;
+            (!matches!(source, Source::Underlay(_)))
+                .then(|| format!("{} (from {source})", setting.env()))
+        })
+        .collect();
     if list.is_empty() {
         String::new()
     } else {

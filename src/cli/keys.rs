@@ -7,7 +7,7 @@ use super::Failure;
 use clap::Subcommand;
 use latchkey_common::ExposeSecret;
 use latchkey_common::clock::{Clock, SystemClock, rfc3339};
-use latchkey_common::config::Config;
+use latchkey_common::config::{Config, ENCRYPTION_KEYS};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -245,7 +245,7 @@ async fn encryption_status(settings: &latchkey_settings::SettingsConfig) -> Resu
             (false, _) if key.rows == 0 => {
                 "not configured, guards no rows: nothing to do".to_owned()
             }
-            (false, _) => "NOT CONFIGURED: add it back to LATCHKEY_ENCRYPTION_KEYS".to_owned(),
+            (false, _) => format!("NOT CONFIGURED: add it back to {}", ENCRYPTION_KEYS.env()),
             (true, true) => "active".to_owned(),
             (true, false) if key.rows == 0 => "inactive, guards no rows: removable".to_owned(),
             (true, false) => {
@@ -258,8 +258,10 @@ async fn encryption_status(settings: &latchkey_settings::SettingsConfig) -> Resu
         );
         if key.nonce_warning() {
             println!(
-                "  warning: {} has sealed {} values, past {NONCE_WARNING} of the {NONCE_BUDGET} random-nonce AES-GCM budget; put a new key first in LATCHKEY_ENCRYPTION_KEYS and run `latchkey keys rotate-encryption`",
-                key.key_id, key.encryptions
+                "  warning: {} has sealed {} values, past {NONCE_WARNING} of the {NONCE_BUDGET} random-nonce AES-GCM budget; put a new key first in {} and run `latchkey keys rotate-encryption`",
+                key.key_id,
+                key.encryptions,
+                ENCRYPTION_KEYS.env()
             );
         }
     }

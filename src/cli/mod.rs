@@ -5,12 +5,16 @@ mod doctor;
 mod gateway;
 mod keys;
 mod ops;
+#[cfg(test)]
+mod services_column;
 mod settings;
 mod users;
-mod web_app_env;
 
 use clap::{Parser, Subcommand};
-use latchkey_common::config::{Config, Problems};
+use latchkey_common::SecretString;
+use latchkey_common::config::{
+    Config, DATABASE_URL, LOG_FORMAT, METRICS_LISTEN, Problems, Setting,
+};
 use latchkey_common::shutdown::Shutdown;
 use std::process::ExitCode;
 
@@ -68,15 +72,25 @@ impl Command {
     }
 }
 
+/// Whether logs are JSON (`LATCHKEY_LOG_FORMAT=json`), read by every command.
+fn json_logs(config: &Config) -> bool {
+    config.get(LOG_FORMAT) == Some("json")
+}
+
+/// Where to serve metrics (`LATCHKEY_METRICS_LISTEN`), read by every command.
+fn metrics_address(config: &Config) -> Option<&str> {
+    config.get(METRICS_LISTEN)
+}
+
 /// Serves Prometheus metrics when `LATCHKEY_METRICS_LISTEN` is set.
 async fn serve_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
     use anyhow::Context;
-    let Some(addr) = config.get("metrics_listen") else {
+    let Some(addr) = metrics_address(config) else {
         return Ok(());
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("LATCHKEY_METRICS_LISTEN: cannot bind {addr}"))?;
+        .with_context(|| format!("{}: cannot bind {addr}", METRICS_LISTEN.env()))?;
     tracing::info!(addr = %listener.local_addr()?, "metrics on /metrics");
     tokio::spawn(latchkey_common::metrics::serve(listener, shutdown.clone()));
     Ok(())
@@ -89,8 +103,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(_) | Command::Fingerprint => devfiles::config_next_to_dev(),
         _ => (Config::load(), None),
     };
-    let json_logs = config.get("log_format") == Some("json");
-    let _telemetry = latchkey_common::telemetry::init(json_logs, cli.command.service_name());
+    let _telemetry =
+        latchkey_common::telemetry::init(json_logs(&config), cli.command.service_name());
     let metrics_shutdown = Shutdown::new();
     if let Err(error) = serve_metrics(&config, &metrics_shutdown).await {
         eprintln!("latchkey: {error:#}");
@@ -179,9 +193,9 @@ async fn run_auth(config: &Config) -> Result<(), Failure> {
         app.local_addr(),
         config,
         &[
-            ("sync_secret", true),
-            ("seal_key", true),
-            ("legacy_hs256_secret", true),
+            latchkey_common::config::SYNC_SECRET,
+            latchkey_common::config::SEAL_KEY,
+            latchkey_common::config::LEGACY_HS256_SECRET,
         ],
     );
     shutdown.on_os_signals();
@@ -210,20 +224,21 @@ fn log_startup(
     service: &str,
     addr: std::net::SocketAddr,
     config: &Config,
-    secrets: &[(&str, bool)],
+    secrets: &[Setting<SecretString>],
 ) {
     let db = config
-        .get("database_url")
+        .raw(DATABASE_URL)
         .and_then(latchkey_common::db::DbKind::of)
         .map(|k| k.as_str())
         .unwrap_or("none");
     let fingerprints: Vec<String> = secrets
         .iter()
-        .filter_map(|(key, _)| {
-            config.get(key).map(|v| {
+        .filter_map(|&setting| {
+            config.secret(setting).map(|v| {
                 format!(
-                    "{key}={}",
-                    latchkey_common::secret::fingerprint(v.as_bytes())
+                    "{}={}",
+                    setting.key(),
+                    latchkey_common::secret::fingerprint_str(&v)
                 )
             })
         })

@@ -2,14 +2,14 @@
 
 use super::Failure;
 use latchkey_common::ExposeSecret;
-use latchkey_common::config::{Config, SETTINGS, Service};
+use latchkey_common::config::{Config, DATABASE_URL, SETTINGS, Service};
 use latchkey_common::secret::fingerprint as fp;
 
 /// Applies every service's migrations to the configured database.
 pub async fn migrate(config: &Config) -> Result<(), Failure> {
     let url = config
-        .secret("database_url")
-        .ok_or_else(|| anyhow::anyhow!("LATCHKEY_DATABASE_URL is empty"))?;
+        .secret(DATABASE_URL)
+        .ok_or_else(|| anyhow::anyhow!("{} is empty", DATABASE_URL.env()))?;
     let db = latchkey_common::db::connect(url.expose_secret())
         .await
         .map_err(anyhow::Error::from)?;
@@ -50,11 +50,11 @@ pub fn fingerprint(
         }
         None => {}
     }
-    for spec in SETTINGS.iter().filter(|s| s.secret) {
-        match config.get(spec.key) {
+    for &spec in SETTINGS.iter().filter(|s| s.secret) {
+        match config.raw(spec) {
             Some(value) => {
                 let source = config
-                    .source(spec.key)
+                    .source(spec)
                     .map(|s| s.to_string())
                     .unwrap_or_default();
                 println!(
@@ -107,25 +107,7 @@ pub fn config(args: &ConfigArgs) -> Result<(), Failure> {
         if !wanted(spec.services) {
             continue;
         }
-        let services: Vec<&str> = spec.services.iter().map(|s| s.as_str()).collect();
-        println!(
-            "{:<34} file key {:<26} default {:<40} {}{} [{}]\n    {}",
-            spec.env(),
-            spec.key,
-            spec.default.unwrap_or("-"),
-            if spec.secret {
-                "secret (…_FILE accepted)"
-            } else {
-                ""
-            },
-            if spec.required_by.is_empty() {
-                ""
-            } else {
-                " required"
-            },
-            services.join(","),
-            spec.help
-        );
+        println!("{}", latchkey_common::config::docs::describe(spec));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ pub async fn run_settings(config: &Config) -> Result<(), Failure> {
         "settings",
         app.local_addr(),
         config,
-        &[("encryption_keys", true)],
+        &[latchkey_common::config::ENCRYPTION_KEYS],
     );
     tracing::info!(auth = %settings.auth_urls.join(","), "settings verifies tokens against auth's JWKS");
     shutdown.on_os_signals();

@@ -2,7 +2,13 @@
 
 use crate::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES};
 use crate::tokens::{LegacyRules, SecretHint, TokenRules};
-use latchkey_common::config::{Config, Problems, Source};
+use latchkey_common::config::validate::{database_url, listen_address};
+use latchkey_common::config::{
+    AUDIENCE, AUTH_LISTEN, AUTHJS_COOKIE_NAME, AUTHJS_TOKENS, AUTO_MIGRATE, Config, ISSUER,
+    JIT_PROVISIONING, Key, LEEWAY_SECS, LEGACY_HS256_AUDIENCE, LEGACY_HS256_ENABLED,
+    LEGACY_HS256_SECRET, LEGACY_ISSUER, LINK_VERIFIED_EMAILS, Problems, SEAL_KEY, SERVICE_CLIENTS,
+    SETTINGS_URL, SIGNING_KEY_REFRESH_SECS, SYNC_SECRET, Setting, Source, TOKEN_TTL_SECS,
+};
 use latchkey_common::seal::SealKey;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -54,40 +60,40 @@ impl AuthConfig {
     /// Validates auth's settings, reporting every problem at once.
     pub fn from_config(config: &Config) -> Result<AuthConfig, Problems> {
         let mut problems = config.load_problems();
-        let database_url = config
-            .secret("database_url")
-            .unwrap_or_else(|| SecretString::from(String::new()));
-        check_database_url(config, &database_url, &mut problems);
+        let database_url = database_url(config, &mut problems);
         let sync_secret = config.required_secret(
-            "sync_secret",
+            SYNC_SECRET,
             &mut problems,
-            &format!("{GENERATE} and set the same value as LATCHKEY_SYNC_SECRET here and in your web app's server"),
+            &format!(
+                "{GENERATE} and set the same value as {} here and in your web app's server",
+                SYNC_SECRET.env()
+            ),
         );
         let seal_key = config
             .required_secret(
-                "seal_key",
+                SEAL_KEY,
                 &mut problems,
                 &format!("{GENERATE}; keep it: it opens the stored signing keys"),
             )
             .and_then(|text| match SealKey::parse(text.expose_secret()) {
                 Ok(key) => Some(key),
                 Err(error) => {
-                    problems.push("LATCHKEY_SEAL_KEY", error.to_string(), GENERATE);
+                    problems.push(SEAL_KEY.env(), error.to_string(), GENERATE);
                     None
                 }
             });
         let (legacy, authjs) = web_app_rules(config, &mut problems);
         let clients = config
-            .secret("service_clients")
+            .secret(SERVICE_CLIENTS)
             .map(|text| parse_clients(text.expose_secret(), &mut problems))
             .unwrap_or_default();
         let rules = TokenRules {
-            issuer: config.get("issuer").unwrap_or("latchkey").to_owned(),
-            audience: config.get("audience").unwrap_or("latchkey").to_owned(),
-            ttl: positive(config, "token_ttl_secs", &mut problems).unwrap_or(900),
+            issuer: config.raw_or_default(ISSUER).to_owned(),
+            audience: config.raw_or_default(AUDIENCE).to_owned(),
+            ttl: positive(config, TOKEN_TTL_SECS, &mut problems).unwrap_or_default(),
             leeway: config
-                .parsed("leeway_secs", "a number of seconds", &mut problems)
-                .unwrap_or(30),
+                .parsed(LEEWAY_SECS, "a number of seconds", &mut problems)
+                .unwrap_or_default(),
             legacy,
             authjs,
         };
@@ -95,29 +101,25 @@ impl AuthConfig {
         let built = (|| {
             Some(AuthConfig {
                 database_url,
-                auto_migrate: config.flag("auto_migrate", &mut Problems::default()),
-                listen: config.parsed(
-                    "auth_listen",
-                    "a socket address like 0.0.0.0:50051",
-                    &mut problems,
-                )?,
+                auto_migrate: config.flag(AUTO_MIGRATE, &mut Problems::default()),
+                listen: listen_address(config, AUTH_LISTEN, &mut problems)?,
                 sync_secret: sync_secret?,
                 seal_key: seal_key?,
-                seal_key_variable: origin(config, "seal_key"),
+                seal_key_variable: origin(config, SEAL_KEY),
                 rules,
                 key_refresh: Duration::from_secs(positive(
                     config,
-                    "signing_key_refresh_secs",
+                    SIGNING_KEY_REFRESH_SECS,
                     &mut problems,
                 )? as u64),
                 clients,
-                jit_provisioning: config.flag("jit_provisioning", &mut problems),
-                link_verified_emails: config.flag("link_verified_emails", &mut problems),
-                settings_url: config.get("settings_url").map(str::to_owned),
+                jit_provisioning: config.flag(JIT_PROVISIONING, &mut problems),
+                link_verified_emails: config.flag(LINK_VERIFIED_EMAILS, &mut problems),
+                settings_url: config.get(SETTINGS_URL).map(str::to_owned),
                 limits,
             })
         })();
-        config.flag("auto_migrate", &mut problems);
+        config.flag(AUTO_MIGRATE, &mut problems);
         match built {
             Some(auth) if problems.0.is_empty() => Ok(auth),
             _ => Err(problems),
@@ -125,11 +127,11 @@ impl AuthConfig {
     }
 }
 
-fn positive(config: &Config, key: &str, problems: &mut Problems) -> Option<i64> {
-    let value: i64 = config.parsed(key, "a positive number of seconds", problems)?;
+fn positive(config: &Config, setting: Setting<i64>, problems: &mut Problems) -> Option<i64> {
+    let value = config.parsed(setting, "a positive number of seconds", problems)?;
     if value <= 0 {
         problems.push(
-            latchkey_common::config::spec(key).expect("known").env(),
+            setting.env(),
             "must be positive",
             "set a positive number of seconds",
         );
@@ -138,35 +140,18 @@ fn positive(config: &Config, key: &str, problems: &mut Problems) -> Option<i64> 
     Some(value)
 }
 
-fn check_database_url(config: &Config, url: &SecretString, problems: &mut Problems) {
-    use latchkey_common::db::DbKind;
-    match DbKind::of(url.expose_secret()) {
-        None => problems.push(
-            "LATCHKEY_DATABASE_URL",
-            "is neither sqlite:// nor postgres://",
-            "set sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
-        ),
-        Some(DbKind::Sqlite) if config.is_production() => problems.push(
-            "LATCHKEY_DATABASE_URL",
-            "points at SQLite, which production refuses (one file, one machine)",
-            "set postgres://USER:PASS@HOST/DB, or LATCHKEY_ENV=development",
-        ),
-        Some(_) => {}
-    }
-}
-
 /// Rules for the web app's own tokens: legacy HS256 and Auth.js session tokens, both keyed by
 /// the web app's secret (`LATCHKEY_LEGACY_HS256_SECRET`, or `NEXTAUTH_SECRET` / `AUTH_SECRET`).
 fn web_app_rules(
     config: &Config,
     problems: &mut Problems,
 ) -> (Option<LegacyRules>, Option<AuthJsRules>) {
-    let legacy_on = config.flag("legacy_hs256_enabled", problems);
-    let authjs = match AuthJsVersions::parse(config.get("authjs_tokens").unwrap_or("off")) {
+    let legacy_on = config.flag(LEGACY_HS256_ENABLED, problems);
+    let authjs = match AuthJsVersions::parse(config.raw_or_default(AUTHJS_TOKENS)) {
         Ok(versions) => versions,
         Err(what) => {
             problems.push(
-                "LATCHKEY_AUTHJS_TOKENS",
+                AUTHJS_TOKENS.env(),
                 what,
                 "set v4 for next-auth 4, v5 for Auth.js 5 (@auth/core), both, or off",
             );
@@ -177,19 +162,19 @@ fn web_app_rules(
         return (None, None);
     }
     let Some(secret) = config.required_secret(
-        "legacy_hs256_secret",
+        LEGACY_HS256_SECRET,
         problems,
         "set it to your web app's AUTH_SECRET / NEXTAUTH_SECRET (those names are read too)",
     ) else {
         return (None, None);
     };
-    let variable = origin(config, "legacy_hs256_secret");
+    let variable = origin(config, LEGACY_HS256_SECRET);
     let legacy = legacy_on
         .then(|| legacy_rules(config, &secret, &variable, problems))
         .flatten();
     let authjs = authjs.map(|versions| {
         let mut cookies: Vec<String> = config
-            .get("authjs_cookie_name")
+            .get(AUTHJS_COOKIE_NAME)
             .map(|name| name.trim().to_owned())
             .into_iter()
             .collect();
@@ -207,9 +192,9 @@ fn legacy_rules(
     variable: &str,
     problems: &mut Problems,
 ) -> Option<LegacyRules> {
-    let Some(audience) = config.get("legacy_hs256_audience") else {
+    let Some(audience) = config.get(LEGACY_HS256_AUDIENCE) else {
         problems.push(
-            "LATCHKEY_LEGACY_HS256_AUDIENCE",
+            LEGACY_HS256_AUDIENCE.env(),
             "is empty, so any JWT your web app signs with this secret (an invite or unsubscribe link) would pass for a session",
             "leave it unset (default `latchkey`) or set the `aud` your web app puts in the tokens it signs for Latchkey",
         );
@@ -217,16 +202,17 @@ fn legacy_rules(
     };
     Some(LegacyRules {
         secret: secret.clone(),
-        issuer: config.get("legacy_issuer").map(str::to_owned),
+        issuer: config.get(LEGACY_ISSUER).map(str::to_owned),
         audience: audience.trim().to_owned(),
         secret_variable: variable.to_owned(),
     })
 }
 
 /// The variable (or file key) a setting's value came from, for refusals that name it.
-pub fn origin(config: &Config, key: &str) -> String {
-    let spec = latchkey_common::config::spec(key).expect("known setting");
-    match config.source(key) {
+pub fn origin(config: &Config, setting: impl Key) -> String {
+    let spec = setting.spec();
+    let key = spec.key;
+    match config.source(setting) {
         Some(Source::Env(name) | Source::Alias(name) | Source::EnvFile(name, _)) => name.clone(),
         Some(Source::File(path)) => format!(
             "`{key}` in {}",
@@ -251,7 +237,7 @@ pub fn parse_clients(text: &str, problems: &mut Problems) -> Vec<ServiceClient> 
         let mut parts = entry.splitn(3, ':');
         let (Some(id), Some(secret)) = (parts.next(), parts.next()) else {
             problems.push(
-                "LATCHKEY_SERVICE_CLIENTS",
+                SERVICE_CLIENTS.env(),
                 format!("entry {} is not `id:secret:scopes`", index + 1),
                 "write each client as id:secret:scope1 scope2, separated by `;`",
             );
@@ -259,7 +245,7 @@ pub fn parse_clients(text: &str, problems: &mut Problems) -> Vec<ServiceClient> 
         };
         if id.trim().is_empty() || secret.is_empty() {
             problems.push(
-                "LATCHKEY_SERVICE_CLIENTS",
+                SERVICE_CLIENTS.env(),
                 format!("entry {} has an empty id or secret", index + 1),
                 "give every client an id and a secret",
             );

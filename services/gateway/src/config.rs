@@ -1,6 +1,11 @@
 //! The gateway's configuration, read from the shared settings table and validated once.
 
-use latchkey_common::config::{Config, Problems};
+use latchkey_common::config::validate::{listen_address, upstream_urls};
+use latchkey_common::config::{
+    AUTH_CACHE_SECS, AUTH_FAILURE_RATE_PER_MINUTE, AUTH_URL, CLIENT_IP_HEADER, CORS_ORIGINS,
+    Config, DEV_HOSTS, GATEWAY_LISTEN, HTTP_HEADER_TIMEOUT_SECS, HTTP_IDLE_TIMEOUT_SECS,
+    HTTP_MAX_CONNECTIONS, Problems, SETTINGS_URL, SYNC_RATE_PER_MINUTE, Setting, TRUSTED_PROXIES,
+};
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,11 +56,17 @@ pub struct HttpLimits {
 }
 
 impl Default for HttpLimits {
+    /// The table's defaults.
     fn default() -> Self {
+        let seconds = |setting: Setting<u64>| {
+            Duration::from_secs(setting.default_value().expect("the table's default parses"))
+        };
         HttpLimits {
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(75),
-            max_connections: 4096,
+            header_timeout: seconds(HTTP_HEADER_TIMEOUT_SECS),
+            idle_timeout: seconds(HTTP_IDLE_TIMEOUT_SECS),
+            max_connections: HTTP_MAX_CONNECTIONS
+                .default_value()
+                .expect("the table's default parses") as usize,
         }
     }
 }
@@ -64,72 +75,75 @@ impl GatewayConfig {
     /// Reads and validates the gateway's settings; every problem is reported at once.
     pub fn from_config(config: &Config) -> Result<GatewayConfig, Problems> {
         let mut problems = config.load_problems();
-        let listen = config
-            .parsed(
-                "gateway_listen",
-                "an address like 127.0.0.1:8080",
-                &mut problems,
-            )
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-        let auth_urls = urls(config, "auth_url", &mut problems);
-        let settings_urls = urls(config, "settings_url", &mut problems);
-        let cors_origins = cors_origins(config.get("cors_origins").unwrap_or(""), &mut problems);
+        let listen = listen_address(config, GATEWAY_LISTEN, &mut problems);
+        let auth_urls = upstream_urls(config, AUTH_URL, "http://127.0.0.1:50051", &mut problems);
+        let settings_urls = upstream_urls(
+            config,
+            SETTINGS_URL,
+            "http://127.0.0.1:50052",
+            &mut problems,
+        );
+        let cors_origins = cors_origins(config.get(CORS_ORIGINS).unwrap_or(""), &mut problems);
         let sync_rate_per_minute = config
-            .parsed("sync_rate_per_minute", "a whole number", &mut problems)
-            .unwrap_or(60);
+            .parsed(SYNC_RATE_PER_MINUTE, "a whole number", &mut problems)
+            .unwrap_or_default();
         let auth_failure_rate_per_minute = config
             .parsed(
-                "auth_failure_rate_per_minute",
+                AUTH_FAILURE_RATE_PER_MINUTE,
                 "a whole number",
                 &mut problems,
             )
-            .unwrap_or(30);
+            .unwrap_or_default();
         let client_ip_header = config
-            .get("client_ip_header")
+            .get(CLIENT_IP_HEADER)
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty());
         if let Some(header) = &client_ip_header
             && http::HeaderName::from_bytes(header.as_bytes()).is_err()
         {
             problems.push(
-                "LATCHKEY_CLIENT_IP_HEADER",
+                CLIENT_IP_HEADER.env(),
                 format!("`{header}` is not a header name"),
                 "set it to a header name such as x-forwarded-for, or unset it",
             );
         }
         let trusted_proxies = crate::client_ip::parse_proxies(
-            config.get("trusted_proxies").unwrap_or(""),
+            config.get(TRUSTED_PROXIES).unwrap_or(""),
             &mut problems,
         );
         if client_ip_header.is_some() && trusted_proxies.is_empty() {
+            let (header, proxies) = (CLIENT_IP_HEADER.env(), TRUSTED_PROXIES.env());
             problems.push(
-                "LATCHKEY_CLIENT_IP_HEADER",
-                "is set but LATCHKEY_TRUSTED_PROXIES is empty, so anyone could name any client address in it",
-                "set LATCHKEY_TRUSTED_PROXIES to the addresses your proxies connect from (e.g. 10.0.0.0/8), or unset LATCHKEY_CLIENT_IP_HEADER",
+                &header,
+                format!("is set but {proxies} is empty, so anyone could name any client address in it"),
+                format!("set {proxies} to the addresses your proxies connect from (e.g. 10.0.0.0/8), or unset {header}"),
             );
         }
         let dev_hosts = config
-            .get("dev_hosts")
+            .get(DEV_HOSTS)
             .unwrap_or("")
             .split(',')
             .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
         let http = http_limits(config, &mut problems);
-        let cache_secs: u64 = config
+        let cache_secs = config
             .parsed(
-                "auth_cache_secs",
+                AUTH_CACHE_SECS,
                 "a whole number of seconds (0-5)",
                 &mut problems,
             )
-            .unwrap_or(5);
+            .unwrap_or_default();
         if Duration::from_secs(cache_secs) > MAX_AUTH_CACHE {
             problems.push(
-                "LATCHKEY_AUTH_CACHE_SECS",
+                AUTH_CACHE_SECS.env(),
                 format!("{cache_secs} exceeds the 5 s revocation bound"),
                 "set it to a value from 0 to 5",
             );
         }
+        let Some(listen) = listen else {
+            return Err(problems);
+        };
         problems.into_result(GatewayConfig {
             listen,
             auth_urls,
@@ -149,15 +163,13 @@ impl GatewayConfig {
 
 fn http_limits(config: &Config, problems: &mut Problems) -> HttpLimits {
     let defaults = HttpLimits::default();
-    let mut positive = |key: &str, default: u64| -> u64 {
-        let value = config
-            .parsed(key, "a whole number of at least 1", problems)
-            .unwrap_or(default);
+    let mut at_least_one = |setting: Setting<u64>, default: u64| -> u64 {
+        let Some(value) = config.parsed(setting, "a whole number of at least 1", problems) else {
+            return default;
+        };
         if value == 0 {
             problems.push(
-                latchkey_common::config::spec(key)
-                    .map(|s| s.env())
-                    .unwrap_or_default(),
+                setting.env(),
                 "must be at least 1",
                 format!("set a whole number of at least 1 (default {default})"),
             );
@@ -166,53 +178,17 @@ fn http_limits(config: &Config, problems: &mut Problems) -> HttpLimits {
         value
     };
     HttpLimits {
-        header_timeout: Duration::from_secs(positive(
-            "http_header_timeout_secs",
+        header_timeout: Duration::from_secs(at_least_one(
+            HTTP_HEADER_TIMEOUT_SECS,
             defaults.header_timeout.as_secs(),
         )),
-        idle_timeout: Duration::from_secs(positive(
-            "http_idle_timeout_secs",
+        idle_timeout: Duration::from_secs(at_least_one(
+            HTTP_IDLE_TIMEOUT_SECS,
             defaults.idle_timeout.as_secs(),
         )),
-        max_connections: positive("http_max_connections", defaults.max_connections as u64) as usize,
+        max_connections: at_least_one(HTTP_MAX_CONNECTIONS, defaults.max_connections as u64)
+            as usize,
     }
-}
-
-fn urls(config: &Config, key: &str, problems: &mut Problems) -> Vec<String> {
-    let env = format!("LATCHKEY_{}", key.to_ascii_uppercase());
-    let example = if key == "settings_url" {
-        "http://127.0.0.1:50052"
-    } else {
-        "http://127.0.0.1:50051"
-    };
-    let Some(text) = config.get(key) else {
-        problems.push(
-            &env,
-            "is not set",
-            format!("set {env} to the service's gRPC address, e.g. {example}"),
-        );
-        return Vec::new();
-    };
-    let list: Vec<String> = text
-        .split(',')
-        .map(|u| u.trim().trim_end_matches('/').to_owned())
-        .filter(|u| !u.is_empty())
-        .collect();
-    if list.is_empty() {
-        problems.push(&env, "is empty", format!("set {env} to http://HOST:PORT"));
-    }
-    for url in &list {
-        let valid = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.parse::<http::Uri>().is_ok();
-        if !valid {
-            problems.push(
-                &env,
-                format!("`{url}` is not an http(s)://HOST:PORT address"),
-                format!("set {env} to addresses like {example}, comma-separated"),
-            );
-        }
-    }
-    list
 }
 
 /// Parses the CORS allow-list; `*` is refused because credentials are allowed.
@@ -229,7 +205,7 @@ pub fn cors_origins(text: &str, problems: &mut Problems) -> Vec<String> {
         });
         if origin == "*" || !well_formed {
             problems.push(
-                "LATCHKEY_CORS_ORIGINS",
+                CORS_ORIGINS.env(),
                 format!("`{origin}` is not an origin like https://app.example.com (`*` is not allowed with credentials)"),
                 "list exact origins, comma-separated: scheme://host[:port]",
             );

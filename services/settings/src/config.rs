@@ -1,7 +1,11 @@
 //! Settings' typed configuration, validated from the layered [`Config`] with one problem per
 //! mistake, and the master keys (`LATCHKEY_ENCRYPTION_KEYS`).
 
-use latchkey_common::config::{Config, Problems};
+use latchkey_common::config::validate::{database_url, listen_address, upstream_urls};
+use latchkey_common::config::{
+    AUDIENCE, AUTH_URL, AUTO_MIGRATE, Config, ENCRYPTION_KEYS, ISSUER, LEEWAY_SECS, Problems,
+    SETTINGS_LISTEN, Source,
+};
 use latchkey_common::seal::SealKey;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -10,8 +14,13 @@ use std::net::SocketAddr;
 /// `LATCHKEY_ENCRYPTION_KEYS=<key>`).
 pub const DEFAULT_KEY_ID: &str = "k1";
 
-const GENERATE: &str =
-    "generate a key with `openssl rand -base64 32` and set LATCHKEY_ENCRYPTION_KEYS=k1:<key>";
+/// How to make a master key, for the problems that need one.
+fn generate() -> String {
+    format!(
+        "generate a key with `openssl rand -base64 32` and set {}=k1:<key>",
+        ENCRYPTION_KEYS.env()
+    )
+}
 
 /// One master key and the id stored beside every row it seals.
 #[derive(Clone, Debug)]
@@ -141,12 +150,9 @@ impl SettingsConfig {
     /// Validates settings' configuration, reporting every problem at once.
     pub fn from_config(config: &Config) -> Result<SettingsConfig, Problems> {
         let mut problems = config.load_problems();
-        let database_url = config
-            .secret("database_url")
-            .unwrap_or_else(|| SecretString::from(String::new()));
-        check_database_url(config, &database_url, &mut problems);
+        let database_url = database_url(config, &mut problems);
         let keys = config
-            .required_secret("encryption_keys", &mut problems, GENERATE)
+            .required_secret(ENCRYPTION_KEYS, &mut problems, &generate())
             .and_then(
                 |text| match MasterKeys::parse(text.expose_secret()) {
                     Ok(keys) if config.is_production() => {
@@ -157,7 +163,7 @@ impl SettingsConfig {
                     Err(errors) => {
                         for error in errors {
                             problems.push(
-                                "LATCHKEY_ENCRYPTION_KEYS",
+                                ENCRYPTION_KEYS.env(),
                                 error,
                                 "write `id:key,id2:key2` with 32-byte keys (`openssl rand -base64 32`); the first is active",
                             );
@@ -166,54 +172,31 @@ impl SettingsConfig {
                     }
                 },
             );
-        let auth_urls: Vec<String> = config
-            .get("auth_url")
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if auth_urls.is_empty() {
-            problems.push(
-                "LATCHKEY_AUTH_URL",
-                "is empty",
-                "set it to where auth listens, e.g. http://127.0.0.1:50051",
-            );
-        }
-        for url in &auth_urls {
-            if tonic::transport::Endpoint::from_shared(url.clone()).is_err()
-                || !(url.starts_with("http://") || url.starts_with("https://"))
-            {
-                problems.push(
-                    "LATCHKEY_AUTH_URL",
-                    format!("{url:?} is not an http(s) URL"),
-                    "set it to where auth listens, e.g. http://127.0.0.1:50051",
-                );
-            }
-        }
-        let listen = config.parsed(
-            "settings_listen",
-            "a socket address like 0.0.0.0:50052",
+        let auth_urls = upstream_urls(
+            config,
+            AUTH_URL,
+            AUTH_URL.spec().default.unwrap_or_default(),
             &mut problems,
         );
+        let listen = listen_address(config, SETTINGS_LISTEN, &mut problems);
         let leeway = config
-            .parsed("leeway_secs", "a number of seconds", &mut problems)
-            .unwrap_or(30);
-        let auto_migrate = config.flag("auto_migrate", &mut problems);
-        let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
+            .parsed(LEEWAY_SECS, "a number of seconds", &mut problems)
+            .unwrap_or_default();
+        let auto_migrate = config.flag(AUTO_MIGRATE, &mut problems);
+        let limits =
+            latchkey_common::grpc_limits::GrpcLimits::shedding_from_config(config, &mut problems);
         match (listen, keys) {
             (Some(listen), Some(keys)) if problems.0.is_empty() => Ok(SettingsConfig {
                 database_url,
                 auto_migrate,
                 listen,
                 auth_urls,
-                issuer: config.get("issuer").unwrap_or("latchkey").to_owned(),
-                audience: config.get("audience").unwrap_or("latchkey").to_owned(),
+                issuer: config.raw_or_default(ISSUER).to_owned(),
+                audience: config.raw_or_default(AUDIENCE).to_owned(),
                 leeway,
                 keys,
-                keys_file: match config.source("encryption_keys") {
-                    Some(latchkey_common::config::Source::EnvFile(_, path)) => Some(path.clone()),
+                keys_file: match config.source(ENCRYPTION_KEYS) {
+                    Some(Source::EnvFile(_, path)) => Some(path.clone()),
                     _ => None,
                 },
                 limits,
@@ -230,30 +213,13 @@ fn weak_keys(text: &str, problems: &mut Problems) {
             Some((id, key)) if id != "base64" => (id.trim(), key.trim()),
             _ => (DEFAULT_KEY_ID, entry),
         };
-        if let Some(weakness) = latchkey_common::config::weakness(key) {
+        if let Some(weakness) = latchkey_common::secret::weakness(key) {
             problems.push(
-                "LATCHKEY_ENCRYPTION_KEYS",
+                ENCRYPTION_KEYS.env(),
                 format!("key {id} is {weakness}, which production refuses"),
-                GENERATE,
+                generate(),
             );
         }
-    }
-}
-
-fn check_database_url(config: &Config, url: &SecretString, problems: &mut Problems) {
-    use latchkey_common::db::DbKind;
-    match DbKind::of(url.expose_secret()) {
-        None => problems.push(
-            "LATCHKEY_DATABASE_URL",
-            "is neither sqlite:// nor postgres://",
-            "set sqlite://PATH?mode=rwc or postgres://USER@HOST/DB",
-        ),
-        Some(DbKind::Sqlite) if config.is_production() => problems.push(
-            "LATCHKEY_DATABASE_URL",
-            "points at SQLite, which production refuses (one file, one machine)",
-            "set postgres://USER:PASS@HOST/DB, or LATCHKEY_ENV=development",
-        ),
-        Some(_) => {}
     }
 }
 

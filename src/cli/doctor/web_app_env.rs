@@ -6,9 +6,13 @@
 //! the Latchkey URL it calls answers `/healthz`. The names looked for are the lists below
 //! (README.md, "Operating it").
 
-use super::doctor::{Check, SyncProbe, check_sync_secret};
+use super::check::Check;
+use super::grpc::{SyncProbe, check_sync_secret};
+use latchkey_common::SecretString;
 use latchkey_common::aliases::{list, readers_of};
-use latchkey_common::config::{Config, Source};
+use latchkey_common::config::{
+    AUTH_URL, Config, Key, LEGACY_HS256_ENABLED, LEGACY_HS256_SECRET, SYNC_SECRET, Setting, Source,
+};
 use latchkey_common::secret::fingerprint;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
@@ -124,9 +128,12 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
     let name = "web app: sync secret as auth sees it";
     let present = app.present(SYNC_SECRET_NAMES);
     let Some(&(variable, secret)) = present.first() else {
-        let hint = match config.source("sync_secret") {
+        let hint = match config.source(SYNC_SECRET) {
             Some(Source::Underlay(origin)) => {
-                format!(" (`latchkey dev` keeps it as LATCHKEY_SYNC_SECRET in {origin})")
+                format!(
+                    " (`latchkey dev` keeps it as {sync_secret} in {origin})",
+                    sync_secret = SYNC_SECRET.env()
+                )
             }
             _ => String::new(),
         };
@@ -138,8 +145,9 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
                 SYNC_SECRET_NAMES.join(", ")
             ),
             format!(
-                "add LATCHKEY_SYNC_SECRET=<the value auth holds>{hint} to {} and send it as X-Latchkey-Sync-Secret from the web app's server",
-                app.shown
+                "add {sync_secret}=<the value auth holds>{hint} to {} and send it as X-Latchkey-Sync-Secret from the web app's server",
+                app.shown,
+                sync_secret = SYNC_SECRET.env()
             ),
         ));
         return;
@@ -159,8 +167,9 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
         ));
     }
     let fix = format!(
-        "set {variable} in {} to the sync secret auth holds (LATCHKEY_SYNC_SECRET where auth runs; compare `latchkey fingerprint` on both machines)",
-        app.shown
+        "set {variable} in {} to the sync secret auth holds ({sync_secret} where auth runs; compare `latchkey fingerprint` on both machines)",
+        app.shown,
+        sync_secret = SYNC_SECRET.env()
     );
     match &reach.auth {
         Some(channel) => {
@@ -171,14 +180,7 @@ async fn sync_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config, rea
             };
             check_sync_secret(checks, channel.clone(), secret, &probe).await;
         }
-        None => compare_locally(
-            checks,
-            name,
-            (variable, secret),
-            config,
-            "sync_secret",
-            &fix,
-        ),
+        None => compare_locally(checks, name, (variable, secret), config, SYNC_SECRET, &fix),
     }
 }
 
@@ -214,8 +216,9 @@ async fn nextauth_secrets(
                     readers_of([a, b]).join("; ")
                 ),
                 format!(
-                    "give {a} and {b} the same value in {} (or remove the one your NextAuth major does not read), and the same as Latchkey's LATCHKEY_LEGACY_HS256_SECRET",
-                    app.shown
+                    "give {a} and {b} the same value in {} (or remove the one your NextAuth major does not read), and the same as Latchkey's {legacy_secret}",
+                    app.shown,
+                    legacy_secret = LEGACY_HS256_SECRET.env()
                 ),
             ));
         }
@@ -228,18 +231,20 @@ async fn nextauth_secrets(
 /// Neither NextAuth name: fine unless Latchkey holds a secret to verify the web app's tokens.
 fn no_nextauth_secret(checks: &mut Vec<Check>, app: &WebApp, config: &Config) {
     let name = "web app: AUTH_SECRET / NEXTAUTH_SECRET";
-    match config.secret("legacy_hs256_secret") {
+    match config.secret(LEGACY_HS256_SECRET) {
         Some(secret) => checks.push(Check::fail(
             name,
             format!(
-                "{} sets neither, but Latchkey holds LATCHKEY_LEGACY_HS256_SECRET (fingerprint {}, from {}) to verify the web app's own tokens",
+                "{} sets neither, but Latchkey holds {legacy_secret} (fingerprint {}, from {}) to verify the web app's own tokens",
                 app.shown,
                 latchkey_common::secret::fingerprint_str(&secret),
-                source_of(config, "legacy_hs256_secret")
+                source_of(config, LEGACY_HS256_SECRET),
+                legacy_secret = LEGACY_HS256_SECRET.env()
             ),
             format!(
-                "add the web app's secret to {} (AUTH_SECRET for Auth.js v5, NEXTAUTH_SECRET for next-auth v4) with that value, or unset LATCHKEY_LEGACY_HS256_SECRET if the web app sends only Latchkey's tokens",
-                app.shown
+                "add the web app's secret to {} (AUTH_SECRET for Auth.js v5, NEXTAUTH_SECRET for next-auth v4) with that value, or unset {legacy_secret} if the web app sends only Latchkey's tokens",
+                app.shown,
+                legacy_secret = LEGACY_HS256_SECRET.env()
             ),
         )),
         None => checks.push(Check::pass(
@@ -263,8 +268,9 @@ async fn legacy_secret_as_auth_sees_it(
     let name = format!("web app: {variable} as auth sees it");
     let fp = fingerprint(secret.as_bytes());
     let fix = format!(
-        "set LATCHKEY_LEGACY_HS256_SECRET where auth runs to the value of {variable} in {} (compare `latchkey fingerprint` on both machines) and restart auth",
-        app.shown
+        "set {legacy_secret} where auth runs to the value of {variable} in {} (compare `latchkey fingerprint` on both machines) and restart auth",
+        app.shown,
+        legacy_secret = LEGACY_HS256_SECRET.env()
     );
     let Some(channel) = &reach.auth else {
         compare_locally(
@@ -272,7 +278,7 @@ async fn legacy_secret_as_auth_sees_it(
             &name,
             (variable, secret),
             config,
-            "legacy_hs256_secret",
+            LEGACY_HS256_SECRET,
             &fix,
         );
         return;
@@ -280,11 +286,12 @@ async fn legacy_secret_as_auth_sees_it(
     let reason = authenticate_probe(channel.clone(), secret).await;
     match reason {
         Some(Reason::TokenSignatureInvalid | Reason::TokenSecretMismatch) => {
-            let here = match config.secret("legacy_hs256_secret") {
+            let here = match config.secret(LEGACY_HS256_SECRET) {
                 Some(ours) => format!(
-                    " (this environment's LATCHKEY_LEGACY_HS256_SECRET: fingerprint {}, from {})",
+                    " (this environment's {legacy_secret}: fingerprint {}, from {})",
                     latchkey_common::secret::fingerprint_str(&ours),
-                    source_of(config, "legacy_hs256_secret")
+                    source_of(config, LEGACY_HS256_SECRET),
+                    legacy_secret = LEGACY_HS256_SECRET.env()
                 ),
                 None => String::new(),
             };
@@ -296,19 +303,21 @@ async fn legacy_secret_as_auth_sees_it(
                 fix,
             ));
         }
-        Some(Reason::TokenAlgorithmRejected) => match config.secret("legacy_hs256_secret") {
+        Some(Reason::TokenAlgorithmRejected) => match config.secret(LEGACY_HS256_SECRET) {
             Some(_) => compare_locally(
                 checks,
                 &name,
                 (variable, secret),
                 config,
-                "legacy_hs256_secret",
+                LEGACY_HS256_SECRET,
                 &fix,
             ),
             None => checks.push(Check::pass(
                 name,
                 format!(
-                    "auth accepts no HS256 token from the web app (LATCHKEY_LEGACY_HS256_ENABLED is off) and this environment holds no LATCHKEY_LEGACY_HS256_SECRET, so {variable} (fingerprint {fp}) has nothing to match: the web app sends the tokens Latchkey issues"
+                    "auth accepts no HS256 token from the web app ({legacy_enabled} is off) and this environment holds no {legacy_secret}, so {variable} (fingerprint {fp}) has nothing to match: the web app sends the tokens Latchkey issues",
+                    legacy_enabled = LEGACY_HS256_ENABLED.env(),
+                    legacy_secret = LEGACY_HS256_SECRET.env()
                 ),
             )),
         },
@@ -367,12 +376,10 @@ fn compare_locally(
     name: &str,
     (variable, secret): (&str, &str),
     config: &Config,
-    key: &str,
+    key: Setting<SecretString>,
     fix: &str,
 ) {
-    let ours = latchkey_common::config::spec(key)
-        .map(|s| s.env())
-        .unwrap_or_default();
+    let ours = key.env();
     let fp = fingerprint(secret.as_bytes());
     match config.secret(key) {
         Some(held) if latchkey_common::secret::secrets_match(secret.as_bytes(), &held) => checks.push(Check::pass(
@@ -396,7 +403,7 @@ fn compare_locally(
             format!(
                 "auth is not reachable to ask and this environment holds no {ours} to compare {variable} (fingerprint {fp}) with"
             ),
-            "start auth (or point LATCHKEY_AUTH_URL at it) and rerun doctor",
+            format!("start auth (or point {} at it) and rerun doctor", AUTH_URL.env()),
         )),
     }
 }
@@ -501,7 +508,7 @@ fn same(a: &str, b: &str) -> bool {
     )
 }
 
-fn source_of(config: &Config, key: &str) -> String {
+fn source_of(config: &Config, key: impl Key) -> String {
     config
         .source(key)
         .map(|s| s.to_string())

@@ -1,5 +1,10 @@
 //! Secrets: fingerprints that let two machines compare secrets without showing them, and the
-//! one constant-time comparison every secret check goes through.
+//! one constant-time comparison every secret check goes through; [`strength`] holds the
+//! policy production applies to them.
+
+pub mod strength;
+
+pub use strength::{DEV_SECRET_PREFIX, weakness};
 
 use ring::hmac;
 use secrecy::{ExposeSecret, SecretString};
