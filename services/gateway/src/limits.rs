@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 
 pub use latchkey_common::ratelimit::RateLimiter;
 
-/// Largest request body accepted (DESIGN.md §4a).
+/// Largest request body accepted (docs/ARCHITECTURE.md §3).
 pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// How long a body may take to arrive once its head has (a slow sender holds a connection).

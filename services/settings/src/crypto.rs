@@ -6,7 +6,7 @@ use crate::config::MasterKey;
 use latchkey_common::seal::SealError;
 use zeroize::Zeroizing;
 
-/// Values shorter than this show no characters at all when masked (DESIGN §4a).
+/// Values shorter than this show no characters at all when masked (docs/ARCHITECTURE.md §2).
 pub const MASK_MIN_LENGTH: usize = 12;
 /// How many trailing characters a long value shows.
 pub const MASK_TAIL: usize = 4;

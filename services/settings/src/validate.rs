@@ -5,7 +5,7 @@ use crate::error::{SettingsError, shown};
 use latchkey_proto::{Violation, fit_violations};
 use std::collections::BTreeSet;
 
-/// Limits from DESIGN.md §4a.
+/// Limits from docs/ARCHITECTURE.md §3.
 pub mod limits {
     /// Longest setting name, in characters.
     pub const MAX_NAME_CHARS: usize = 128;
