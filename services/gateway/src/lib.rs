@@ -8,7 +8,8 @@
 //! - [`client_ip`]: the client address behind trusted proxies (`LATCHKEY_TRUSTED_PROXIES`).
 //! - [`limits`]: per-IP rate limiters, recently accepted sync secrets, the request body limit.
 //! - [`dev`]: `latchkey dev`'s loopback-Host and same-origin guards.
-//! - [`authn`]: bearer verification through `Auth.Authenticate`, cached for at most 5 s.
+//! - [`authn`]: the verdict cache for bearer verification through `Auth.Authenticate`
+//!   (latchkey-client's), reused for at most 5 s.
 //! - [`routes`]: the handlers; [`router`] puts them together with CORS and request ids.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 //! - [`page`]: the Settings page (HTML, CSS and JS embedded in the binary).

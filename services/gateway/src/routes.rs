@@ -4,7 +4,6 @@
 //! `authorization`, `x-request-id`, `traceparent` and `tracestate` (plus the sync secret on the
 //! sync routes) travel on as metadata.
 
-use crate::authn::TokenCache;
 use crate::client_ip::ClientIp;
 use crate::config::GatewayConfig;
 use crate::limits::{RateLimiter, VouchedSecrets, rate_limited, read_body};
@@ -16,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use latchkey_client::{Verdict, VerdictCache};
 use latchkey_common::upstream::{Deadline, retry_idempotent};
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -70,7 +70,7 @@ struct Inner {
     settings: SettingsServiceClient<Channel>,
     auth_channel: Channel,
     settings_channel: Channel,
-    cache: TokenCache,
+    cache: VerdictCache,
     sync_limiter: RateLimiter,
     failure_limiter: RateLimiter,
     vouched_secrets: VouchedSecrets,
@@ -109,7 +109,7 @@ impl GatewayState {
                 settings: SettingsServiceClient::new(settings_channel.clone()),
                 auth_channel,
                 settings_channel,
-                cache: TokenCache::new(config.auth_cache),
+                cache: crate::authn::verdict_cache(config.auth_cache),
                 sync_limiter: RateLimiter::new(config.sync_rate_per_minute),
                 failure_limiter: RateLimiter::new(config.auth_failure_rate_per_minute),
                 vouched_secrets: VouchedSecrets::default(),
@@ -425,13 +425,13 @@ async fn authenticate(
             });
         }
     };
-    if let Some(verified) = state.inner.cache.fresh(&token) {
+    if let Some(verified) = state.inner.cache.fresh(&token).await {
         return Ok(Bearer {
             presented: token,
             exchanged: verified.exchanged,
         });
     }
-    if !state.inner.cache.is_vouched(&token)
+    if !state.inner.cache.is_vouched(&token).await
         && let Err(wait) = failures.check(ctx.client_ip)
     {
         return Err(rate_limited(wait, "failed authentications").into());
@@ -449,15 +449,17 @@ async fn authenticate(
     match answer {
         Ok(response) => {
             let answer = response.into_inner();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or_default();
-            let left = (answer.expires_at > 0)
-                .then(|| Duration::from_secs((answer.expires_at - now).max(0) as u64));
+            let expires_at = (answer.expires_at > 0).then_some(answer.expires_at);
             let exchanged = (!answer.exchanged_token.is_empty())
                 .then(|| SecretString::from(answer.exchanged_token));
-            state.inner.cache.remember(&token, left, exchanged.clone());
+            let verdict = Verdict {
+                exchanged: exchanged.clone(),
+            };
+            state
+                .inner
+                .cache
+                .remember(&token, expires_at, verdict)
+                .await;
             Ok(Bearer {
                 presented: token,
                 exchanged,
@@ -466,7 +468,7 @@ async fn authenticate(
         Err(status) => {
             let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
             if matches!(error.reason.http_status(), 401 | 403) {
-                state.inner.cache.forget(&token);
+                state.inner.cache.forget(&token).await;
                 let _ = failures.take(ctx.client_ip);
             }
             Err(error.into())
@@ -779,7 +781,7 @@ async fn delete_me(
         .delete_user(request)
         .await
         .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::DELETE_USER)))?;
-    state.inner.cache.forget(&token.presented);
+    state.inner.cache.forget(&token.presented).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -804,7 +806,7 @@ async fn revoke_me(
         .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::WRITE)))?
         .into_inner()
         .revoked_before;
-    state.inner.cache.forget(&token.presented);
+    state.inner.cache.forget(&token.presented).await;
     Ok(Json(json!({
         "revoked_before": latchkey_common::clock::rfc3339(revoked_before),
     })))

@@ -3,13 +3,13 @@
 //! `SettingsService`, `grpc.health.v1` and reflection, re-read master keys from their file, stop
 //! gracefully.
 
-use crate::authn::Authenticator;
 use crate::config::SettingsConfig;
 use crate::grpc::SettingsGrpc;
 use crate::keyring::KeyRing;
 use crate::service::SettingsCore;
 use anyhow::Context;
-use latchkey_auth::remote::JwksVerifier;
+use latchkey_client::Authenticator;
+use latchkey_client::VerifyRules;
 use latchkey_common::clock::SharedClock;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::settings::v1::settings_service_server::SettingsServiceServer;
@@ -57,13 +57,11 @@ pub async fn build_on(
         .await
         .context("checking master keys against stored settings")?;
     let channel = auth_channel(&config.auth_urls)?;
-    let verifier = JwksVerifier::new(
-        channel.clone(),
-        &config.issuer,
-        &config.audience,
-        config.leeway,
-        clock.clone(),
-    );
+    let rules = VerifyRules {
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        leeway: config.leeway,
+    };
     tracing::info!(
         active_key = %config.keys.active().id,
         active_key_fingerprint = %config.keys.active().key.fingerprint(),
@@ -74,7 +72,7 @@ pub async fn build_on(
         listener,
         core: Arc::new(SettingsCore::with_keyring(db, keys.clone(), clock.clone())),
         keys,
-        authn: Arc::new(Authenticator::new(channel, verifier, clock)),
+        authn: Arc::new(crate::authn::authenticator(channel, rules, clock)),
         limits: config.limits,
     })
 }
@@ -117,7 +115,7 @@ impl SettingsApp {
             shutdown.clone(),
         ));
         let (reflection, reflection_v1alpha) =
-            latchkey_auth::app::reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
+            reflection_services(latchkey_proto::SETTINGS_DESCRIPTOR_SET)?;
         tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
@@ -178,6 +176,25 @@ impl SettingsApp {
         tracing::info!("settings stopped");
         Ok(())
     }
+}
+
+/// gRPC reflection (v1 and v1alpha) over the settings contract and health.
+fn reflection_services(
+    descriptor_set: &'static [u8],
+) -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(descriptor_set)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 /// Keeps the rows-per-key gauge current (every 30 s) while the service runs.
