@@ -158,7 +158,47 @@ async fn the_deployer_refuses_without_a_user_and_after_revocation(backend: Backe
     auth.stop().await;
 }
 
+async fn the_service_token_is_reused_and_renewed_before_it_expires(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let auth = spawn_auth(&db, None).await;
+    let source = ServiceTokenSource::new(
+        tonic::transport::Endpoint::from_shared(auth.url())
+            .unwrap()
+            .connect_lazy(),
+        credentials("deployer", SETTINGS_REVEAL),
+        auth.clock.clone(),
+    );
+    let first = source.token().await.unwrap();
+    let again = source.token().await.unwrap();
+    assert_eq!(first.expose_secret(), again.expose_secret(), "reused");
+    // Test tokens live 900 s; a fifth of that before expiry, a new one is fetched.
+    auth.clock.advance(900 - 180 + 1);
+    let renewed = source.token().await.unwrap();
+    assert_ne!(first.expose_secret(), renewed.expose_secret(), "renewed");
+    let principal = auth.authenticate(renewed.expose_secret()).await.unwrap();
+    assert_eq!(principal.client_id, "deployer");
+    assert_eq!(principal.scopes, [SETTINGS_REVEAL]);
+    let wrong = ServiceTokenSource::new(
+        tonic::transport::Endpoint::from_shared(auth.url())
+            .unwrap()
+            .connect_lazy(),
+        ClientCredentials {
+            client_secret: SecretString::from("not-the-secret".to_owned()),
+            ..credentials("deployer", SETTINGS_REVEAL)
+        },
+        auth.clock.clone(),
+    );
+    assert_eq!(
+        wrong.token().await.unwrap_err().reason,
+        latchkey_proto::Reason::ClientCredentialsInvalid
+    );
+    auth.stop().await;
+}
+
 backend_tests!(
     the_deployer_reveals_the_users_fly_token,
     the_deployer_refuses_without_a_user_and_after_revocation,
+    the_service_token_is_reused_and_renewed_before_it_expires,
 );

@@ -237,3 +237,90 @@ pub fn split_scopes(scope: Option<&str>) -> Vec<String> {
 pub fn printable(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(64).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwk::{JwkSet, PublicKey};
+    use jsonwebtoken::{EncodingKey, Header};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    fn signer() -> (EncodingKey, JwkSet) {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let public = PublicKey::ed25519("k1", pair.public_key().as_ref().to_vec());
+        (
+            EncodingKey::from_ed_der(pkcs8.as_ref()),
+            [public].into_iter().collect(),
+        )
+    }
+
+    fn sign(key: &EncodingKey, kid: &str, claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    fn rules() -> VerifyRules {
+        VerifyRules {
+            issuer: "latchkey".into(),
+            audience: "latchkey".into(),
+            leeway: 30,
+        }
+    }
+
+    #[test]
+    fn a_user_and_a_service_token_verify_and_each_failure_has_its_reason() {
+        let (key, keys) = signer();
+        let claims = serde_json::json!({"iss": "latchkey", "aud": "latchkey", "sub": "u1",
+            "exp": 2_000, "iat": 1_000, "nbf": 1_000, "jti": "j", "scope": ""});
+        let token = sign(&key, "k1", claims.clone());
+        let ok = rules().verify(&token, &keys, 1_500).unwrap();
+        assert_eq!(ok.subject, Subject::User("u1".into()));
+        let mut service = claims.clone();
+        service["client_id"] = "deployer".into();
+        service["scope"] = "settings:reveal settings:audit".into();
+        let ok = rules()
+            .verify(&sign(&key, "k1", service), &keys, 1_500)
+            .unwrap();
+        assert_eq!(ok.subject, Subject::Service("deployer".into()));
+        assert_eq!(ok.scopes, ["settings:reveal", "settings:audit"]);
+
+        assert_eq!(
+            rules().verify(&token, &keys, 2_031),
+            Err(TokenError::Expired(2_000))
+        );
+        assert_eq!(
+            rules().verify(&sign(&key, "k2", claims.clone()), &keys, 1_500),
+            Err(TokenError::KeyUnknown("k2".into()))
+        );
+        let other = VerifyRules {
+            audience: "other".into(),
+            ..rules()
+        };
+        assert_eq!(
+            other.verify(&token, &keys, 1_500),
+            Err(TokenError::AudienceMismatch("other".into()))
+        );
+        assert_eq!(rules().verify(" ", &keys, 1_500), Err(TokenError::Missing));
+    }
+
+    #[test]
+    fn tokens_only_auth_can_open_are_refused_by_name() {
+        let (_, keys) = signer();
+        let hs256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "a@b.c", "exp": 2_000}),
+            &EncodingKey::from_secret(b"web-app-secret"),
+        )
+        .unwrap();
+        assert!(matches!(
+            rules().verify(&hs256, &keys, 1_500),
+            Err(TokenError::AlgorithmRejected(_))
+        ));
+        assert!(matches!(
+            rules().verify("a.b.c.d.e", &keys, 1_500),
+            Err(TokenError::AuthJsOff(_))
+        ));
+    }
+}

@@ -1,10 +1,12 @@
 //! Runs the deployer: `DEPLOYER_CLIENT_ID` / `DEPLOYER_CLIENT_SECRET` name its client in auth's
-//! `LATCHKEY_SERVICE_CLIENTS`; `LATCHKEY_AUTH_URL`, `LATCHKEY_SETTINGS_URL`, `LATCHKEY_ISSUER`,
-//! `LATCHKEY_AUDIENCE` and `DEPLOYER_LISTEN` default to `latchkey dev`'s.
+//! `LATCHKEY_SERVICE_CLIENTS` (without a secret, that client's is read from
+//! `LATCHKEY_SERVICE_CLIENTS` itself, as `latchkey dev` writes it); `LATCHKEY_AUTH_URL`,
+//! `LATCHKEY_SETTINGS_URL`, `LATCHKEY_ISSUER`, `LATCHKEY_AUDIENCE` and `DEPLOYER_LISTEN` default
+//! to `latchkey dev`'s.
 //!
 //! ```sh
 //! set -a; . .latchkey/dev-secrets.env; set +a
-//! DEPLOYER_CLIENT_ID=dev-service DEPLOYER_CLIENT_SECRET=… cargo run -p latchkey-example-deployer
+//! cargo run -p latchkey-example-deployer
 //! curl -X POST localhost:8090/deploy -H "Authorization: Bearer $USER_TOKEN"
 //! ```
 
@@ -16,6 +18,27 @@ use std::sync::Arc;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// `DEPLOYER_CLIENT_SECRET`, else `client_id`'s secret in `LATCHKEY_SERVICE_CLIENTS`
+/// (`id:secret:scopes;…`).
+fn client_secret(client_id: &str) -> anyhow::Result<SecretString> {
+    if let Ok(secret) = std::env::var("DEPLOYER_CLIENT_SECRET") {
+        return Ok(SecretString::from(secret));
+    }
+    let clients = std::env::var("LATCHKEY_SERVICE_CLIENTS").unwrap_or_default();
+    clients
+        .split(';')
+        .find_map(|entry| {
+            let mut parts = entry.trim().splitn(3, ':');
+            (parts.next() == Some(client_id)).then(|| parts.next())?
+        })
+        .map(|secret| SecretString::from(secret.to_owned()))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "set DEPLOYER_CLIENT_SECRET, or LATCHKEY_SERVICE_CLIENTS with client {client_id}"
+            )
+        })
 }
 
 #[tokio::main]
@@ -30,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
         },
         credentials: ClientCredentials {
             client_id: env("DEPLOYER_CLIENT_ID", "dev-service"),
-            client_secret: SecretString::from(std::env::var("DEPLOYER_CLIENT_SECRET")?),
+            client_secret: client_secret(&env("DEPLOYER_CLIENT_ID", "dev-service"))?,
             scopes: vec![latchkey_proto::scopes::SETTINGS_REVEAL.to_owned()],
         },
     };
