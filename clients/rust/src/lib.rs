@@ -13,7 +13,11 @@
 //! - [`token_source`]: the service's own token (client credentials, renewed before expiry);
 //!   [`settings`]: the typed settings client (`reveal`, `audit`).
 //!
-//! Scope names live in the contract crate: [`latchkey_proto::scopes`].
+//! - [`channel`]: lazily connected channels to auth and settings.
+//!
+//! Scope names live in the contract crate and are re-exported as [`scopes`]; so are the
+//! catalogue error ([`ApiError`], [`Reason`]), the clock ([`Clock`], [`SystemClock`]) and the
+//! secret types, so a service needs no other Latchkey crate.
 //!
 //! # Example: reveal a user's `FLY_API_TOKEN`
 //!
@@ -24,16 +28,15 @@
 //!
 //! ```no_run
 //! use latchkey_client::{
-//!     Authenticator, Caller, ClientCredentials, ServiceTokenSource, SettingsClient, VerifyRules,
+//!     Authenticator, Caller, ClientCredentials, ExposeSecret, SecretString, ServiceTokenSource,
+//!     SettingsClient, SystemClock, VerifyRules, channel, scopes,
 //! };
-//! use latchkey_common::clock::SystemClock;
-//! use secrecy::{ExposeSecret, SecretString};
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! # async fn deploy() -> anyhow::Result<()> {
-//! let auth = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect_lazy();
-//! let settings = tonic::transport::Endpoint::from_static("http://127.0.0.1:50052").connect_lazy();
+//! let auth = channel::lazy("http://127.0.0.1:50051")?;
+//! let settings = channel::lazy("http://127.0.0.1:50052")?;
 //! let clock = Arc::new(SystemClock);
 //!
 //! // Who is asking: the user's token, verified locally and confirmed with auth.
@@ -47,7 +50,7 @@
 //! let credentials = ClientCredentials {
 //!     client_id: "deployer".into(),
 //!     client_secret: SecretString::from(std::env::var("DEPLOYER_CLIENT_SECRET")?),
-//!     scopes: vec![latchkey_proto::scopes::SETTINGS_REVEAL.into()],
+//!     scopes: vec![scopes::SETTINGS_REVEAL.into()],
 //! };
 //! let tokens = ServiceTokenSource::new(auth, credentials, clock);
 //! let fly_token = SettingsClient::new(settings, tokens).reveal(&user_id, "FLY_API_TOKEN").await?;
@@ -60,6 +63,7 @@ pub mod allowed;
 pub mod authenticator;
 pub mod bearer;
 pub mod caller;
+pub mod channel;
 pub mod claims;
 pub mod error;
 pub mod jwk;
@@ -83,3 +87,7 @@ pub use settings::{AuditPage, SettingsClient};
 pub use token_source::{ClientCredentials, ServiceTokenSource};
 pub use verdict::{Verdict, VerdictCache};
 pub use verify::{KeyLookup, VerifyRules};
+
+pub use latchkey_common::clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use latchkey_proto::{ApiError, Reason, scopes};
+pub use secrecy::{ExposeSecret, SecretString};

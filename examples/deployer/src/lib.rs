@@ -13,12 +13,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use latchkey_client::layer::problem;
 use latchkey_client::{
-    AuthLayer, Authenticator, Caller, ClientCredentials, ServiceTokenSource, SettingsClient,
-    VerifyRules,
+    ApiError, AuthLayer, Authenticator, Caller, ClientCredentials, Reason, SecretString,
+    ServiceTokenSource, SettingsClient, SharedClock, VerifyRules, channel,
 };
-use latchkey_common::clock::SharedClock;
-use latchkey_proto::{ApiError, Reason};
-use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -66,9 +63,8 @@ pub fn router(
     clock: SharedClock,
     launch: Launch,
 ) -> anyhow::Result<Router> {
-    let auth = tonic::transport::Endpoint::from_shared(config.auth_url.clone())?.connect_lazy();
-    let settings =
-        tonic::transport::Endpoint::from_shared(config.settings_url.clone())?.connect_lazy();
+    let auth = channel::lazy(&config.auth_url)?;
+    let settings = channel::lazy(&config.settings_url)?;
     let authn = Authenticator::new(
         auth.clone(),
         config.rules.clone(),

@@ -10,10 +10,10 @@
 //! curl -X POST localhost:8090/deploy -H "Authorization: Bearer $USER_TOKEN"
 //! ```
 
-use latchkey_client::{ClientCredentials, VerifyRules};
-use latchkey_common::clock::SystemClock;
+use latchkey_client::{
+    ClientCredentials, ExposeSecret, SecretString, SystemClock, VerifyRules, scopes,
+};
 use latchkey_example_deployer::{DeployerConfig, router, serve};
-use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 fn env(name: &str, default: &str) -> String {
@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         credentials: ClientCredentials {
             client_id: env("DEPLOYER_CLIENT_ID", "dev-service"),
             client_secret: client_secret(&env("DEPLOYER_CLIENT_ID", "dev-service"))?,
-            scopes: vec![latchkey_proto::scopes::SETTINGS_REVEAL.to_owned()],
+            scopes: vec![scopes::SETTINGS_REVEAL.to_owned()],
         },
     };
     let launch = Arc::new(|user_id: &str, token: &SecretString| {
