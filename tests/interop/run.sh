@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Interop check, run by .ci/run: start the real `latchkey auth` binary and drive it with a stock
+# Interop check, run by tests/outside_clients.rs (packages: tests/interop/requirements.txt): start the real `latchkey auth` binary and drive it with a stock
 # gRPC client (Python grpcio, protos from server reflection) and a standard JWT library (PyJWT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore grpcio grpcio-reflection pyjwt cryptography protobuf
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
