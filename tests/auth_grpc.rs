@@ -652,13 +652,15 @@ async fn tokens_with_a_new_kid_arriving_together_all_verify(backend: Backend) {
 
     // The same for a verifier away from auth (settings'), fetching the JWKS.
     let other = TestAuth::spawn_with(first.config.clone()).await;
-    let verifier = latchkey_auth::remote::JwksVerifier::new(
+    let verifier = latchkey_client::JwksVerifier::new(
         tonic::transport::Endpoint::from_shared(other.url())
             .unwrap()
             .connect_lazy(),
-        "latchkey",
-        "latchkey",
-        30,
+        latchkey_client::VerifyRules {
+            issuer: "latchkey".into(),
+            audience: "latchkey".into(),
+            leeway: 30,
+        },
         other.clock.clone(),
     );
     verifier.refresh().await.unwrap();

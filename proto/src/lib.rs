@@ -3,11 +3,13 @@
 //!
 //! - [`auth::v1`] / [`settings::v1`]: generated messages, clients and servers.
 //! - [`error`]: the one table of error reasons with their gRPC code and HTTP status.
+//! - [`scopes`]: the scope names service tokens carry.
 
 #![allow(clippy::derive_partial_eq_without_eq)]
 
 pub mod error;
 mod redact;
+pub mod scopes;
 
 pub use error::{ApiError, Reason, Violation, fit_violations};
 

@@ -209,8 +209,10 @@ fn load_or_create_secrets(path: &Path) -> anyhow::Result<()> {
         .any(|e| e.name == SERVICE_CLIENTS.env())
     {
         let clients = Zeroizing::new(format!(
-            "{DEV_SERVICE_CLIENT}:{}:settings:reveal settings:audit",
-            latchkey_common::secret::random_token(32)
+            "{DEV_SERVICE_CLIENT}:{}:{} {}",
+            latchkey_common::secret::random_token(32),
+            latchkey_proto::scopes::SETTINGS_REVEAL,
+            latchkey_proto::scopes::SETTINGS_AUDIT,
         ));
         if !upgraded.is_empty() && !upgraded.ends_with('\n') {
             upgraded.push('\n');

@@ -28,7 +28,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// The longest token read (Auth.js splits cookies past 4 KB; a joined one stays far below this).
-pub const MAX_TOKEN_LEN: usize = 32 * 1024;
+pub const MAX_TOKEN_LEN: usize = latchkey_client::verify::MAX_TOKEN_LEN;
 
 /// The session cookie names Auth.js v5 uses by default (plain and HTTPS); each salts a key.
 pub const V5_COOKIE_NAMES: [&str; 2] = ["authjs.session-token", "__Secure-authjs.session-token"];

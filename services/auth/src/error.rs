@@ -74,7 +74,7 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         use AuthError as E;
         match error {
-            E::Token(token) => token_error(token),
+            E::Token(token) => token.into(),
             E::TokenRevoked => ApiError::new(Reason::TokenRevoked, format!("This token was revoked (sign-out everywhere, or an administrator). {SIGN_IN_AGAIN}")),
             E::UserNotSynced(who) => ApiError::new(
                 Reason::UserNotSynced,
@@ -109,94 +109,6 @@ impl From<AuthError> for ApiError {
             E::SealKeyMismatch(_) | E::Internal(_) => ApiError::internal(),
         }
     }
-}
-
-fn token_error(error: TokenError) -> ApiError {
-    use TokenError as T;
-    let (reason, detail) = match &error {
-        T::Missing => (
-            Reason::TokenMissing,
-            "Send the access token as `Authorization: Bearer <token>`.".to_owned(),
-        ),
-        T::Malformed(why) => (
-            Reason::TokenMalformed,
-            format!(
-                "The token is not a well-formed JWT ({why}); send the access_token exactly as Latchkey issued it."
-            ),
-        ),
-        T::AlgorithmRejected(alg) => (
-            Reason::TokenAlgorithmRejected,
-            format!(
-                "Tokens signed with {alg} are not accepted; use a token issued by Latchkey (EdDSA), or enable legacy HS256 mode for web-app-signed tokens."
-            ),
-        ),
-        T::KeyUnknown(kid) => (
-            Reason::TokenKeyUnknown,
-            format!(
-                "No published signing key has kid {kid}; the key was rotated out or the token comes from another installation. {SIGN_IN_AGAIN}"
-            ),
-        ),
-        T::SignatureInvalid => (
-            Reason::TokenSignatureInvalid,
-            "The signature does not verify; the token was altered or signed with another key."
-                .to_owned(),
-        ),
-        T::Expired(at) => (
-            Reason::TokenExpired,
-            format!(
-                "The token expired at {}; request a new one with POST /api/auth/token.",
-                latchkey_common::clock::rfc3339(*at)
-            ),
-        ),
-        T::NotYetValid(at) => (
-            Reason::TokenNotYetValid,
-            format!(
-                "The token is valid from {}; check the clocks of issuer and verifier.",
-                latchkey_common::clock::rfc3339(*at)
-            ),
-        ),
-        T::IssuerUntrusted(iss) => (
-            Reason::TokenIssuerUntrusted,
-            format!(
-                "Issuer {iss:?} is not trusted; check LATCHKEY_ISSUER (or LATCHKEY_LEGACY_ISSUER)."
-            ),
-        ),
-        T::AudienceMismatch(aud) => (
-            Reason::TokenAudienceMismatch,
-            format!("The token's audience does not include {aud}; check LATCHKEY_AUDIENCE."),
-        ),
-        T::LegacyAudienceMismatch(aud) => (
-            Reason::TokenAudienceMismatch,
-            format!(
-                "Legacy HS256 tokens must carry `aud: \"{aud}\"` (LATCHKEY_LEGACY_HS256_AUDIENCE), so that other JWTs your web app signs with the same secret (invite or unsubscribe links) never pass for a session. Add it where the web app signs the token: jose `.setAudience(\"{aud}\")`, jsonwebtoken `{{ audience: \"{aud}\" }}`, or `aud: \"{aud}\"` in the claims."
-            ),
-        ),
-        T::WebAppSecretRejected(kind, secret) => (
-            Reason::TokenSignatureInvalid,
-            format!(
-                "This {kind} does not verify with the secret Latchkey read from {} (fingerprint {}): your web app signs with another secret, or the token was altered. Run `latchkey fingerprint` on the web app's machine and compare with {}; set the same value on both.",
-                secret.variable, secret.fingerprint, secret.fingerprint
-            ),
-        ),
-        T::SecretMismatch(secret) => (
-            Reason::TokenSecretMismatch,
-            format!(
-                "This Auth.js session token was encrypted with a key derived from another secret than the one Latchkey read from {} (fingerprint {}): its kid is not the thumbprint of the key Latchkey derives for the session cookie names it knows. Run `latchkey fingerprint` on the web app's machine and compare with {}; set the same AUTH_SECRET on both (or, if the web app renames its session cookie, set LATCHKEY_AUTHJS_COOKIE_NAME).",
-                secret.variable, secret.fingerprint, secret.fingerprint
-            ),
-        ),
-        T::AuthJsTampered => (
-            Reason::TokenSignatureInvalid,
-            "This Auth.js session token names the key Latchkey derives from your web app's secret, but its authentication tag does not verify: the token was altered or cut short. Send the session cookie's value unchanged (joined, when Auth.js split it into .0, .1 … chunks).".to_owned(),
-        ),
-        T::AuthJsOff(kind) => (
-            Reason::TokenAlgorithmRejected,
-            format!(
-                "This is {kind}, which this Latchkey does not accept: set LATCHKEY_AUTHJS_TOKENS (v4, v5 or both) and give auth the web app's secret in LATCHKEY_LEGACY_HS256_SECRET (AUTH_SECRET and NEXTAUTH_SECRET are read too); or send the access_token Latchkey issued."
-            ),
-        ),
-    };
-    ApiError::new(reason, detail)
 }
 
 impl AuthError {

@@ -40,18 +40,8 @@ impl Refusal for AuthError {
     }
 }
 
-/// The bearer token from `authorization` metadata ("" when absent).
-pub fn bearer(metadata: &MetadataMap) -> &str {
-    let value = metadata
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim();
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => value,
-    }
-}
+/// The bearer token from `authorization` metadata, read as every Latchkey verifier reads it.
+pub use latchkey_client::bearer;
 
 fn sync_secret(metadata: &MetadataMap) -> Option<&str> {
     [latchkey_proto::SYNC_SECRET_METADATA, "x-auth-secret"]

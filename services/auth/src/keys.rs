@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// The JWS algorithm name of every key auth generates.
-pub const ALGORITHM: &str = "EdDSA";
+pub const ALGORITHM: &str = latchkey_client::verify::ALGORITHM;
 
 /// The key currently used to sign.
 pub struct ActiveKey {
@@ -46,6 +46,12 @@ pub struct PublishedKey {
 pub struct KeySet {
     pub active: Option<Arc<ActiveKey>>,
     pub published: HashMap<String, PublishedKey>,
+}
+
+impl latchkey_client::KeyLookup for KeySet {
+    fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
+        self.published.get(kid).map(|k| &k.decoding)
+    }
 }
 
 /// Why keys could not be loaded or created.

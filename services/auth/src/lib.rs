@@ -7,12 +7,12 @@
 //! - [`accounts`]: which user a sign-in (identity) or an email belongs to; linking by verified
 //!   email; race-free first sign-ins.
 //! - [`keys`]: Ed25519 key generation, sealing, rotation and the hot-swapped key ring.
-//! - [`tokens`]: token claims and every verification rule (pure, clock passed in).
+//! - [`tokens`]: signing, and the rules for the web app's tokens (pure, clock passed in); the
+//!   verify-only rules, claims and refusals are latchkey-client's, shared with every verifier.
 //! - [`authjs`]: the web app's Auth.js session tokens (JWE), keys derived from its secret.
 //! - [`service`]: the domain: sync, issue, authenticate, revoke, delete.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
-//! - [`remote`]: the JWKS-caching verifier settings and the gateway use.
 //! - [`admin`]: operator actions on users (`latchkey users …`).
 //! - [`app`]: build, bind, serve, stop.
 
@@ -26,7 +26,6 @@ pub mod error;
 pub mod grpc;
 pub mod keys;
 pub mod purge;
-pub mod remote;
 pub mod service;
 pub mod store;
 pub mod tokens;

@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use std::time::{Duration, Instant};
 
 /// Scope settings requires of auth's own token when purging a deleted user's data.
-pub const PURGE_SCOPE: &str = "settings:purge";
+pub const PURGE_SCOPE: &str = latchkey_proto::scopes::SETTINGS_PURGE;
 /// The client id auth uses for its own calls to settings.
 pub const AUTH_CLIENT_ID: &str = "latchkey-auth";
 /// At most one forced key reload per this interval, however many unknown `kid`s arrive.

@@ -7,134 +7,15 @@
 
 use crate::authjs::AuthJsRules;
 use crate::keys::{ALGORITHM, ActiveKey, KeySet};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use latchkey_client::verify::{
+    VerifyRules, audience_contains, checked_length, decode, printable, read_header, split_scopes,
+};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
-/// Claims of every token auth issues.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct IssuedClaims {
-    pub iss: String,
-    /// User id, or `client:<id>` for a service token.
-    pub sub: String,
-    pub aud: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub jti: String,
-    /// Space-separated scopes.
-    pub scope: String,
-    /// Set on service tokens (RFC 9068).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-}
-
-/// The audience claim as other issuers send it: one string or a list.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// Claims as presented; lenient in shape so a foreign token gets a precise reason, not a parse error.
-#[derive(Debug, Clone, Deserialize)]
-struct PresentedClaims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<Audience>,
-    exp: Option<f64>,
-    nbf: Option<f64>,
-    iat: Option<f64>,
-    jti: Option<String>,
-    scope: Option<String>,
-    client_id: Option<String>,
-    email: Option<String>,
-}
-
-/// Why a token was refused, one variant per catalogue reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("no token was presented")]
-    Missing,
-    #[error("the token is not a well-formed JWT: {0}")]
-    Malformed(&'static str),
-    #[error("algorithm {0} is not accepted")]
-    AlgorithmRejected(String),
-    #[error("no published key has kid {0}")]
-    KeyUnknown(String),
-    #[error("the signature does not verify")]
-    SignatureInvalid,
-    #[error("the token expired at {0}")]
-    Expired(i64),
-    #[error("the token is not valid before {0}")]
-    NotYetValid(i64),
-    #[error("issuer {0:?} is not trusted")]
-    IssuerUntrusted(String),
-    #[error("audience does not include {0}")]
-    AudienceMismatch(String),
-    /// A legacy token without Latchkey's legacy `aud`: maybe another JWT the web app signs with
-    /// the same secret (an invite or unsubscribe link).
-    #[error("the legacy token's audience does not include {0}")]
-    LegacyAudienceMismatch(String),
-    /// A legacy token whose signature fails, or an Auth.js token that no key derived from the
-    /// secret decrypts: the web app's secret differs, or the token was altered.
-    #[error("the {0} does not verify with the web app's secret from {var}", var = .1.variable)]
-    WebAppSecretRejected(&'static str, SecretHint),
-    /// An Auth.js v5 token whose `kid` is not the thumbprint of any key derived from our secret.
-    #[error("the auth.js token's kid is not derived from the secret in {var}", var = .0.variable)]
-    SecretMismatch(SecretHint),
-    /// An Auth.js v5 token whose `kid` matches our key but whose tag does not verify.
-    #[error("the auth.js token was altered: its kid matches our key, its tag does not")]
-    AuthJsTampered,
-    /// An Auth.js token while that major (or Auth.js mode) is off.
-    #[error("{0} is not accepted (LATCHKEY_AUTHJS_TOKENS)")]
-    AuthJsOff(&'static str),
-}
-
-/// The web app's secret as refusals name it: the variable Latchkey read it from and its keyed
-/// fingerprint (what `latchkey fingerprint` prints), never the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretHint {
-    pub variable: String,
-    pub fingerprint: String,
-}
-
-impl SecretHint {
-    /// The hint for `secret`, read from `variable`.
-    pub fn new(secret: &SecretString, variable: impl Into<String>) -> Self {
-        SecretHint {
-            variable: variable.into(),
-            fingerprint: latchkey_common::secret::fingerprint_str(secret),
-        }
-    }
-}
-
-/// A token that passed every check that needs no database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedToken {
-    pub subject: Subject,
-    pub scopes: Vec<String>,
-    pub token_id: String,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    /// `EdDSA`, `HS256` for a legacy token, or the `enc` of an Auth.js session token.
-    pub algorithm: &'static str,
-}
-
-/// Who a verified token speaks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
-    /// A Latchkey user id.
-    User(String),
-    /// A service client id.
-    Service(String),
-    /// The email in a token the web app made (legacy HS256 or Auth.js); the user is looked up
-    /// (or provisioned) by email.
-    LegacyEmail(String),
-}
+/// The claims, the verified token and every refusal are the verify-only side's, shared with
+/// every verifier through latchkey-client.
+pub use latchkey_client::{IssuedClaims, SecretHint, Subject, TokenError, VerifiedToken};
 
 /// Settings for HS256 tokens signed by the web app (NextAuth-style), off unless configured.
 #[derive(Clone)]
@@ -205,19 +86,15 @@ impl TokenRules {
         keys: &KeySet,
         now: i64,
     ) -> Result<VerifiedToken, TokenError> {
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(TokenError::Missing);
-        }
-        if token.len() > crate::authjs::MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed("the token is longer than 32 KiB"));
-        }
+        let token = checked_length(token)?;
         if token.bytes().filter(|b| *b == b'.').count() == 4 {
             return self.verify_authjs(token, now);
         }
         let header = read_header(token)?;
         match header.alg.as_str() {
-            ALGORITHM => self.verify_eddsa(token, header.kid, keys, now),
+            ALGORITHM => self
+                .verify_rules()
+                .verify_signed(token, header.kid, keys, now),
             "HS256" => match &self.legacy {
                 Some(legacy) => self.verify_legacy(token, legacy, now),
                 None => Err(TokenError::AlgorithmRejected(
@@ -228,45 +105,13 @@ impl TokenRules {
         }
     }
 
-    fn verify_eddsa(
-        &self,
-        token: &str,
-        kid: Option<String>,
-        keys: &KeySet,
-        now: i64,
-    ) -> Result<VerifiedToken, TokenError> {
-        let kid =
-            kid.ok_or_else(|| TokenError::KeyUnknown("(none: the token has no kid)".into()))?;
-        let key = keys
-            .published
-            .get(&kid)
-            .ok_or_else(|| TokenError::KeyUnknown(printable(&kid)))?;
-        let claims = decode(token, &key.decoding, Algorithm::EdDSA)?;
-        let (expires_at, issued_at) = self.check_times(&claims, now)?;
-        if claims.iss.as_deref() != Some(self.issuer.as_str()) {
-            return Err(TokenError::IssuerUntrusted(printable(
-                claims.iss.as_deref().unwrap_or(""),
-            )));
+    /// The verify-only part of these rules, as every other verifier holds them.
+    pub fn verify_rules(&self) -> VerifyRules {
+        VerifyRules {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway,
         }
-        if !audience_contains(claims.aud.as_ref(), &self.audience) {
-            return Err(TokenError::AudienceMismatch(self.audience.clone()));
-        }
-        let sub = claims
-            .sub
-            .filter(|s| !s.is_empty())
-            .ok_or(TokenError::Malformed("no sub claim"))?;
-        let subject = match claims.client_id {
-            Some(client) => Subject::Service(client),
-            None => Subject::User(sub),
-        };
-        Ok(VerifiedToken {
-            subject,
-            scopes: split_scopes(claims.scope.as_deref()),
-            token_id: claims.jti.unwrap_or_default(),
-            issued_at,
-            expires_at,
-            algorithm: ALGORITHM,
-        })
     }
 
     fn verify_legacy(
@@ -312,9 +157,10 @@ impl TokenRules {
             ));
         };
         let opened = authjs.open(token)?;
-        let claims: PresentedClaims = serde_json::from_slice(&opened.payload).map_err(|_| {
-            TokenError::Malformed("the decrypted payload is not a JSON object of claims")
-        })?;
+        let claims: latchkey_client::verify::PresentedClaims =
+            serde_json::from_slice(&opened.payload).map_err(|_| {
+                TokenError::Malformed("the decrypted payload is not a JSON object of claims")
+            })?;
         let (expires_at, issued_at) = self.check_times(&claims, now)?;
         Ok(VerifiedToken {
             subject: Subject::LegacyEmail(web_app_email(claims.email, claims.sub)?),
@@ -327,75 +173,12 @@ impl TokenRules {
     }
 
     /// Returns (exp, iat); `exp` is required, `nbf` optional, both with leeway.
-    fn check_times(&self, claims: &PresentedClaims, now: i64) -> Result<(i64, i64), TokenError> {
-        let exp = claims.exp.ok_or(TokenError::Malformed("no exp claim"))? as i64;
-        if now > exp + self.leeway {
-            return Err(TokenError::Expired(exp));
-        }
-        if let Some(nbf) = claims
-            .nbf
-            .map(|n| n as i64)
-            .filter(|nbf| now + self.leeway < *nbf)
-        {
-            return Err(TokenError::NotYetValid(nbf));
-        }
-        let iat = claims.iat.map(|i| i as i64).unwrap_or(0);
-        Ok((exp, iat))
-    }
-}
-
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
-    kid: Option<String>,
-}
-
-/// Reads the header ourselves: jsonwebtoken refuses unknown algorithms (such as `none`) with a
-/// parse error, and we want those reported as TOKEN_ALGORITHM_REJECTED.
-fn read_header(token: &str) -> Result<RawHeader, TokenError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(_signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::Malformed(
-            "a JWT has exactly three dot-separated parts (five for an encrypted Auth.js token)",
-        ));
-    };
-    if header.is_empty() || payload.is_empty() {
-        return Err(TokenError::Malformed("empty header or payload"));
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(header.trim_end_matches('='))
-        .map_err(|_| TokenError::Malformed("the header is not base64url"))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| TokenError::Malformed("the header is not a JSON object with alg"))
-}
-
-fn decode(
-    token: &str,
-    key: &DecodingKey,
-    algorithm: Algorithm,
-) -> Result<PresentedClaims, TokenError> {
-    let mut validation = Validation::new(algorithm);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    match jsonwebtoken::decode::<PresentedClaims>(token, key, &validation) {
-        Ok(data) => Ok(data.claims),
-        Err(error) => Err(match error.kind() {
-            ErrorKind::InvalidSignature | ErrorKind::InvalidEddsaKey => {
-                TokenError::SignatureInvalid
-            }
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                TokenError::AlgorithmRejected(format!("{algorithm:?}"))
-            }
-            ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url"),
-            ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-                TokenError::Malformed("the payload is not a JSON object of claims")
-            }
-            _ => TokenError::Malformed("the token cannot be decoded"),
-        }),
+    fn check_times(
+        &self,
+        claims: &latchkey_client::verify::PresentedClaims,
+        now: i64,
+    ) -> Result<(i64, i64), TokenError> {
+        self.verify_rules().check_times(claims, now)
     }
 }
 
@@ -410,31 +193,12 @@ fn web_app_email(email: Option<String>, sub: Option<String>) -> Result<String, T
         ))
 }
 
-fn audience_contains(aud: Option<&Audience>, expected: &str) -> bool {
-    match aud {
-        Some(Audience::One(one)) => one == expected,
-        Some(Audience::Many(many)) => many.iter().any(|a| a == expected),
-        None => false,
-    }
-}
-
-fn split_scopes(scope: Option<&str>) -> Vec<String> {
-    scope
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Caller-supplied text in messages: short and printable only.
-fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::{ActiveKey, KeySet, PublishedKey};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use ring::signature::{Ed25519KeyPair, KeyPair};
     use std::sync::Arc;
 

@@ -9,6 +9,7 @@ use crate::middleware::Ctx;
 use crate::problem::{HttpProblem, from_grpc};
 use crate::state::GatewayState;
 use axum::http::{HeaderMap, header};
+use latchkey_client::Verdict;
 use latchkey_common::upstream::retry_idempotent;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
@@ -54,13 +55,13 @@ pub async fn authenticate(
             });
         }
     };
-    if let Some(verified) = state.inner.cache.fresh(&token) {
+    if let Some(verified) = state.inner.cache.fresh(&token).await {
         return Ok(Bearer {
             presented: token,
             exchanged: verified.exchanged,
         });
     }
-    if !state.inner.cache.is_vouched(&token)
+    if !state.inner.cache.is_vouched(&token).await
         && let Err(wait) = failures.check(ctx.client_ip)
     {
         return Err(rate_limited(wait, "failed authentications").into());
@@ -76,11 +77,11 @@ pub async fn authenticate(
     })
     .await;
     match answer {
-        Ok(response) => Ok(remember(state, token, response.into_inner())),
+        Ok(response) => Ok(remember(state, token, response.into_inner()).await),
         Err(status) => {
             let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
             if matches!(error.reason.http_status(), 401 | 403) {
-                state.inner.cache.forget(&token);
+                state.inner.cache.forget(&token).await;
                 let _ = failures.take(ctx.client_ip);
             }
             Err(error.into())
@@ -89,16 +90,22 @@ pub async fn authenticate(
 }
 
 /// Caches auth's acceptance of `token` (until it expires, within the cache's limit).
-fn remember(state: &GatewayState, token: String, answer: auth_pb::AuthenticateResponse) -> Bearer {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let left = (answer.expires_at > 0)
-        .then(|| Duration::from_secs((answer.expires_at - now).max(0) as u64));
+async fn remember(
+    state: &GatewayState,
+    token: String,
+    answer: auth_pb::AuthenticateResponse,
+) -> Bearer {
+    let expires_at = (answer.expires_at > 0).then_some(answer.expires_at);
     let exchanged =
         (!answer.exchanged_token.is_empty()).then(|| SecretString::from(answer.exchanged_token));
-    state.inner.cache.remember(&token, left, exchanged.clone());
+    let verdict = Verdict {
+        exchanged: exchanged.clone(),
+    };
+    state
+        .inner
+        .cache
+        .remember(&token, expires_at, verdict)
+        .await;
     Bearer {
         presented: token,
         exchanged,

@@ -8,7 +8,8 @@
 //! - [`client_ip`]: the client address behind trusted proxies (`LATCHKEY_TRUSTED_PROXIES`).
 //! - [`limits`]: per-IP rate limiters, recently accepted sync secrets, the request body limit.
 //! - [`dev`]: `latchkey dev`'s loopback-Host and same-origin guards.
-//! - [`authn`]: bearer verification through `Auth.Authenticate`, cached for at most 5 s.
+//! - [`authn`]: the verdict cache for bearer verification through `Auth.Authenticate`
+//!   (latchkey-client's), reused for at most 5 s.
 //! - [`state`]: what every handler shares (upstream clients, caches, limits).
 //! - [`middleware`]: request id and client IP, problem rendering, security headers.
 //! - [`caller`]: who is calling: a bearer token through `Auth.Authenticate`, or the sync secret.

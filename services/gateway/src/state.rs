@@ -2,7 +2,6 @@
 //! limits, the trusted-proxy rule, CORS origins, dev mode and the draining flag. Built once from
 //! the configuration; cloning it is one `Arc` clone.
 
-use crate::authn::TokenCache;
 use crate::client_ip::ClientIp;
 use crate::config::GatewayConfig;
 use crate::dev::DevHosts;
@@ -29,7 +28,7 @@ pub(crate) struct Inner {
     pub(crate) auth_channel: Channel,
     pub(crate) settings_channel: Channel,
     /// Bearer tokens auth accepted lately (for at most [`crate::config::MAX_AUTH_CACHE`]).
-    pub(crate) cache: TokenCache,
+    pub(crate) cache: latchkey_client::VerdictCache,
     /// Sync and token calls per client address.
     pub(crate) sync_limiter: RateLimiter,
     /// Failed authentications per client address.
@@ -74,7 +73,7 @@ impl GatewayState {
                 settings: SettingsServiceClient::new(settings_channel.clone()),
                 auth_channel,
                 settings_channel,
-                cache: TokenCache::new(config.auth_cache),
+                cache: crate::authn::verdict_cache(config.auth_cache),
                 sync_limiter: RateLimiter::new(config.sync_rate_per_minute),
                 failure_limiter: RateLimiter::new(config.auth_failure_rate_per_minute),
                 vouched_secrets: VouchedSecrets::default(),

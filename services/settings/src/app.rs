@@ -3,13 +3,12 @@
 //! `SettingsService` with the common gRPC kit ([`latchkey_common::grpc`]: health, reflection,
 //! limits, graceful stop), re-read master keys from their file.
 
-use crate::authn::Authenticator;
 use crate::config::SettingsConfig;
 use crate::grpc::SettingsGrpc;
 use crate::keyring::KeyRing;
 use crate::service::SettingsCore;
 use anyhow::Context;
-use latchkey_auth::remote::JwksVerifier;
+use latchkey_client::{Authenticator, VerifyRules};
 use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
 use latchkey_common::grpc::{ChannelProfile, CredentialChecks, GrpcServer};
@@ -58,13 +57,11 @@ pub async fn build_on(
         .await
         .context("checking master keys against stored settings")?;
     let channel = auth_channel(&config.auth_urls)?;
-    let verifier = JwksVerifier::new(
-        channel.clone(),
-        &config.issuer,
-        &config.audience,
-        config.leeway,
-        clock.clone(),
-    );
+    let rules = VerifyRules {
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        leeway: config.leeway,
+    };
     tracing::info!(
         active_key = %config.keys.active().id,
         active_key_fingerprint = %config.keys.active().key.fingerprint(),
@@ -75,7 +72,7 @@ pub async fn build_on(
         listener,
         core: Arc::new(SettingsCore::with_keyring(db, keys.clone(), clock.clone())),
         keys,
-        authn: Arc::new(Authenticator::new(channel, verifier, clock)),
+        authn: Arc::new(crate::authn::authenticator(channel, rules, clock)),
         limits: config.limits,
     })
 }

@@ -3,24 +3,13 @@
 
 use crate::error::SettingsError;
 
-/// Scope a service token needs to read plaintext.
-pub const REVEAL_SCOPE: &str = "settings:reveal";
-/// Scope a service token needs to delete a user's data (auth holds it).
-pub const PURGE_SCOPE: &str = "settings:purge";
-/// Scope a service token needs to read the reveal audit log.
-pub const AUDIT_SCOPE: &str = "settings:audit";
-
-/// Who is calling, from a verified token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// A user, by the token's `sub`; acts on their own settings only.
-    User(String),
-    /// An internal service, by client id, with the token's scopes.
-    Service {
-        client_id: String,
-        scopes: Vec<String>,
-    },
-}
+/// Who is calling, from a verified token (the one definition, in latchkey-client).
+pub use latchkey_client::Caller;
+/// Scopes a service token needs: to read plaintext, to delete a user's data (auth holds it), to
+/// read the reveal audit log. Defined once, in the contract crate.
+pub use latchkey_proto::scopes::{
+    SETTINGS_AUDIT as AUDIT_SCOPE, SETTINGS_PURGE as PURGE_SCOPE, SETTINGS_REVEAL as REVEAL_SCOPE,
+};
 
 /// The user a user-facing call acts on: the token's `sub`. A service token is refused.
 pub(crate) fn user_of(caller: &Caller) -> Result<&str, SettingsError> {

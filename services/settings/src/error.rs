@@ -1,7 +1,7 @@
 //! Settings' domain errors, and their one mapping onto the catalogue ([`ApiError`]); the gRPC
 //! layer turns that into a `google.rpc.Status`. No variant carries a value.
 
-use latchkey_auth::error::AuthError;
+use latchkey_client::AuthnError;
 use latchkey_proto::{ApiError, Reason, Violation};
 
 /// The dependency named when settings' database is unavailable (in answers and by the breaker).
@@ -10,15 +10,13 @@ pub const DATABASE: &str = "the settings database";
 /// Everything a settings operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    /// The bearer token failed verification (or auth's JWKS could not be fetched).
+    /// The bearer token failed verification, auth could not be asked, or auth refused the user
+    /// (revoked, deleted, disabled: its reason is passed on unchanged).
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Authn(#[from] AuthnError),
     /// The token lacks the scope (or is the wrong kind of token) for this call.
     #[error("scope {scope} missing")]
     ScopeMissing { scope: String, detail: String },
-    /// Auth refused the user (revoked, deleted, disabled); its reason is passed on unchanged.
-    #[error("auth refused the user: {}", .0.reason)]
-    Refused(ApiError),
     #[error("invalid request")]
     Invalid(String, Vec<Violation>),
     #[error("setting {0} not found")]
@@ -62,11 +60,10 @@ impl From<SettingsError> for ApiError {
     fn from(error: SettingsError) -> Self {
         use SettingsError as E;
         match error {
-            E::Auth(auth) => auth.into(),
+            E::Authn(authn) => authn.into(),
             E::ScopeMissing { scope, detail } => {
                 ApiError::new(Reason::ScopeMissing, detail).with_metadata("scope", scope)
             }
-            E::Refused(refusal) => refusal,
             E::Invalid(detail, violations) => ApiError::invalid(detail, violations),
             E::NotFound(name) => {
                 let name = shown(&name);
@@ -130,7 +127,7 @@ mod tests {
         let cases = [
             (
                 SettingsError::ScopeMissing {
-                    scope: "settings:reveal".into(),
+                    scope: latchkey_proto::scopes::SETTINGS_REVEAL.into(),
                     detail: "x".into(),
                 },
                 Reason::ScopeMissing,
@@ -152,7 +149,7 @@ mod tests {
                 Reason::Internal,
             ),
             (
-                SettingsError::Auth(AuthError::Upstream("the auth service")),
+                SettingsError::Authn(AuthnError::Unavailable),
                 Reason::UpstreamUnavailable,
             ),
         ];

@@ -1,13 +1,13 @@
 //! The gRPC adapter: verify the bearer token into a [`Caller`], decode the request, call
 //! [`SettingsCore`], map errors through the catalogue. Nothing else lives here.
 
-use crate::authn::Authenticator;
 use crate::budget::Budget;
 use crate::caller::Caller;
 use crate::error::SettingsError;
 use crate::import::ImportMode;
 use crate::service::{Change, SettingsCore};
 use crate::store::queries::Masked;
+use latchkey_client::Authenticator;
 use latchkey_common::clock::rfc3339;
 use latchkey_common::grpc::{Refusal, refuse, request_id};
 use latchkey_proto::settings::v1 as pb;
@@ -32,11 +32,11 @@ impl SettingsGrpc {
 
     /// The caller behind the `authorization` bearer token; the user id is the token's `sub`.
     async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
-        let token = latchkey_auth::grpc::bearer(metadata);
+        let token = latchkey_client::bearer(metadata);
         self.authn
             .caller(token)
             .await
-            .map_err(|e| status(metadata, e))
+            .map_err(|e| status(metadata, e.into()))
     }
 }
 

@@ -14,7 +14,8 @@
 //! - [`rotation`]: key status, the start-up key check and online re-encryption.
 //! - [`keyring`]: the master keys in use, re-read from their file so a rotation needs no restart.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
-//! - [`authn`]: the caller from a bearer token (local JWKS verification, auth's revocation answer).
+//! - [`authn`]: the caller from a bearer token (latchkey-client: local JWKS verification, auth's
+//!   revocation answer within [`authn::ALLOWED_CACHE_SECS`]).
 //! - [`grpc`]: the `SettingsService` adapter.
 //! - [`app`]: build, bind, serve, stop.
 

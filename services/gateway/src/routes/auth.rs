@@ -358,7 +358,7 @@ pub async fn delete_me(
         .delete_user(request)
         .await
         .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::DELETE_USER)))?;
-    state.inner.cache.forget(&token.presented);
+    state.inner.cache.forget(&token.presented).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -385,7 +385,7 @@ pub async fn revoke_me(
         .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::WRITE)))?
         .into_inner()
         .revoked_before;
-    state.inner.cache.forget(&token.presented);
+    state.inner.cache.forget(&token.presented).await;
     Ok(Json(Revoked {
         revoked_before: latchkey_common::clock::rfc3339(revoked_before),
     }))
