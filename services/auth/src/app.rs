@@ -49,6 +49,11 @@ const CREDENTIAL_FAILURES: &[Reason] = &[
 /// Connects to the database, migrates (unless told not to), loads keys, binds the listener.
 pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<AuthApp> {
     use anyhow::Context;
+    // Bound first: a start that cannot listen (another auth on the port) stores nothing, not
+    // even a first signing key sealed with this start's seal key.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     let db = latchkey_common::db::connect(config.database_url.expose_secret()).await?;
     if config.auto_migrate {
         crate::store::migrate(&db)
@@ -70,9 +75,6 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
     let core = AuthCore::new(db, config, clock, purger)
         .await
         .map_err(|e| anyhow::anyhow!("starting auth: {e}"))?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
     Ok(AuthApp {
         listener,
         core: Arc::new(core),
