@@ -412,3 +412,161 @@ fn production_refuses_one_setting_under_two_names_with_different_values() {
         "{printed}"
     );
 }
+
+/// The value `latchkey fingerprint` prints for `name`.
+fn fingerprint_of(dir: &std::path::Path, name: &str, env: &[(&str, &str)]) -> String {
+    let output = latchkey(dir, &["fingerprint"], env);
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    stdout
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(name)).then(|| words.next().unwrap_or_default().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"))
+}
+
+#[test]
+fn fingerprint_shows_the_seal_key_as_keys_status_and_the_refusal_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync = ("LATCHKEY_SYNC_SECRET", "sync-secret-0123456789abcdef0123");
+    let env = [sync, ("LATCHKEY_SEAL_KEY", SEAL)];
+    let rotate = latchkey(dir.path(), &["keys", "rotate-signing"], &env);
+    assert!(rotate.status.success(), "{}", text(&rotate));
+    let shown = fingerprint_of(dir.path(), "LATCHKEY_SEAL_KEY", &env);
+    let status = text(&latchkey(dir.path(), &["keys", "status"], &env));
+    assert!(
+        status.contains(&format!("sealed with {shown}")),
+        "fingerprint printed {shown}; keys status:\n{status}"
+    );
+    // The same key spelled in hex is the same key.
+    let hex = "deadbeef00000000000000000000000000000000000000000000000000000000";
+    assert_eq!(
+        fingerprint_of(
+            dir.path(),
+            "LATCHKEY_SEAL_KEY",
+            &[sync, ("LATCHKEY_SEAL_KEY", hex)]
+        ),
+        shown
+    );
+
+    // The refusal names both keys by the fingerprints `latchkey fingerprint` prints.
+    let wrong = [sync, ("LATCHKEY_SEAL_KEY", "ab".repeat(32).leak() as &str)];
+    let configured = fingerprint_of(dir.path(), "LATCHKEY_SEAL_KEY", &wrong);
+    let mut command = Command::new("timeout");
+    command
+        .args(["20", env!("CARGO_BIN_EXE_latchkey"), "auth"])
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(wrong)
+        .env("LATCHKEY_AUTH_LISTEN", "127.0.0.1:0");
+    let refusal = text(&command.output().unwrap());
+    assert!(
+        refusal.contains(&format!(
+            "sealed with fingerprint {shown}, configured {configured} (LATCHKEY_SEAL_KEY)"
+        )),
+        "{refusal}"
+    );
+}
+
+/// A folder as `latchkey dev` leaves it: its secrets file, nothing in the environment.
+fn dev_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".latchkey")).unwrap();
+    std::fs::write(
+        dir.path().join(".latchkey/dev-secrets.env"),
+        format!(
+            "LATCHKEY_SYNC_SECRET=latchkey-dev-sync-secret-0123456789abcdef\n\
+             LATCHKEY_SEAL_KEY=latchkey-dev-{SEAL}\n\
+             LATCHKEY_ENCRYPTION_KEYS=dev1:latchkey-dev-{SEAL}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn operator_commands_next_to_dev_read_its_files() {
+    let dir = dev_folder();
+    let note = "(next to `latchkey dev`: read .latchkey/dev-secrets.env; the environment wins)";
+    for args in [
+        &["keys", "status"][..],
+        &["keys", "rotate-signing"],
+        &["users", "show", "ada@example.com"],
+    ] {
+        let output = latchkey(dir.path(), args, &[]);
+        let printed = text(&output);
+        assert!(!printed.contains("is not set"), "{args:?}:\n{printed}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(note),
+            "{args:?}:\n{printed}"
+        );
+    }
+    let status = text(&latchkey(dir.path(), &["keys", "status"], &[]));
+    assert!(status.contains("dev1"), "{status}");
+
+    // `settings export` keeps stdout a .env: the note goes to stderr.
+    let export = latchkey(
+        dir.path(),
+        &[
+            "settings",
+            "export",
+            "--user-id",
+            "00000000-0000-0000-0000-000000000000",
+        ],
+        &[],
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    assert!(String::from_utf8_lossy(&export.stderr).contains(note));
+    assert!(!String::from_utf8_lossy(&export.stdout).contains("latchkey dev"));
+
+    // The environment still wins.
+    let other_seal = "ab".repeat(32);
+    let fingerprint = text(&latchkey(
+        dir.path(),
+        &["fingerprint"],
+        &[("LATCHKEY_SEAL_KEY", &other_seal)],
+    ));
+    assert!(
+        fingerprint.contains("(from LATCHKEY_SEAL_KEY)"),
+        "{fingerprint}"
+    );
+}
+
+#[test]
+fn users_show_names_an_unknown_email_in_operator_words() {
+    let dir = dev_folder();
+    let output = latchkey(dir.path(), &["users", "show", "nobody@example.com"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let printed = text(&output);
+    assert!(
+        printed.contains("no user with email nobody@example.com (sync-user has never seen it)"),
+        "{printed}"
+    );
+    assert!(!printed.contains("USER_NOT_SYNCED"), "{printed}");
+}
+
+#[test]
+fn auth_that_cannot_bind_its_port_stores_no_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let env = [
+        ("LATCHKEY_SYNC_SECRET", "sync-secret-0123456789abcdef0123"),
+        ("LATCHKEY_SEAL_KEY", SEAL),
+        ("LATCHKEY_AUTH_LISTEN", port.as_str()),
+    ];
+    let output = latchkey(dir.path(), &["auth"], &env);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("binding {port}")),
+        "{}",
+        text(&output)
+    );
+    let status = text(&latchkey(dir.path(), &["keys", "status"], &env[..2]));
+    assert!(
+        !status.contains("sealed with"),
+        "a key was stored:\n{status}"
+    );
+}

@@ -648,7 +648,10 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
 
     let missing = run_users(&db, &["show", "nobody@example.com"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("USER_NOT_SYNCED"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no user with email nobody@example.com (sync-user has never seen it)")
+    );
 
     // A second account with the same email (another provider): the email alone is refused.
     let second = gw

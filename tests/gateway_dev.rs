@@ -443,11 +443,8 @@ mod names_and_doctor {
             "ENCRYPTION_KEY is settings' master key: {log}"
         );
         assert!(
-            log.contains(&format!(
-                "seal_key={}",
-                fingerprint(seal.to_base64().as_bytes())
-            )),
-            "the seal key from LATCHKEY_SEAL_KEY_FILE: {log}"
+            log.contains(&format!("seal_key={}", seal.fingerprint())),
+            "the seal key from LATCHKEY_SEAL_KEY_FILE, as its sealed keys record it: {log}"
         );
 
         // Doctor in dev's folder with the same environment passes; with an empty one it names

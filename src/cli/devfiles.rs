@@ -1,5 +1,6 @@
 //! The files `latchkey dev` keeps in its folder (`./.latchkey/`, or `LATCHKEY_DEV_DIR`), read
-//! the same way by `latchkey dev` and by `latchkey doctor` / `latchkey fingerprint` run next to it:
+//! the same way by `latchkey dev` and by the operator commands run next to it (`doctor`,
+//! `fingerprint`, `keys`, `users`, `settings export|import`, `migrate`):
 //!
 //! - `dev-secrets.env` (mode 0600): sync secret, seal key, master key and the `dev-service`
 //!   client, generated once and reused;
@@ -49,7 +50,7 @@ pub fn dev_underlay(dir: &Path, env: &HashMap<String, String>) -> anyhow::Result
     Ok(underlay)
 }
 
-/// The configuration of a command run next to `latchkey dev` (doctor, fingerprint): dev's files
+/// The configuration of an operator command run next to `latchkey dev`: dev's files
 /// beneath the file and the environment, as dev reads them (never in production). Also answers
 /// which files were read, or why they could not be.
 pub fn config_next_to_dev() -> (Config, Option<Result<Vec<PathBuf>, String>>) {
@@ -63,6 +64,21 @@ pub fn config_next_to_dev() -> (Config, Option<Result<Vec<PathBuf>, String>>) {
     match next_to_dev(&dir, &env) {
         Ok((underlay, files)) => (Config::layered(underlay, env), Some(Ok(files))),
         Err(error) => (plain, Some(Err(format!("{error:#}")))),
+    }
+}
+
+/// The one line a command run next to `latchkey dev` prints about dev's files: which it read
+/// (the environment winning), or why they could not be read.
+pub fn note(files: &Result<Vec<PathBuf>, String>) -> String {
+    match files {
+        Ok(files) => {
+            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            format!(
+                "(next to `latchkey dev`: read {}; the environment wins)",
+                files.join(", ")
+            )
+        }
+        Err(error) => format!("(next to `latchkey dev`, but its files are unreadable: {error})"),
     }
 }
 

@@ -11,11 +11,11 @@ mod settings;
 mod users;
 
 use clap::{Parser, Subcommand};
-use latchkey_common::SecretString;
 use latchkey_common::config::{
     Config, DATABASE_URL, LOG_FORMAT, METRICS_LISTEN, Problems, Setting,
 };
 use latchkey_common::shutdown::Shutdown;
+use latchkey_common::{ExposeSecret, SecretString};
 use std::process::ExitCode;
 
 /// Latchkey: auth-and-settings backend. Every subcommand reads `latchkey.toml` and `LATCHKEY_*`.
@@ -70,6 +70,25 @@ impl Command {
             _ => "latchkey",
         }
     }
+
+    /// Operator commands, which next to `latchkey dev` read its files beneath the environment
+    /// (never the services, which read only their own configuration).
+    fn reads_dev_files(&self) -> bool {
+        matches!(
+            self,
+            Command::Doctor(_)
+                | Command::Fingerprint
+                | Command::Migrate
+                | Command::Keys { .. }
+                | Command::Users { .. }
+                | Command::Settings { command: Some(_) }
+        )
+    }
+
+    /// Whether `run` prints the line about dev's files (doctor and fingerprint print their own).
+    fn notes_dev_files(&self) -> bool {
+        self.reads_dev_files() && !matches!(self, Command::Doctor(_) | Command::Fingerprint)
+    }
 }
 
 /// Whether logs are JSON (`LATCHKEY_LOG_FORMAT=json`), read by every command.
@@ -98,10 +117,12 @@ async fn serve_metrics(config: &Config, shutdown: &Shutdown) -> anyhow::Result<(
 
 /// Runs a subcommand; configuration problems exit with code 2, runtime failures with 1.
 pub async fn run(cli: Cli) -> ExitCode {
-    // Doctor and fingerprint run next to `latchkey dev` read its files the way dev does.
-    let (config, dev_files) = match cli.command {
-        Command::Doctor(_) | Command::Fingerprint => devfiles::config_next_to_dev(),
-        _ => (Config::load(), None),
+    // Operator commands run next to `latchkey dev` read its files the way dev does; the
+    // services themselves read only their own configuration.
+    let (config, dev_files) = if cli.command.reads_dev_files() {
+        devfiles::config_next_to_dev()
+    } else {
+        (Config::load(), None)
     };
     let _telemetry =
         latchkey_common::telemetry::init(json_logs(&config), cli.command.service_name());
@@ -113,6 +134,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     if !matches!(cli.command, Command::Dev) {
         // dev logs its own, from the configuration it builds over its generated secrets
         log_config_notes(&config);
+    }
+    if let Some(files) = dev_files.as_ref().filter(|_| cli.command.notes_dev_files()) {
+        // on stderr: `settings export` writes a .env on stdout
+        eprintln!("{}", devfiles::note(files));
     }
     let result = match cli.command {
         Command::Auth => run_auth(&config).await,
@@ -219,18 +244,26 @@ fn log_config_notes(config: &Config) {
     }
 }
 
-/// One line: version, address, database kind (no credentials) and secret fingerprints.
+/// One line: version, address, database kind (no credentials) and secret fingerprints; a
+/// service without a database or secrets (the gateway) prints neither field.
 fn log_startup(
     service: &str,
     addr: std::net::SocketAddr,
     config: &Config,
     secrets: &[Setting<SecretString>],
 ) {
-    let db = config
-        .raw(DATABASE_URL)
-        .and_then(latchkey_common::db::DbKind::of)
-        .map(|k| k.as_str())
-        .unwrap_or("none");
+    let uses_database = DATABASE_URL
+        .spec()
+        .services
+        .iter()
+        .any(|s| s.as_str() == service);
+    let db = uses_database.then(|| {
+        config
+            .raw(DATABASE_URL)
+            .and_then(latchkey_common::db::DbKind::of)
+            .map(|k| k.as_str())
+            .unwrap_or("none")
+    });
     let fingerprints: Vec<String> = secrets
         .iter()
         .filter_map(|&setting| {
@@ -238,17 +271,18 @@ fn log_startup(
                 format!(
                     "{}={}",
                     setting.key(),
-                    latchkey_common::secret::fingerprint_str(&v)
+                    latchkey_common::config::fingerprint::of(setting.spec(), v.expose_secret())
                 )
             })
         })
         .collect();
+    let fingerprints = (!fingerprints.is_empty()).then(|| fingerprints.join(" "));
     tracing::info!(
         service,
         version = env!("CARGO_PKG_VERSION"),
         %addr,
         database = db,
-        fingerprints = %fingerprints.join(" "),
+        fingerprints = fingerprints.map(tracing::field::display),
         "latchkey started"
     );
 }

@@ -3,7 +3,6 @@
 use super::Failure;
 use latchkey_common::ExposeSecret;
 use latchkey_common::config::{Config, DATABASE_URL, SETTINGS, Service};
-use latchkey_common::secret::fingerprint as fp;
 
 /// Applies every service's migrations to the configured database.
 pub async fn migrate(config: &Config) -> Result<(), Failure> {
@@ -37,18 +36,8 @@ pub fn fingerprint(
     config: &Config,
     dev_files: Option<&Result<Vec<std::path::PathBuf>, String>>,
 ) -> Result<(), Failure> {
-    match dev_files {
-        Some(Ok(files)) => {
-            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            println!(
-                "(next to `latchkey dev`: read {}; the environment wins)",
-                files.join(", ")
-            );
-        }
-        Some(Err(error)) => {
-            println!("(next to `latchkey dev`, but its files are unreadable: {error})")
-        }
-        None => {}
+    if let Some(files) = dev_files {
+        println!("{}", super::devfiles::note(files));
     }
     for &spec in SETTINGS.iter().filter(|s| s.secret) {
         match config.raw(spec) {
@@ -60,7 +49,7 @@ pub fn fingerprint(
                 println!(
                     "{:<32} {}  (from {source})",
                     spec.env(),
-                    fp(value.as_bytes())
+                    latchkey_common::config::fingerprint::of(spec, value)
                 );
             }
             None => println!("{:<32} (not set)", spec.env()),

@@ -6,6 +6,7 @@
 
 use super::{Failure, refused};
 use latchkey_auth::admin::{self, Account};
+use latchkey_auth::error::AuthError;
 use latchkey_common::ExposeSecret;
 use latchkey_common::clock::rfc3339;
 use latchkey_common::config::Config;
@@ -42,7 +43,7 @@ pub async fn run(command: UsersCommand, config: &Config) -> Result<(), Failure> 
         UsersCommand::Enable { user } => (user, Some(Action::Enable)),
         UsersCommand::Revoke { user } => (user, Some(Action::Revoke)),
     };
-    let found = admin::lookup(&db, who).await.map_err(refused)?;
+    let found = admin::lookup(&db, who).await.map_err(not_found)?;
     let Some(action) = action else {
         print_all(&found);
         return Ok(());
@@ -63,6 +64,20 @@ pub async fn run(command: UsersCommand, config: &Config) -> Result<(), Failure> 
     .map_err(refused)?;
     print_account(&changed);
     Ok(())
+}
+
+/// An operator's lookup that finds nobody says so in the operator's words (no token is
+/// involved, unlike the API's USER_NOT_SYNCED); other errors are refusals from the catalogue.
+fn not_found(error: AuthError) -> Failure {
+    match error {
+        AuthError::UserNotSynced(who) if who.contains('@') => Failure::Runtime(anyhow::anyhow!(
+            "no user with email {who} (sync-user has never seen it)"
+        )),
+        AuthError::UserNotSynced(who) => Failure::Runtime(anyhow::anyhow!(
+            "no user with id {who}; give a user id or an email (`latchkey users show EMAIL` lists the ids)"
+        )),
+        other => refused(other),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -3,10 +3,11 @@
 
 use super::table::{SETTINGS, SettingSpec};
 
-/// One setting as `latchkey config` lists it: variable, file key, default, flags, services and
-/// help on a second line.
+/// One setting as `latchkey config` lists it: variable, file key, default, flags (secret, which
+/// services refuse to start without it), the services reading it, and help on a second line.
 pub fn describe(spec: &SettingSpec) -> String {
     let services: Vec<&str> = spec.services.iter().map(|s| s.as_str()).collect();
+    let required_by: Vec<&str> = spec.required_by.iter().map(|s| s.as_str()).collect();
     format!(
         "{:<34} file key {:<26} default {:<40} {}{} [{}]\n    {}",
         spec.env(),
@@ -17,10 +18,10 @@ pub fn describe(spec: &SettingSpec) -> String {
         } else {
             ""
         },
-        if spec.required_by.is_empty() {
-            ""
+        if required_by.is_empty() {
+            String::new()
         } else {
-            " required"
+            format!(" required by {}", required_by.join(","))
         },
         services.join(","),
         spec.help
@@ -71,6 +72,19 @@ pub fn markdown_table() -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::{SEAL_KEY, SETTINGS_URL};
+
+    #[test]
+    fn describe_names_only_the_services_that_require_a_setting() {
+        let line = super::describe(SETTINGS_URL.spec());
+        assert!(
+            line.contains(" required by gateway [auth,gateway]"),
+            "{line}"
+        );
+        let line = super::describe(SEAL_KEY.spec());
+        assert!(line.contains(" required by auth [auth]"), "{line}");
+    }
+
     #[test]
     fn readme_configuration_table_matches_the_settings_table() {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))

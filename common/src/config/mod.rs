@@ -9,11 +9,13 @@
 //! - [`validate`]: listen addresses, upstream URLs and database URLs, shared by the services.
 //! - [`problems`]: [`ConfigProblem`] and [`Problems`].
 //! - [`docs`]: the lines `latchkey config` prints and the README table.
+//! - [`fingerprint`]: the fingerprint each secret setting shows, keys digested as services record them.
 //!
 //! The secret-strength policy production applies lives beside the secret types, in
 //! [`crate::secret::strength`].
 
 pub mod docs;
+pub mod fingerprint;
 pub mod loader;
 pub mod problems;
 mod read;

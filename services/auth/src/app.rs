@@ -15,7 +15,7 @@ use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// Calls that never touch the database, served even while it is down.
 const DATABASE_FREE: &[&str] = &[
@@ -49,6 +49,10 @@ const CREDENTIAL_FAILURES: &[Reason] = &[
 /// Connects to the database, migrates (unless told not to), loads keys, binds the listener.
 pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<AuthApp> {
     use anyhow::Context;
+    // The port is taken first, so a start that cannot have it (another auth there) stores
+    // nothing, not even a first signing key sealed with this start's seal key; it listens only
+    // once the keys are loaded, so a connection that succeeds reaches a ready auth.
+    let socket = reserve(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let db = latchkey_common::db::connect(config.database_url.expose_secret()).await?;
     if config.auto_migrate {
         crate::store::migrate(&db)
@@ -70,15 +74,31 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
     let core = AuthCore::new(db, config, clock, purger)
         .await
         .map_err(|e| anyhow::anyhow!("starting auth: {e}"))?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener = socket
+        .listen(LISTEN_BACKLOG)
+        .with_context(|| format!("listening on {}", config.listen))?;
     Ok(AuthApp {
         listener,
         core: Arc::new(core),
         refresh: config.key_refresh,
         limits: config.limits,
     })
+}
+
+/// The listen backlog, as `TcpListener::bind` would use.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `addr` without listening yet: the port is ours (a second auth on it fails here), while
+/// connections are refused until [`TcpSocket::listen`].
+fn reserve(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 impl AuthApp {
