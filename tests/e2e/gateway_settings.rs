@@ -2,16 +2,14 @@
 //! and PostgreSQL: sync → token → patch → list masked → import → delete one → delete me; token
 //! errors over REST; a settings outage answered 503 and healed without restarting the gateway.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem, gateway_config};
+use crate::support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::gateway::{TestGateway, expect_problem, gateway_config};
-use support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 
 struct Stack {
     _db: TestDb,
@@ -419,7 +417,7 @@ async fn token_errors_over_rest(backend: Backend) {
     }
 
     // A service token on a user route: 403 SCOPE_MISSING with an insufficient_scope challenge.
-    let service = support::settings::service_token(&auth, "reader").await;
+    let service = crate::support::settings::service_token(&auth, "reader").await;
     let response = gw
         .authed(Method::GET, "/api/settings", &service)
         .send()
@@ -448,7 +446,7 @@ async fn token_errors_over_rest(backend: Backend) {
     auth.clock.advance(2);
     auth.client()
         .await
-        .revoke_user_tokens(support::with_bearer(
+        .revoke_user_tokens(crate::support::with_bearer(
             latchkey_proto::auth::v1::RevokeUserTokensRequest {},
             &fresh,
         ))
@@ -496,7 +494,7 @@ async fn settings_outage_is_503_and_heals(backend: Backend) {
     assert_eq!(response.status(), 200);
     let (addr, config) = (settings.addr, settings.config.clone());
     settings.stop().await;
-    support::until_refused(addr).await;
+    crate::support::until_refused(addr).await;
 
     let started = std::time::Instant::now();
     let response = gw
@@ -548,8 +546,8 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
     };
     let listener = TestSettings::reserve().await;
     let settings_url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = support::auth_config(&db);
-    config.rules.legacy = Some(support::legacy_rules());
+    let mut config = crate::support::auth_config(&db);
+    config.rules.legacy = Some(crate::support::legacy_rules());
     config.settings_url = Some(settings_url);
     let auth = TestAuth::spawn_with(config).await;
     let settings_config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
@@ -559,8 +557,8 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
 
     let now = latchkey_common::clock::Clock::now(&*auth.clock);
     let legacy = latchkey_auth::tokens::sign_hs256(
-        &latchkey_common::SecretString::from(support::LEGACY_SECRET.to_owned()),
-        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+        &latchkey_common::SecretString::from(crate::support::LEGACY_SECRET.to_owned()),
+        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     );
     let me = gw
         .authed(Method::GET, "/api/auth/me", &legacy)
@@ -590,7 +588,7 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
     }
     let forged = latchkey_auth::tokens::sign_hs256(
         &latchkey_common::SecretString::from("not-the-legacy-secret-0123456789abcdef".to_owned()),
-        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     );
     let list = gw
         .authed(Method::GET, "/api/settings", &forged)

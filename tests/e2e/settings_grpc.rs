@@ -2,13 +2,11 @@
 //! PostgreSQL: masking, atomic batches, limits, isolation between users, AAD binding, scoped and
 //! audited reveal, purge through auth's delete-user, .env import, master key rotation under load.
 
-mod support;
-
+use crate::support::settings::*;
+use crate::support::*;
 use latchkey_proto::Reason;
 use latchkey_proto::settings::v1 as pb;
 use sea_orm::ConnectionTrait;
-use support::settings::*;
-use support::*;
 
 /// Auth and settings on one fresh database.
 struct Stack {
@@ -964,7 +962,7 @@ async fn health_and_reflection_are_served(backend: Backend) {
         "google.rpc.RetryInfo",
     ] {
         assert!(
-            support::reflection_describes(channel.clone(), detail).await,
+            crate::support::reflection_describes(channel.clone(), detail).await,
             "{detail} is not described by reflection"
         );
     }

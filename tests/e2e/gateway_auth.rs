@@ -1,13 +1,13 @@
 //! The gateway's auth routes over real HTTP against a real auth service: sync, token, me, JWKS,
 //! every auth error code, request ids, CORS, limits, rate limiting, and an auth outage.
 
-mod support;
-
+use crate::support::gateway::{
+    CORS_ORIGIN, TestGateway, expect_problem, gateway_config, unused_addr,
+};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::gateway::{CORS_ORIGIN, TestGateway, expect_problem, gateway_config, unused_addr};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 
 /// Auth on its own database, a gateway in front (settings address unused here).
 async fn start(backend: Backend) -> Option<(TestDb, TestAuth, TestGateway)> {
@@ -464,7 +464,7 @@ async fn auth_outage_is_503_fast_never_401(backend: Backend) {
     let mut config = auth.config.clone();
     config.listen = auth.addr;
     auth.stop().await;
-    support::until_refused(config.listen).await;
+    crate::support::until_refused(config.listen).await;
     let started = std::time::Instant::now();
     let sync = gw
         .http

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gateway;
+pub mod logs;
 pub mod process;
 pub mod settings;
 

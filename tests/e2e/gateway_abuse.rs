@@ -3,14 +3,12 @@
 //! callers, `latchkey dev`'s Host and Origin guards, and the server's header timeout, idle
 //! timeout and connection cap.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem, gateway_config, unused_addr};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::gateway::{TestGateway, expect_problem, gateway_config, unused_addr};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,13 +1,11 @@
 //! Black-box tests of the auth service over real gRPC, on SQLite and PostgreSQL: every reason
 //! auth can answer, idempotent sync, revocation, rotation, legacy mode, health and reflection.
 
-mod support;
-
+use crate::support::*;
 use latchkey_auth::tokens::sign_hs256;
 use latchkey_common::SecretString;
 use latchkey_proto::Reason;
 use latchkey_proto::auth::v1 as pb;
-use support::*;
 
 async fn sync_is_idempotent_and_normalises_email(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
@@ -758,7 +756,7 @@ async fn health_and_reflection_are_served(backend: Backend) {
         "google.rpc.RetryInfo",
     ] {
         assert!(
-            support::reflection_describes(channel.clone(), detail).await,
+            crate::support::reflection_describes(channel.clone(), detail).await,
             "{detail} is not described by reflection"
         );
     }

@@ -4,15 +4,13 @@
 //! settings calls; identity linking over REST; an email several users share answered 409
 //! USER_AMBIGUOUS with the count; hostile emails answered 400 naming the field.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem};
+use crate::support::settings::{TestSettings, master_keys_text, settings_config};
+use crate::support::{Backend, LEGACY_SECRET, SYNC_SECRET, TestAuth, TestDb};
 use latchkey_auth::tokens::{LegacyRules, sign_hs256};
 use latchkey_common::SecretString;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::gateway::{TestGateway, expect_problem};
-use support::settings::{TestSettings, master_keys_text, settings_config};
-use support::{Backend, LEGACY_SECRET, SYNC_SECRET, TestAuth, TestDb};
 
 struct Stack {
     _db: TestDb,
@@ -27,10 +25,10 @@ impl Stack {
     async fn start(backend: Backend) -> Option<Stack> {
         let db = TestDb::new(backend).await?;
         let listener = TestSettings::reserve().await;
-        let mut config = support::auth_config(&db);
+        let mut config = crate::support::auth_config(&db);
         config.rules.legacy = Some(LegacyRules {
             issuer: None,
-            ..support::legacy_rules()
+            ..crate::support::legacy_rules()
         });
         config.settings_url = Some(format!("http://{}", listener.local_addr().unwrap()));
         let auth = TestAuth::spawn_with(config).await;
@@ -72,7 +70,7 @@ impl Stack {
         let now = latchkey_common::clock::Clock::now(&*self.auth.clock);
         sign_hs256(
             &SecretString::from(LEGACY_SECRET.to_owned()),
-            &json!({"email": email, "name": "A", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 3600}),
+            &json!({"email": email, "name": "A", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 3600}),
         )
     }
 }
