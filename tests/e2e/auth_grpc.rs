@@ -728,9 +728,7 @@ async fn get_and_delete_me(backend: Backend) {
 }
 
 async fn health_and_reflection_are_served(backend: Backend) {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
@@ -740,14 +738,8 @@ async fn health_and_reflection_are_served(backend: Backend) {
         .connect()
         .await
         .unwrap();
-    let status = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest {
-            service: "latchkey.auth.v1.AuthService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
+    let status =
+        crate::support::health_status(channel.clone(), "latchkey.auth.v1.AuthService").await;
     assert_eq!(status, ServingStatus::Serving as i32);
     // Stock clients (grpcurl) decode the error details only when reflection describes them.
     for detail in [

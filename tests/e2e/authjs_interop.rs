@@ -97,11 +97,7 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
 
     for (version, kind) in [("v4", "valid"), ("v5", "valid"), ("v5", "valid_secure")] {
         let session = token(&tokens, version, kind);
-        let me = gw
-            .authed(Method::GET, "/api/auth/me", session)
-            .send()
-            .await
-            .unwrap();
+        let me = gw.call(Method::GET, "/api/auth/me", session).await;
         assert_eq!(me.status(), 200, "{version} {kind}");
         let me: Value = me.json().await.unwrap();
         assert_eq!(me["id"], user_id.as_str(), "{version} {kind}: {me}");
@@ -120,14 +116,12 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
 
     for version in ["v4", "v5"] {
         let expired = gw
-            .authed(
+            .call(
                 Method::GET,
                 "/api/settings",
                 token(&tokens, version, "expired"),
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         expect_problem(expired, 401, "TOKEN_EXPIRED").await;
     }
 
@@ -137,14 +131,12 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
         ("v4", "TOKEN_SIGNATURE_INVALID"),
     ] {
         let other = gw
-            .authed(
+            .call(
                 Method::GET,
                 "/api/settings",
                 token(&tokens, version, "other_secret"),
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         let problem = expect_problem(other, 401, code).await;
         let detail = problem["detail"].as_str().unwrap();
         for expected in ["AUTH_SECRET", fingerprint.as_str(), "latchkey fingerprint"] {

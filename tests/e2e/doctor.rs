@@ -5,22 +5,21 @@
 use crate::support::gateway::TestGateway;
 use crate::support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
 use crate::support::*;
-use std::process::Command;
 
 /// Runs the built binary's `doctor --json` with exactly `env` (plus PATH) and `extra` arguments.
 fn doctor_with(env: &[(&str, String)], extra: &[&str]) -> (bool, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    command
-        .args(["doctor", "--json"])
-        .args(extra)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("run doctor");
+    let args: Vec<&str> = ["doctor", "--json"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    let output = crate::support::process::latchkey(dir.path(), &args, &env)
+        .output()
+        .expect("run doctor");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("json: {}", String::from_utf8_lossy(&output.stdout)));
     (output.status.success(), report)

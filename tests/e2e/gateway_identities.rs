@@ -117,13 +117,7 @@ async fn a_hand_rolled_backends_calls_work_unchanged(backend: Backend) {
     )
     .await;
     let token = issued["access_token"].as_str().unwrap().to_owned();
-    let me = ok_json(
-        gw.authed(Method::GET, "/api/auth/me", &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = ok_json(gw.call(Method::GET, "/api/auth/me", &token).await).await;
     let mut keys: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
@@ -157,13 +151,7 @@ async fn a_hand_rolled_backends_calls_work_unchanged(backend: Backend) {
             .unwrap();
         ok_json(patch).await;
     }
-    let list = ok_json(
-        gw.authed(Method::GET, "/api/settings", &web_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = ok_json(gw.call(Method::GET, "/api/settings", &web_token).await).await;
     let names: Vec<&str> = list["settings"]
         .as_array()
         .unwrap()
@@ -184,10 +172,8 @@ async fn a_hand_rolled_backends_calls_work_unchanged(backend: Backend) {
         .unwrap();
     assert_eq!(ok_json(import).await["added"], json!(["ANTHROPIC_API_KEY"]));
     let deleted = gw
-        .authed(Method::DELETE, "/api/settings/FLY_API_TOKEN", &web_token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, "/api/settings/FLY_API_TOKEN", &web_token)
+        .await;
     assert_eq!(deleted.status(), 204);
     stack.stop().await;
 }
@@ -222,15 +208,7 @@ async fn linking_and_ambiguity_over_rest(backend: Backend) {
     assert_eq!(google["user"]["id"], ada.as_str());
     assert_eq!(google["user"]["provider"], "google");
     let token = google["access_token"].as_str().unwrap();
-    let me = ok_json(
-        stack
-            .gw
-            .authed(Method::GET, "/api/auth/me", token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = ok_json(stack.gw.call(Method::GET, "/api/auth/me", token).await).await;
     assert_eq!(
         me["provider"], "google",
         "me shows the identity signed in with last"
@@ -267,14 +245,12 @@ async fn linking_and_ambiguity_over_rest(backend: Backend) {
     // The web app's own token carries only the email: the same refusal on any route.
     let me = stack
         .gw
-        .authed(
+        .call(
             Method::GET,
             "/api/settings",
             &stack.web_app_token("ada@example.com"),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     let problem = expect_problem(me, 409, "USER_AMBIGUOUS").await;
     assert_eq!(problem["count"], 2);
     // By id, each user is still reachable.

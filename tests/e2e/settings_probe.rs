@@ -342,10 +342,8 @@ async fn rest_answers_400_with_a_capped_list(backend: Backend) {
 
     let long = "N".repeat(8 * 1024);
     let response = gw
-        .authed(Method::DELETE, &format!("/api/settings/{long}"), &token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, &format!("/api/settings/{long}"), &token)
+        .await;
     let problem = expect_problem(response, 400, "INVALID_ARGUMENT").await;
     assert!(problem.to_string().len() < 2048, "{problem}");
     gw.stop().await;
