@@ -160,10 +160,12 @@ async fn auth_and_settings_shed_calls_beyond_their_concurrency_limit() {
     })
     .await;
 
+    // Synced before settings starts: settings warms its JWKS from auth as it starts, and auth,
+    // with its one slot, would shed whichever of the two calls came second.
+    let (_, token) = auth.user_token("shed").await;
     let mut settings_config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
     settings_config.limits.max_concurrent = 1;
     let settings = TestSettings::spawn_with(settings_config, &auth).await;
-    let (_, token) = auth.user_token("shed").await;
     let channel = Channel::from_shared(settings.url())
         .unwrap()
         .connect()
