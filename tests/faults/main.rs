@@ -7,7 +7,7 @@
 //! `LATCHKEY_FAULTS_SOAK_SECS` sets the soak's length (default 180 s with `CI=true`, 20 s
 //! otherwise).
 
-#[path = "../support/mod.rs"]
+#[path = "../e2e/support/mod.rs"]
 mod support;
 
 mod database;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Interop check, run by tests/outside_clients.rs (packages: tests/interop/requirements.txt): start the real `latchkey auth` binary and drive it with a stock
+# Interop check, run by tests/e2e/outside_clients.rs (packages: tests/interop/requirements.txt): start the real `latchkey auth` binary and drive it with a stock
 # gRPC client (Python grpcio, protos from server reflection) and a standard JWT library (PyJWT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -2,13 +2,11 @@
 //! (right ones always pass), and calls beyond the concurrency limit are shed at once with
 //! RATE_LIMITED and a retry delay — health checks never.
 
-mod support;
-
+use crate::support::settings::{TestSettings, master_keys_text, settings_config};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb, auth_config, with_sync_secret};
 use latchkey_proto::Reason;
 use latchkey_proto::auth::v1 as pb;
 use std::time::Duration;
-use support::settings::{TestSettings, master_keys_text, settings_config};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb, auth_config, with_sync_secret};
 use tonic::transport::Channel;
 
 fn sync_request(secret: &str) -> tonic::Request<pb::SyncUserRequest> {
@@ -35,7 +33,7 @@ async fn wrong_credentials_are_limited_per_peer_and_right_ones_pass(backend: Bac
     let mut client = auth.client().await;
     for _ in 0..3 {
         let refused = client.sync_user(sync_request("wrong")).await;
-        assert_eq!(support::reason(refused), Reason::SyncSecretInvalid);
+        assert_eq!(crate::support::reason(refused), Reason::SyncSecretInvalid);
     }
     let limited = client
         .sync_user(sync_request("wrong"))
@@ -60,7 +58,7 @@ async fn wrong_credentials_are_limited_per_peer_and_right_ones_pass(backend: Bac
             scopes: vec![],
         })
         .await;
-    assert_eq!(support::reason(service), Reason::RateLimited);
+    assert_eq!(crate::support::reason(service), Reason::RateLimited);
     // … and a refusal that is no credential failure is neither counted nor replaced.
     let unknown = client
         .issue_token(with_sync_secret(
@@ -70,7 +68,7 @@ async fn wrong_credentials_are_limited_per_peer_and_right_ones_pass(backend: Bac
             SYNC_SECRET,
         ))
         .await;
-    assert_ne!(support::reason(unknown), Reason::RateLimited);
+    assert_ne!(crate::support::reason(unknown), Reason::RateLimited);
     auth.stop().await;
 }
 
@@ -162,10 +160,12 @@ async fn auth_and_settings_shed_calls_beyond_their_concurrency_limit() {
     })
     .await;
 
+    // Synced before settings starts: settings warms its JWKS from auth as it starts, and auth,
+    // with its one slot, would shed whichever of the two calls came second.
+    let (_, token) = auth.user_token("shed").await;
     let mut settings_config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
     settings_config.limits.max_concurrent = 1;
     let settings = TestSettings::spawn_with(settings_config, &auth).await;
-    let (_, token) = auth.user_token("shed").await;
     let channel = Channel::from_shared(settings.url())
         .unwrap()
         .connect()
@@ -176,8 +176,10 @@ async fn auth_and_settings_shed_calls_beyond_their_concurrency_limit() {
             latchkey_proto::settings::v1::settings_service_client::SettingsServiceClient::new(
                 channel.clone(),
             );
-        let request =
-            support::with_bearer(latchkey_proto::settings::v1::ListSettingsRequest {}, &token);
+        let request = crate::support::with_bearer(
+            latchkey_proto::settings::v1::ListSettingsRequest {},
+            &token,
+        );
         async move { client.list_settings(request).await.map(|_| ()) }
     })
     .await;

@@ -1,27 +1,13 @@
 //! The `latchkey` binary as an operator meets it: startup refusals that name each problem and its
 //! fix, `config --required`, `fingerprint`, `migrate` and `keys` against a real database.
 
+use crate::support::process::{self, text};
 use std::process::{Command, Output};
 
 fn latchkey(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("run latchkey")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    process::latchkey(dir, args, env)
+        .output()
+        .expect("run latchkey")
 }
 
 const SEAL: &str = "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";

@@ -2,7 +2,7 @@
 //! a [`TestAuth`], with typed calls that answer `Result<_, ApiError>`.
 
 use super::{TestAuth, TestDb, with_bearer};
-use latchkey_common::SecretString;
+use latchkey_common::config as setting;
 use latchkey_common::seal::SealKey;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::ApiError;
@@ -10,7 +10,6 @@ use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::settings::v1 as pb;
 use latchkey_proto::settings::v1::settings_service_client::SettingsServiceClient;
 use latchkey_settings::SettingsConfig;
-use latchkey_settings::config::MasterKeys;
 use latchkey_settings::service::SettingsCore;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,20 +30,16 @@ pub fn master_keys_text(ids: &[&str]) -> String {
         .join(",")
 }
 
-/// A settings config for tests: `db`, port 0, auth at `auth_url`, the given master keys.
+/// A settings config for tests, read by the loader: `db`, port 0, auth at `auth_url`, the given
+/// master keys; the table's defaults for everything else.
 pub fn settings_config(db: &TestDb, auth_url: &str, keys_text: &str) -> SettingsConfig {
-    SettingsConfig {
-        database_url: SecretString::from(db.url.clone()),
-        auto_migrate: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        auth_urls: vec![auth_url.to_owned()],
-        issuer: "latchkey".into(),
-        audience: "latchkey".into(),
-        leeway: 30,
-        keys: MasterKeys::parse(keys_text).expect("test keys parse"),
-        keys_file: None,
-        limits: Default::default(),
-    }
+    let loaded = super::config::loaded([
+        (setting::DATABASE_URL.env(), db.url.clone()),
+        (setting::SETTINGS_LISTEN.env(), "127.0.0.1:0".to_owned()),
+        (setting::AUTH_URL.env(), auth_url.to_owned()),
+        (setting::ENCRYPTION_KEYS.env(), keys_text.to_owned()),
+    ]);
+    super::config::valid("settings", SettingsConfig::from_config(&loaded))
 }
 
 /// Starts auth on `db` with [`SETTINGS_CLIENTS`] and, when given, a settings URL to purge through.

@@ -2,16 +2,14 @@
 //! and PostgreSQL: sync → token → patch → list masked → import → delete one → delete me; token
 //! errors over REST; a settings outage answered 503 and healed without restarting the gateway.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem, gateway_config};
+use crate::support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::gateway::{TestGateway, expect_problem, gateway_config};
-use support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 
 struct Stack {
     _db: TestDb,
@@ -281,26 +279,18 @@ async fn the_whole_contract(backend: Backend) {
     assert_eq!(problem["errors"][0]["field"], "query", "{problem}");
 
     // Never plaintext to the browser.
-    let response = gw
-        .authed(Method::GET, "/api/settings", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/settings", &token).await;
     let text = response.text().await.unwrap();
     assert!(!text.contains(FLY) && !text.contains(OPENROUTER), "{text}");
 
     // Delete one: 204, then 404.
     let response = gw
-        .authed(Method::DELETE, "/api/settings/OPENROUTER_API_KEY", &token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, "/api/settings/OPENROUTER_API_KEY", &token)
+        .await;
     assert_eq!(response.status(), 204);
     let response = gw
-        .authed(Method::DELETE, "/api/settings/OPENROUTER_API_KEY", &token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, "/api/settings/OPENROUTER_API_KEY", &token)
+        .await;
     expect_problem(response, 404, "NOT_FOUND").await;
     assert_eq!(
         names(&gw.get_settings(&token).await.1),
@@ -309,17 +299,9 @@ async fn the_whole_contract(backend: Backend) {
 
     // Delete me: 204; the token is refused at once; the settings are gone with the user.
     let (user_id, _) = (gw.sync_user("flow").await.0, ());
-    let response = gw
-        .authed(Method::DELETE, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::DELETE, "/api/auth/me", &token).await;
     assert_eq!(response.status(), 204);
-    let response = gw
-        .authed(Method::GET, "/api/settings", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/settings", &token).await;
     expect_problem(response, 401, "USER_NOT_SYNCED").await;
     let (again_id, again) = gw.sync_user("flow").await;
     assert_ne!(again_id, user_id, "a re-synced user is a new user");
@@ -387,11 +369,7 @@ async fn token_errors_over_rest(backend: Backend) {
         ("eyJhbGciOi.broken".to_owned(), "TOKEN_MALFORMED"),
     ];
     for (bad, code) in cases {
-        let response = gw
-            .authed(Method::GET, "/api/settings", &bad)
-            .send()
-            .await
-            .unwrap();
+        let response = gw.call(Method::GET, "/api/settings", &bad).await;
         expect_problem(response, 401, code).await;
     }
 
@@ -409,22 +387,14 @@ async fn token_errors_over_rest(backend: Backend) {
         }
         let other = TestAuth::spawn_with(config).await;
         let (_, foreign) = other.user_token("tokens").await;
-        let response = gw
-            .authed(Method::GET, "/api/settings", &foreign)
-            .send()
-            .await
-            .unwrap();
+        let response = gw.call(Method::GET, "/api/settings", &foreign).await;
         expect_problem(response, 401, code).await;
         other.stop().await;
     }
 
     // A service token on a user route: 403 SCOPE_MISSING with an insufficient_scope challenge.
-    let service = support::settings::service_token(&auth, "reader").await;
-    let response = gw
-        .authed(Method::GET, "/api/settings", &service)
-        .send()
-        .await
-        .unwrap();
+    let service = crate::support::settings::service_token(&auth, "reader").await;
+    let response = gw.call(Method::GET, "/api/settings", &service).await;
     let challenge = response.headers()["www-authenticate"]
         .to_str()
         .unwrap()
@@ -434,11 +404,7 @@ async fn token_errors_over_rest(backend: Backend) {
 
     // Not yet valid: auth's clock runs an hour behind the token's issue time.
     auth.clock.advance(-3600);
-    let response = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/auth/me", &token).await;
     expect_problem(response, 401, "TOKEN_NOT_YET_VALID").await;
     auth.clock.advance(3600);
 
@@ -448,7 +414,7 @@ async fn token_errors_over_rest(backend: Backend) {
     auth.clock.advance(2);
     auth.client()
         .await
-        .revoke_user_tokens(support::with_bearer(
+        .revoke_user_tokens(crate::support::with_bearer(
             latchkey_proto::auth::v1::RevokeUserTokensRequest {},
             &fresh,
         ))
@@ -457,18 +423,10 @@ async fn token_errors_over_rest(backend: Backend) {
     let mut config = gateway_config(&auth.url(), &settings.url());
     config.auth_cache = Duration::ZERO;
     let uncached = TestGateway::spawn_with(config).await;
-    let response = uncached
-        .authed(Method::GET, "/api/settings", &fresh)
-        .send()
-        .await
-        .unwrap();
+    let response = uncached.call(Method::GET, "/api/settings", &fresh).await;
     expect_problem(response, 401, "TOKEN_REVOKED").await;
     tokio::time::sleep(Duration::from_millis(5100)).await;
-    let response = gw
-        .authed(Method::GET, "/api/settings", &fresh)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/settings", &fresh).await;
     expect_problem(response, 401, "TOKEN_REVOKED").await;
     settings.stop().await;
     auth.stop().await;
@@ -496,14 +454,10 @@ async fn settings_outage_is_503_and_heals(backend: Backend) {
     assert_eq!(response.status(), 200);
     let (addr, config) = (settings.addr, settings.config.clone());
     settings.stop().await;
-    support::until_refused(addr).await;
+    crate::support::until_refused(addr).await;
 
     let started = std::time::Instant::now();
-    let response = gw
-        .authed(Method::GET, "/api/settings", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/settings", &token).await;
     let problem = expect_problem(response, 503, "UPSTREAM_UNAVAILABLE").await;
     assert!(
         problem["detail"].as_str().unwrap().contains("settings"),
@@ -548,8 +502,8 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
     };
     let listener = TestSettings::reserve().await;
     let settings_url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = support::auth_config(&db);
-    config.rules.legacy = Some(support::legacy_rules());
+    let mut config = crate::support::auth_config(&db);
+    config.rules.legacy = Some(crate::support::legacy_rules());
     config.settings_url = Some(settings_url);
     let auth = TestAuth::spawn_with(config).await;
     let settings_config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
@@ -559,14 +513,10 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
 
     let now = latchkey_common::clock::Clock::now(&*auth.clock);
     let legacy = latchkey_auth::tokens::sign_hs256(
-        &latchkey_common::SecretString::from(support::LEGACY_SECRET.to_owned()),
-        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+        &latchkey_common::SecretString::from(crate::support::LEGACY_SECRET.to_owned()),
+        &json!({"sub": "NextAuth@example.com", "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     );
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &legacy)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &legacy).await;
     assert_eq!(me.status(), 200);
     for _ in 0..2 {
         // The second round is answered from the gateway's cache.
@@ -579,24 +529,16 @@ async fn legacy_tokens_reach_settings(backend: Backend) {
         )
         .await;
         assert_eq!(patch.status(), 200, "{:?}", patch.text().await);
-        let list = gw
-            .authed(Method::GET, "/api/settings", &legacy)
-            .send()
-            .await
-            .unwrap();
+        let list = gw.call(Method::GET, "/api/settings", &legacy).await;
         assert_eq!(list.status(), 200);
         let list: Value = list.json().await.unwrap();
         assert_eq!(names(&list), ["OPENROUTER_API_KEY"]);
     }
     let forged = latchkey_auth::tokens::sign_hs256(
         &latchkey_common::SecretString::from("not-the-legacy-secret-0123456789abcdef".to_owned()),
-        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+        &json!({"sub": "nextauth@example.com", "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     );
-    let list = gw
-        .authed(Method::GET, "/api/settings", &forged)
-        .send()
-        .await
-        .unwrap();
+    let list = gw.call(Method::GET, "/api/settings", &forged).await;
     expect_problem(list, 401, "TOKEN_SIGNATURE_INVALID").await;
     settings.stop().await;
     auth.stop().await;
@@ -614,12 +556,7 @@ async fn a_broken_database_is_500_internal_without_internals(backend: Backend) {
     db.execute_unprepared("DROP TABLE setting_values")
         .await
         .unwrap();
-    let response = stack
-        .gw
-        .authed(Method::GET, "/api/settings", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = stack.gw.call(Method::GET, "/api/settings", &token).await;
     let problem = expect_problem(response, 500, "INTERNAL").await;
     let text = problem.to_string().to_lowercase();
     for internal in ["setting_values", "sql", "relation", "no such table"] {

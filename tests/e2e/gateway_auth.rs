@@ -1,13 +1,13 @@
 //! The gateway's auth routes over real HTTP against a real auth service: sync, token, me, JWKS,
 //! every auth error code, request ids, CORS, limits, rate limiting, and an auth outage.
 
-mod support;
-
+use crate::support::gateway::{
+    CORS_ORIGIN, TestGateway, expect_problem, gateway_config, unused_addr,
+};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::gateway::{CORS_ORIGIN, TestGateway, expect_problem, gateway_config, unused_addr};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 
 /// Auth on its own database, a gateway in front (settings address unused here).
 async fn start(backend: Backend) -> Option<(TestDb, TestAuth, TestGateway)> {
@@ -57,11 +57,7 @@ async fn sync_user_token_me_and_jwks(backend: Backend) {
         assert!(body["access_token"].as_str().unwrap().len() > 20);
     }
 
-    let response = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/auth/me", &token).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers().contains_key("x-request-id"),
@@ -213,34 +209,18 @@ async fn auth_errors_are_problems_with_challenges(backend: Backend) {
     // Expired: auth's clock moves past the token's lifetime.
     let (_, token) = gw.sync_user("expiring").await;
     auth.clock.advance(3600);
-    let expired = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let expired = gw.call(Method::GET, "/api/auth/me", &token).await;
     expect_problem(expired, 401, "TOKEN_EXPIRED").await;
     auth.clock.advance(-3600);
 
     // Never synced: a valid token whose user is gone after DELETE /api/auth/me (auth here has
     // no settings to purge) gets USER_NOT_SYNCED at once: the gateway forgets the cached answer.
     let (_, token) = gw.sync_user("short-lived").await;
-    let me_ok = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let me_ok = gw.call(Method::GET, "/api/auth/me", &token).await;
     assert_eq!(me_ok.status(), 200);
-    let response = gw
-        .authed(Method::DELETE, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::DELETE, "/api/auth/me", &token).await;
     assert_eq!(response.status(), 204);
-    let gone = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let gone = gw.call(Method::GET, "/api/auth/me", &token).await;
     let problem = expect_problem(gone, 401, "USER_NOT_SYNCED").await;
     assert!(
         problem["detail"].as_str().unwrap().contains("sync-user"),
@@ -437,18 +417,10 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     expect_problem(response, 429, "RATE_LIMITED").await;
 
     for _ in 0..2 {
-        let response = gw
-            .authed(Method::GET, "/api/auth/me", "bad.token.here")
-            .send()
-            .await
-            .unwrap();
+        let response = gw.call(Method::GET, "/api/auth/me", "bad.token.here").await;
         expect_problem(response, 401, "TOKEN_MALFORMED").await;
     }
-    let response = gw
-        .authed(Method::GET, "/api/auth/me", "bad.token.here")
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/auth/me", "bad.token.here").await;
     assert!(response.headers().contains_key("retry-after"));
     expect_problem(response, 429, "RATE_LIMITED").await;
     auth.stop().await;
@@ -464,7 +436,7 @@ async fn auth_outage_is_503_fast_never_401(backend: Backend) {
     let mut config = auth.config.clone();
     config.listen = auth.addr;
     auth.stop().await;
-    support::until_refused(config.listen).await;
+    crate::support::until_refused(config.listen).await;
     let started = std::time::Instant::now();
     let sync = gw
         .http
@@ -477,11 +449,7 @@ async fn auth_outage_is_503_fast_never_401(backend: Backend) {
     expect_problem(sync, 503, "UPSTREAM_UNAVAILABLE").await;
     // A token the gateway has not seen in the last 5 s needs auth: 503, not 401.
     let unseen = format!("{token}x");
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &unseen)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &unseen).await;
     expect_problem(me, 503, "UPSTREAM_UNAVAILABLE").await;
     let jwks = gw
         .http
@@ -585,11 +553,7 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
         shown.contains(&user_id) && shown.contains("disabled:           true"),
         "{shown}"
     );
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &unseen)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &unseen).await;
     let problem = expect_problem(me, 403, "USER_DISABLED").await;
     assert!(
         problem["detail"].as_str().unwrap().contains("disabled"),
@@ -599,38 +563,22 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
 
     users_cli_at(&auth, &db, &["enable", &user_id]);
     let before_revoke = token_of(fresh_token(&gw, &user_id).await).await;
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &before_revoke)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &before_revoke).await;
     assert_eq!(me.status(), 200);
     let unseen = token_of(fresh_token(&gw, &user_id).await).await;
 
     let shown = users_cli_at(&auth, &db, &["revoke", &user_id]);
     assert!(!shown.contains("(never revoked)"), "{shown}");
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &unseen)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &unseen).await;
     expect_problem(me, 401, "TOKEN_REVOKED").await;
     // Tokens issued after the revocation work.
     let after = token_of(fresh_token(&gw, &user_id).await).await;
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &after)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &after).await;
     assert_eq!(me.status(), 200);
 
     // The user signs out everywhere over REST: the token used and any other one are refused.
     let other = token_of(fresh_token(&gw, &user_id).await).await;
-    let revoked = gw
-        .authed(Method::POST, "/api/auth/me/revoke", &after)
-        .send()
-        .await
-        .unwrap();
+    let revoked = gw.call(Method::POST, "/api/auth/me/revoke", &after).await;
     assert_eq!(revoked.status(), 200);
     let body: Value = revoked.json().await.unwrap();
     assert!(
@@ -638,11 +586,7 @@ async fn operator_disables_enables_and_revokes_a_user(backend: Backend) {
         "{body}"
     );
     for token in [&after, &other] {
-        let me = gw
-            .authed(Method::GET, "/api/auth/me", token)
-            .send()
-            .await
-            .unwrap();
+        let me = gw.call(Method::GET, "/api/auth/me", token).await;
         expect_problem(me, 401, "TOKEN_REVOKED").await;
     }
 
@@ -708,11 +652,7 @@ async fn a_silent_upstream_is_504_deadline_exceeded(backend: Backend) {
     });
     let gw = TestGateway::spawn(&auth.url(), &silent_url).await;
     let (_, token) = gw.sync_user("patient").await;
-    let list = gw
-        .authed(Method::GET, "/api/settings", &token)
-        .send()
-        .await
-        .unwrap();
+    let list = gw.call(Method::GET, "/api/settings", &token).await;
     let problem = expect_problem(list, 504, "DEADLINE_EXCEEDED").await;
     assert!(
         problem["detail"].as_str().unwrap().contains("budget"),

@@ -6,14 +6,12 @@
 //! sign-ins and just-in-time provisioning end with one user; the migration from the first schema
 //! keeps every user of a populated database.
 
-mod support;
-
+use crate::support::*;
 use latchkey_auth::tokens::sign_hs256;
 use latchkey_common::SecretString;
 use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::{ApiError, Reason};
 use pb::issue_token_request::User;
-use support::*;
 
 async fn sync(
     auth: &TestAuth,
@@ -71,7 +69,7 @@ fn legacy_token(auth: &TestAuth, email: &str) -> String {
     let now = latchkey_common::clock::Clock::now(&*auth.clock);
     sign_hs256(
         &SecretString::from(LEGACY_SECRET.to_owned()),
-        &serde_json::json!({"sub": email, "iss": "https://app.example.com", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+        &serde_json::json!({"sub": email, "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
     )
 }
 

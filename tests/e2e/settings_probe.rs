@@ -4,13 +4,11 @@
 //! the stored one (F9), error lists that fit in a status (F10), and a purge no write can
 //! outlive (F5).
 
-mod support;
-
+use crate::support::settings::*;
+use crate::support::*;
 use latchkey_proto::Reason;
 use latchkey_proto::settings::v1 as pb;
 use latchkey_settings::service::{Caller, Change, PURGE_SCOPE};
-use support::settings::*;
-use support::*;
 use zeroize::Zeroizing;
 
 /// Auth (purging through settings) and settings on one fresh database.
@@ -293,8 +291,8 @@ async fn nothing_is_written_for_a_purged_user(backend: Backend) {
 /// many more (not 503 UPSTREAM_UNAVAILABLE), and so does an 8 KB name in DELETE; F1's
 /// unterminated quote answers 400 naming line 1.
 async fn rest_answers_400_with_a_capped_list(backend: Backend) {
+    use crate::support::gateway::{TestGateway, expect_problem};
     use reqwest::Method;
-    use support::gateway::{TestGateway, expect_problem};
     let Some(s) = stack(backend).await else {
         return;
     };
@@ -344,10 +342,8 @@ async fn rest_answers_400_with_a_capped_list(backend: Backend) {
 
     let long = "N".repeat(8 * 1024);
     let response = gw
-        .authed(Method::DELETE, &format!("/api/settings/{long}"), &token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, &format!("/api/settings/{long}"), &token)
+        .await;
     let problem = expect_problem(response, 400, "INVALID_ARGUMENT").await;
     assert!(problem.to_string().len() < 2048, "{problem}");
     gw.stop().await;

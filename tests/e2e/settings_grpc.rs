@@ -2,13 +2,11 @@
 //! PostgreSQL: masking, atomic batches, limits, isolation between users, AAD binding, scoped and
 //! audited reveal, purge through auth's delete-user, .env import, master key rotation under load.
 
-mod support;
-
+use crate::support::settings::*;
+use crate::support::*;
 use latchkey_proto::Reason;
 use latchkey_proto::settings::v1 as pb;
 use sea_orm::ConnectionTrait;
-use support::settings::*;
-use support::*;
 
 /// Auth and settings on one fresh database.
 struct Stack {
@@ -937,9 +935,7 @@ async fn compare_and_swap_never_overwrites_a_concurrent_edit(backend: Backend) {
 }
 
 async fn health_and_reflection_are_served(backend: Backend) {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let Some(s) = stack(backend).await else {
         return;
     };
@@ -948,14 +944,9 @@ async fn health_and_reflection_are_served(backend: Backend) {
         .connect()
         .await
         .unwrap();
-    let status = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest {
-            service: "latchkey.settings.v1.SettingsService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
+    let status =
+        crate::support::health_status(channel.clone(), "latchkey.settings.v1.SettingsService")
+            .await;
     assert_eq!(status, ServingStatus::Serving as i32);
     // Stock clients (grpcurl) decode the error details only when reflection describes them.
     for detail in [
@@ -964,7 +955,7 @@ async fn health_and_reflection_are_served(backend: Backend) {
         "google.rpc.RetryInfo",
     ] {
         assert!(
-            support::reflection_describes(channel.clone(), detail).await,
+            crate::support::reflection_describes(channel.clone(), detail).await,
             "{detail} is not described by reflection"
         );
     }

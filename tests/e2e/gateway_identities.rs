@@ -4,15 +4,13 @@
 //! settings calls; identity linking over REST; an email several users share answered 409
 //! USER_AMBIGUOUS with the count; hostile emails answered 400 naming the field.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem};
+use crate::support::settings::{TestSettings, master_keys_text, settings_config};
+use crate::support::{Backend, LEGACY_SECRET, SYNC_SECRET, TestAuth, TestDb};
 use latchkey_auth::tokens::{LegacyRules, sign_hs256};
 use latchkey_common::SecretString;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::gateway::{TestGateway, expect_problem};
-use support::settings::{TestSettings, master_keys_text, settings_config};
-use support::{Backend, LEGACY_SECRET, SYNC_SECRET, TestAuth, TestDb};
 
 struct Stack {
     _db: TestDb,
@@ -27,10 +25,10 @@ impl Stack {
     async fn start(backend: Backend) -> Option<Stack> {
         let db = TestDb::new(backend).await?;
         let listener = TestSettings::reserve().await;
-        let mut config = support::auth_config(&db);
+        let mut config = crate::support::auth_config(&db);
         config.rules.legacy = Some(LegacyRules {
             issuer: None,
-            ..support::legacy_rules()
+            ..crate::support::legacy_rules()
         });
         config.settings_url = Some(format!("http://{}", listener.local_addr().unwrap()));
         let auth = TestAuth::spawn_with(config).await;
@@ -72,7 +70,7 @@ impl Stack {
         let now = latchkey_common::clock::Clock::now(&*self.auth.clock);
         sign_hs256(
             &SecretString::from(LEGACY_SECRET.to_owned()),
-            &json!({"email": email, "name": "A", "aud": support::LEGACY_AUDIENCE, "iat": now, "exp": now + 3600}),
+            &json!({"email": email, "name": "A", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 3600}),
         )
     }
 }
@@ -119,13 +117,7 @@ async fn a_hand_rolled_backends_calls_work_unchanged(backend: Backend) {
     )
     .await;
     let token = issued["access_token"].as_str().unwrap().to_owned();
-    let me = ok_json(
-        gw.authed(Method::GET, "/api/auth/me", &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = ok_json(gw.call(Method::GET, "/api/auth/me", &token).await).await;
     let mut keys: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
@@ -159,13 +151,7 @@ async fn a_hand_rolled_backends_calls_work_unchanged(backend: Backend) {
             .unwrap();
         ok_json(patch).await;
     }
-    let list = ok_json(
-        gw.authed(Method::GET, "/api/settings", &web_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = ok_json(gw.call(Method::GET, "/api/settings", &web_token).await).await;
     let names: Vec<&str> = list["settings"]
         .as_array()
         .unwrap()
@@ -186,10 +172,8 @@ async fn a_hand_rolled_backends_calls_work_unchanged(backend: Backend) {
         .unwrap();
     assert_eq!(ok_json(import).await["added"], json!(["ANTHROPIC_API_KEY"]));
     let deleted = gw
-        .authed(Method::DELETE, "/api/settings/FLY_API_TOKEN", &web_token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, "/api/settings/FLY_API_TOKEN", &web_token)
+        .await;
     assert_eq!(deleted.status(), 204);
     stack.stop().await;
 }
@@ -224,15 +208,7 @@ async fn linking_and_ambiguity_over_rest(backend: Backend) {
     assert_eq!(google["user"]["id"], ada.as_str());
     assert_eq!(google["user"]["provider"], "google");
     let token = google["access_token"].as_str().unwrap();
-    let me = ok_json(
-        stack
-            .gw
-            .authed(Method::GET, "/api/auth/me", token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = ok_json(stack.gw.call(Method::GET, "/api/auth/me", token).await).await;
     assert_eq!(
         me["provider"], "google",
         "me shows the identity signed in with last"
@@ -269,14 +245,12 @@ async fn linking_and_ambiguity_over_rest(backend: Backend) {
     // The web app's own token carries only the email: the same refusal on any route.
     let me = stack
         .gw
-        .authed(
+        .call(
             Method::GET,
             "/api/settings",
             &stack.web_app_token("ada@example.com"),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     let problem = expect_problem(me, 409, "USER_AMBIGUOUS").await;
     assert_eq!(problem["count"], 2);
     // By id, each user is still reachable.

@@ -2,27 +2,24 @@
 //! broken configuration: each fault shows as its own ✘ with the cause and the fix, and the exit
 //! code is non-zero. The healthy stack passes, live probe included.
 
-mod support;
-
-use std::process::Command;
-use support::gateway::TestGateway;
-use support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
-use support::*;
+use crate::support::gateway::TestGateway;
+use crate::support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
+use crate::support::*;
 
 /// Runs the built binary's `doctor --json` with exactly `env` (plus PATH) and `extra` arguments.
 fn doctor_with(env: &[(&str, String)], extra: &[&str]) -> (bool, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    command
-        .args(["doctor", "--json"])
-        .args(extra)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("run doctor");
+    let args: Vec<&str> = ["doctor", "--json"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    let output = crate::support::process::latchkey(dir.path(), &args, &env)
+        .output()
+        .expect("run doctor");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("json: {}", String::from_utf8_lossy(&output.stdout)));
     (output.status.success(), report)
@@ -85,7 +82,7 @@ impl Stack {
         self.settings
             .as_ref()
             .map(|s| s.url())
-            .unwrap_or_else(|| format!("http://{}", support::gateway::unused_addr()))
+            .unwrap_or_else(|| format!("http://{}", crate::support::gateway::unused_addr()))
     }
 
     /// The environment of an operator machine holding the stack's configuration.
@@ -279,7 +276,7 @@ async fn a_stopped_auth_and_missing_migrations_are_named(backend: Backend) {
     set(
         &mut env,
         "LATCHKEY_AUTH_URL",
-        format!("http://{}", support::gateway::unused_addr()),
+        format!("http://{}", crate::support::gateway::unused_addr()),
     );
     let (ok, report) = doctor(&env);
     assert!(!ok);
@@ -459,7 +456,7 @@ mod web_app {
         let settings_url = format!("http://{}", listener.local_addr().unwrap());
         let mut config = auth_config(&db);
         config.clients = latchkey_auth::config::parse_clients(
-            support::settings::SETTINGS_CLIENTS,
+            crate::support::settings::SETTINGS_CLIENTS,
             &mut Default::default(),
         );
         config.settings_url = Some(settings_url);
@@ -535,7 +532,7 @@ mod web_app {
             "the-web-apps-stale-sync-secret-0123456789",
             "an-auth-js-v5-secret-nobody-told-latchkey",
         );
-        let unused = format!("http://{}", support::gateway::unused_addr());
+        let unused = format!("http://{}", crate::support::gateway::unused_addr());
         let path = web_app_env(
             &dir,
             &format!(

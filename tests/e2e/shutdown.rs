@@ -2,14 +2,12 @@
 //! request cannot keep the gateway from exiting, and with `LATCHKEY_SHUTDOWN_DELAY` a service
 //! answers not-ready at once while it keeps accepting, then stops accepting and exits.
 
-mod support;
-
+use crate::support::gateway::unused_addr;
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb, until_refused};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::gateway::unused_addr;
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb, until_refused};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

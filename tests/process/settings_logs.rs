@@ -2,34 +2,10 @@
 //! an import, reveals, a failed integrity check, a bad batch, a rotation and a purge, and proves
 //! no plaintext value or master key appears in the logs.
 
-mod support;
-
+use crate::support::settings::*;
+use crate::support::*;
 use latchkey_proto::settings::v1 as pb;
 use sea_orm::ConnectionTrait;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use support::settings::*;
-use support::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 const VALUES: [&str; 5] = [
     "fo1_plaintext_fly_token_4f2a9c",
@@ -41,12 +17,7 @@ const VALUES: [&str; 5] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_value_or_master_key_reaches_the_logs() {
-    let captured = Captured::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .init();
+    let captured = &crate::support::logs::capture().logs;
 
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let auth = spawn_auth(&db, None).await;

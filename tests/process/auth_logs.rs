@@ -1,43 +1,14 @@
 //! Runs auth with every log line captured (DEBUG, all targets) through sync, token issue, service
 //! tokens, failed and legacy authentications, and proves no secret or token appears in the logs.
 
-mod support;
-
+use crate::support::*;
 use latchkey_auth::tokens::sign_hs256;
 use latchkey_common::SecretString;
 use latchkey_proto::auth::v1 as pb;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use support::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_token_reaches_the_logs() {
-    let captured = Captured::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .init();
+    let captured = &crate::support::logs::capture().logs;
 
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let mut config = auth_config(&db);

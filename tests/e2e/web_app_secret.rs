@@ -4,8 +4,8 @@
 //! Auth.js v5 token encrypted with another one name the variable Latchkey read and its
 //! fingerprint; an invite link signed with the right secret but no `aud` is not a session.
 
-mod support;
-
+use crate::support::process::{latchkey, start_auth, text};
+use crate::support::{Backend, SYNC_SECRET, TestDb, with_sync_secret};
 use latchkey_auth::authjs::{V5_COOKIE_NAMES, encrypt_v4, encrypt_v5};
 use latchkey_auth::tokens::sign_hs256;
 use latchkey_common::SecretString;
@@ -13,8 +13,6 @@ use latchkey_proto::auth::v1 as pb;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::{ApiError, Reason};
 use serde_json::json;
-use support::process::{latchkey, start_auth, text};
-use support::{Backend, SYNC_SECRET, TestDb, with_sync_secret};
 
 const WEB_SECRET: &str = "web-app-auth-secret-9e8d7c6b5a4f3e2d1c0b";
 const OTHER_SECRET: &str = "some-other-secret-0a1b2c3d4e5f6a7b8c9d";

@@ -1,33 +1,16 @@
 //! Trace propagation with an in-process exporter: a caller's W3C `traceparent` becomes the parent
 //! of the server's spans, and one trace spans gateway → auth → settings.
 
-mod support;
-
+use crate::support::gateway::TestGateway;
+use crate::support::settings::TestSettings;
+use crate::support::*;
 use latchkey_proto::auth::v1 as pb;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use std::sync::OnceLock;
-use support::gateway::TestGateway;
-use support::settings::TestSettings;
-use support::*;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
-/// One global subscriber per test binary, exporting into memory; tests tell their spans apart
-/// by trace id.
+/// The binary's global subscriber, exporting into memory; tests tell their spans apart by
+/// trace id.
 fn exporter() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
-    static EXPORTER: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
-    EXPORTER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        tracing_subscriber::registry()
-            .with(tracing_subscriber::filter::LevelFilter::INFO)
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-            .init();
-        (exporter, provider)
-    })
+    &crate::support::logs::capture().traces
 }
 
 fn spans_of(trace_id: &str) -> Vec<SpanData> {

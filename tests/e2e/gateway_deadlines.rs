@@ -3,13 +3,11 @@
 //! `504 DEADLINE_EXCEEDED` naming the budget, instead of succeeding late. Latency is put on the
 //! wire by a small TCP forwarder between the gateway and each real service.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem};
+use crate::support::settings::{TestSettings, spawn_auth};
+use crate::support::{Backend, TestDb};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::gateway::{TestGateway, expect_problem};
-use support::settings::{TestSettings, spawn_auth};
-use support::{Backend, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -3,14 +3,12 @@
 //! callers, `latchkey dev`'s Host and Origin guards, and the server's header timeout, idle
 //! timeout and connection cap.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem, gateway_config, unused_addr};
+use crate::support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::gateway::{TestGateway, expect_problem, gateway_config, unused_addr};
-use support::{Backend, SYNC_SECRET, TestAuth, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -161,21 +159,15 @@ async fn failures_from_an_address_spare_its_valid_callers(backend: Backend) {
     config.auth_cache = Duration::ZERO;
     let gw = TestGateway::spawn_with(config).await;
     let (user_id, token) = gw.sync_user("valid-caller").await;
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &token).await;
     assert_eq!(me.status(), 200);
 
     // Someone at the same address burns its failure budget.
     let mut last = 0;
     for _ in 0..5 {
         let response = gw
-            .authed(Method::GET, "/api/auth/me", "forged.token.value")
-            .send()
-            .await
-            .unwrap();
+            .call(Method::GET, "/api/auth/me", "forged.token.value")
+            .await;
         last = response.status().as_u16();
     }
     assert_eq!(last, 429);
@@ -190,11 +182,7 @@ async fn failures_from_an_address_spare_its_valid_callers(backend: Backend) {
     expect_problem(wrong, 429, "RATE_LIMITED").await;
 
     // The valid token and the right sync secret still pass.
-    let me = gw
-        .authed(Method::GET, "/api/auth/me", &token)
-        .send()
-        .await
-        .unwrap();
+    let me = gw.call(Method::GET, "/api/auth/me", &token).await;
     assert_eq!(me.status(), 200, "a token auth accepted is not refused");
     let issued = gw
         .http
@@ -209,11 +197,7 @@ async fn failures_from_an_address_spare_its_valid_callers(backend: Backend) {
 
     // A token auth has not vouched for yet waits like any guess (no free oracle on auth).
     let unseen = fresh["access_token"].as_str().unwrap();
-    let response = gw
-        .authed(Method::GET, "/api/auth/me", unseen)
-        .send()
-        .await
-        .unwrap();
+    let response = gw.call(Method::GET, "/api/auth/me", unseen).await;
     expect_problem(response, 429, "RATE_LIMITED").await;
     gw.stop().await;
     auth.stop().await;

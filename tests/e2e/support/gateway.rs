@@ -1,28 +1,28 @@
 //! Gateway test helpers: a real gateway on port 0 in front of real auth (and settings), and a
 //! small HTTP client over it (reqwest, plain HTTP on loopback).
 
+use latchkey_common::config as setting;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_gateway::GatewayConfig;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// A config for tests: port 0, generous limits, one allowed CORS origin, 5 s auth cache.
+/// A gateway config for tests, read by the loader: port 0, generous rate limits, one allowed
+/// CORS origin; the table's defaults (a 5 s auth cache among them) for everything else.
 pub fn gateway_config(auth_url: &str, settings_url: &str) -> GatewayConfig {
-    GatewayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        auth_urls: vec![auth_url.to_owned()],
-        settings_urls: vec![settings_url.to_owned()],
-        cors_origins: vec![CORS_ORIGIN.to_owned()],
-        sync_rate_per_minute: 10_000,
-        auth_failure_rate_per_minute: 10_000,
-        client_ip_header: None,
-        trusted_proxies: vec![],
-        dev_hosts: vec![],
-        http: Default::default(),
-        auth_cache: Duration::from_secs(5),
-        dev_session: None,
-    }
+    let loaded = super::config::loaded([
+        (setting::GATEWAY_LISTEN.env(), "127.0.0.1:0".to_owned()),
+        (setting::AUTH_URL.env(), auth_url.to_owned()),
+        (setting::SETTINGS_URL.env(), settings_url.to_owned()),
+        (setting::CORS_ORIGINS.env(), CORS_ORIGIN.to_owned()),
+        (setting::SYNC_RATE_PER_MINUTE.env(), "10000".to_owned()),
+        (
+            setting::AUTH_FAILURE_RATE_PER_MINUTE.env(),
+            "10000".to_owned(),
+        ),
+    ]);
+    super::config::valid("gateway", GatewayConfig::from_config(&loaded))
 }
 
 /// The origin the test config allows.
@@ -107,13 +107,24 @@ impl TestGateway {
         self.http.request(method, self.url(path)).bearer_auth(token)
     }
 
+    /// `METHOD path` with a bearer token, sent: the gateway's answer, whatever its status.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::Response {
+        self.authed(method, path, token)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
     /// `GET /api/settings`: (status, body).
     pub async fn get_settings(&self, token: &str) -> (u16, Value) {
         let response = self
-            .authed(reqwest::Method::GET, "/api/settings", token)
-            .send()
-            .await
-            .unwrap();
+            .call(reqwest::Method::GET, "/api/settings", token)
+            .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -8,17 +8,15 @@
 //! Needs Node and `npm ci --prefix tests/interop/authjs`; without them the test is skipped with a
 //! message, except with `CI=true`, where it fails.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, expect_problem};
+use crate::support::settings::{TestSettings, master_keys_text, settings_config};
+use crate::support::{Backend, TestAuth, TestDb};
 use latchkey_auth::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES};
 use latchkey_auth::tokens::SecretHint;
 use latchkey_common::SecretString;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use support::gateway::{TestGateway, expect_problem};
-use support::settings::{TestSettings, master_keys_text, settings_config};
-use support::{Backend, TestAuth, TestDb};
 
 /// The web app's secret, as its `.env.local` holds it under `AUTH_SECRET`.
 const WEB_SECRET: &str = "web-app-auth-secret-5d0c7a1e9b2f4e6a8c3d1f0b";
@@ -88,7 +86,7 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
         return;
     };
     let listener = TestSettings::reserve().await;
-    let mut config = support::auth_config(&db);
+    let mut config = crate::support::auth_config(&db);
     config.rules.authjs = Some(authjs_rules());
     config.settings_url = Some(format!("http://{}", listener.local_addr().unwrap()));
     let auth = TestAuth::spawn_with(config).await;
@@ -99,11 +97,7 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
 
     for (version, kind) in [("v4", "valid"), ("v5", "valid"), ("v5", "valid_secure")] {
         let session = token(&tokens, version, kind);
-        let me = gw
-            .authed(Method::GET, "/api/auth/me", session)
-            .send()
-            .await
-            .unwrap();
+        let me = gw.call(Method::GET, "/api/auth/me", session).await;
         assert_eq!(me.status(), 200, "{version} {kind}");
         let me: Value = me.json().await.unwrap();
         assert_eq!(me["id"], user_id.as_str(), "{version} {kind}: {me}");
@@ -122,14 +116,12 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
 
     for version in ["v4", "v5"] {
         let expired = gw
-            .authed(
+            .call(
                 Method::GET,
                 "/api/settings",
                 token(&tokens, version, "expired"),
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         expect_problem(expired, 401, "TOKEN_EXPIRED").await;
     }
 
@@ -139,14 +131,12 @@ async fn tokens_from_the_npm_packages(backend: Backend) {
         ("v4", "TOKEN_SIGNATURE_INVALID"),
     ] {
         let other = gw
-            .authed(
+            .call(
                 Method::GET,
                 "/api/settings",
                 token(&tokens, version, "other_secret"),
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         let problem = expect_problem(other, 401, code).await;
         let detail = problem["detail"].as_str().unwrap();
         for expected in ["AUTH_SECRET", fingerprint.as_str(), "latchkey fingerprint"] {

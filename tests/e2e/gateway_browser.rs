@@ -4,15 +4,13 @@
 //! and be asked before switching; a screenshot is kept in
 //! `artifacts/settings-page.png`. Skips with a message when Chromium is missing, unless CI=true.
 
-mod support;
-
+use crate::support::gateway::{TestGateway, gateway_config, unused_addr};
+use crate::support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
+use crate::support::{Backend, SYNC_SECRET, TestDb};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::gateway::{TestGateway, gateway_config, unused_addr};
-use support::settings::{TestSettings, master_keys_text, settings_config, spawn_auth};
-use support::{Backend, SYNC_SECRET, TestDb};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

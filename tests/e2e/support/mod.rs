@@ -2,14 +2,17 @@
 //! services started in-process on port 0, typed gRPC clients, and a hand-driven clock.
 #![allow(dead_code)]
 
+pub mod config;
 pub mod gateway;
+pub mod logs;
 pub mod process;
 pub mod settings;
 
 use latchkey_auth::AuthConfig;
 use latchkey_auth::service::AuthCore;
-use latchkey_auth::tokens::{LegacyRules, TokenRules};
+use latchkey_auth::tokens::LegacyRules;
 use latchkey_common::clock::ManualClock;
+use latchkey_common::config as setting;
 use latchkey_common::seal::SealKey;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_common::{ExposeSecret, SecretString};
@@ -112,33 +115,25 @@ pub const SYNC_SECRET: &str = "test-sync-secret-7c1f0e9a2b4d4c6e8f00112233445566
 /// A legacy HS256 secret for legacy-mode tests.
 pub const LEGACY_SECRET: &str = "legacy-nextauth-secret-0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
-/// An auth config for tests: given database, port 0, default rules.
+/// Service clients in the default test config: `deployer` may reveal settings, `reader` has an
+/// unrelated scope.
+pub const AUTH_CLIENTS: &str = "deployer:deployer-secret-0123456789:settings:reveal;reader:reader-secret-0123456789:profile:read";
+
+/// An auth config for tests, read by the loader: given database, port 0, the test secrets and
+/// clients, a fresh seal key, keys refreshed hourly; the table's defaults for everything else.
 pub fn auth_config(db: &TestDb) -> AuthConfig {
-    AuthConfig {
-        database_url: SecretString::from(db.url.clone()),
-        auto_migrate: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        sync_secret: SecretString::from(SYNC_SECRET.to_owned()),
-        seal_key: SealKey::generate(),
-        seal_key_variable: "LATCHKEY_SEAL_KEY".into(),
-        rules: TokenRules {
-            issuer: "latchkey".into(),
-            audience: "latchkey".into(),
-            ttl: 900,
-            leeway: 30,
-            legacy: None,
-            authjs: None,
-        },
-        key_refresh: Duration::from_secs(3600),
-        clients: latchkey_auth::config::parse_clients(
-            "deployer:deployer-secret-0123456789:settings:reveal;reader:reader-secret-0123456789:profile:read",
-            &mut Default::default(),
+    let loaded = config::loaded([
+        (setting::DATABASE_URL.env(), db.url.clone()),
+        (setting::AUTH_LISTEN.env(), "127.0.0.1:0".to_owned()),
+        (setting::SYNC_SECRET.env(), SYNC_SECRET.to_owned()),
+        (
+            setting::SEAL_KEY.env(),
+            SealKey::generate().to_base64().to_string(),
         ),
-        jit_provisioning: false,
-        link_verified_emails: true,
-        settings_url: None,
-        limits: Default::default(),
-    }
+        (setting::SIGNING_KEY_REFRESH_SECS.env(), "3600".to_owned()),
+        (setting::SERVICE_CLIENTS.env(), AUTH_CLIENTS.to_owned()),
+    ]);
+    config::valid("auth", AuthConfig::from_config(&loaded))
 }
 
 /// The `aud` legacy tokens carry in tests (the default of LATCHKEY_LEGACY_HS256_AUDIENCE).
@@ -290,6 +285,19 @@ pub fn init_test_logging() {
 /// Exposes a secret for building requests.
 pub fn expose(secret: &SecretString) -> &str {
     secret.expose_secret()
+}
+
+/// The health status (`ServingStatus` as i32) a server reports for `service` ("" for the server).
+pub async fn health_status(channel: tonic::transport::Channel, service: &str) -> i32 {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status
 }
 
 /// The services a server lists through gRPC reflection (v1).

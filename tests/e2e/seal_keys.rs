@@ -5,11 +5,9 @@
 //! keys, after which auth starts with the new seal key. Keys sealed before fingerprints were
 //! recorded say so, and get their fingerprint recorded on the next start that opens them.
 
-mod support;
-
+use crate::support::process::{self, latchkey, text};
+use crate::support::{Backend, TestDb};
 use std::process::{Command, Output};
-use support::process::{self, latchkey, text};
-use support::{Backend, TestDb};
 
 const SEAL_A: &str = "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 const SEAL_B: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
@@ -18,7 +16,7 @@ const SEAL_B: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
 fn command(db: &TestDb, dir: &std::path::Path, seal: &str, args: &[&str]) -> Command {
     let env = [
         ("LATCHKEY_DATABASE_URL", db.url.as_str()),
-        ("LATCHKEY_SYNC_SECRET", support::SYNC_SECRET),
+        ("LATCHKEY_SYNC_SECRET", crate::support::SYNC_SECRET),
         ("LATCHKEY_SEAL_KEY", seal),
     ];
     latchkey(dir, args, &env)

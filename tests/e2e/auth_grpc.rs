@@ -1,13 +1,11 @@
 //! Black-box tests of the auth service over real gRPC, on SQLite and PostgreSQL: every reason
 //! auth can answer, idempotent sync, revocation, rotation, legacy mode, health and reflection.
 
-mod support;
-
+use crate::support::*;
 use latchkey_auth::tokens::sign_hs256;
 use latchkey_common::SecretString;
 use latchkey_proto::Reason;
 use latchkey_proto::auth::v1 as pb;
-use support::*;
 
 async fn sync_is_idempotent_and_normalises_email(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
@@ -732,9 +730,7 @@ async fn get_and_delete_me(backend: Backend) {
 }
 
 async fn health_and_reflection_are_served(backend: Backend) {
-    use tonic_health::pb::{
-        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
@@ -744,14 +740,8 @@ async fn health_and_reflection_are_served(backend: Backend) {
         .connect()
         .await
         .unwrap();
-    let status = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest {
-            service: "latchkey.auth.v1.AuthService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
+    let status =
+        crate::support::health_status(channel.clone(), "latchkey.auth.v1.AuthService").await;
     assert_eq!(status, ServingStatus::Serving as i32);
     // Stock clients (grpcurl) decode the error details only when reflection describes them.
     for detail in [
@@ -760,7 +750,7 @@ async fn health_and_reflection_are_served(backend: Backend) {
         "google.rpc.RetryInfo",
     ] {
         assert!(
-            support::reflection_describes(channel.clone(), detail).await,
+            crate::support::reflection_describes(channel.clone(), detail).await,
             "{detail} is not described by reflection"
         );
     }

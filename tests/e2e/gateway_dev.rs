@@ -2,15 +2,13 @@
 //! secrets generated once (mode 0600) and reused, the page's URL printed, dev sign-in working,
 //! data kept across restarts; on SQLite by default and on PostgreSQL with DATABASE_URL.
 
-mod support;
-
+use crate::support::gateway::unused_addr;
+use crate::support::{Backend, TestDb};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::gateway::unused_addr;
-use support::{Backend, TestDb};
 
 struct Dev {
     child: Child,
@@ -231,7 +229,7 @@ async fn reveal_and_audit_with_the_dev_service_client(dev: &Dev, secrets: &str, 
             .await
             .unwrap();
     let revealed = settings
-        .reveal_setting(support::with_bearer(
+        .reveal_setting(crate::support::with_bearer(
             settings_pb::RevealSettingRequest {
                 user_id: user_id.to_owned(),
                 name: "FLY_API_TOKEN".into(),
@@ -243,7 +241,7 @@ async fn reveal_and_audit_with_the_dev_service_client(dev: &Dev, secrets: &str, 
         .into_inner();
     assert_eq!(revealed.value, "fo1_abcdefghijklmnopqrstuvwxyz");
     let audit = settings
-        .list_reveal_audit(support::with_bearer(
+        .list_reveal_audit(crate::support::with_bearer(
             settings_pb::ListRevealAuditRequest {
                 user_id: user_id.to_owned(),
                 page_size: 10,
