@@ -2,16 +2,14 @@
 //! real auth and settings on port 0 and reveals a signed-in user's `FLY_API_TOKEN` — only
 //! through `latchkey-client` — and the reveal shows in the audit log read with the same crate.
 
-mod support;
-
+use crate::support::settings::*;
+use crate::support::*;
 use latchkey_client::{ClientCredentials, ServiceTokenSource, SettingsClient, VerifyRules};
 use latchkey_common::{ExposeSecret, SecretString};
 use latchkey_example_deployer::{Deployed, DeployerConfig, FLY_API_TOKEN, Launch};
 use latchkey_proto::auth::v1::RevokeUserTokensRequest;
 use latchkey_proto::scopes::{SETTINGS_AUDIT, SETTINGS_REVEAL};
 use std::sync::{Arc, Mutex};
-use support::settings::*;
-use support::*;
 
 /// The secret of one of [`SETTINGS_CLIENTS`].
 fn credentials(client_id: &str, scope: &str) -> ClientCredentials {
