@@ -326,16 +326,18 @@ impl TokenRules {
         })
     }
 
-    /// Returns (exp, iat); `exp` is required, `nbf` optional, both with leeway.
+    /// Returns (exp, iat); `exp` is required, `nbf` optional, both with leeway. Times are
+    /// floats clamped to i64 (NaN is 0) and compared with saturating sums, so a claim of 1e300
+    /// is "never expires", not an overflow.
     fn check_times(&self, claims: &PresentedClaims, now: i64) -> Result<(i64, i64), TokenError> {
         let exp = claims.exp.ok_or(TokenError::Malformed("no exp claim"))? as i64;
-        if now > exp + self.leeway {
+        if now > exp.saturating_add(self.leeway) {
             return Err(TokenError::Expired(exp));
         }
         if let Some(nbf) = claims
             .nbf
             .map(|n| n as i64)
-            .filter(|nbf| now + self.leeway < *nbf)
+            .filter(|nbf| now.saturating_add(self.leeway) < *nbf)
         {
             return Err(TokenError::NotYetValid(nbf));
         }
@@ -542,6 +544,33 @@ mod tests {
             rules.verify(&forged, &keys, 1_000),
             Err(TokenError::AlgorithmRejected(_))
         ));
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_number_line_are_answered_not_overflowed() {
+        // Found by the `tokens` fuzz target: `exp` of 1e300 became i64::MAX and `exp + leeway`
+        // overflowed (a panic in debug builds, a wrapped "expired" in release ones).
+        let keys = keyset();
+        let rules = rules();
+        let active = keys.active.as_ref().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(active.kid.clone());
+        let far = |exp: f64, nbf: f64| {
+            let claims = serde_json::json!({
+                "iss": "latchkey", "aud": "latchkey", "sub": "u", "exp": exp, "nbf": nbf,
+            });
+            jsonwebtoken::encode(&header, &claims, &active.encoding).unwrap()
+        };
+        let ok = rules.verify(&far(1e300, -1e300), &keys, 1_000).unwrap();
+        assert_eq!(ok.expires_at, i64::MAX);
+        assert_eq!(
+            rules.verify(&far(-1e300, 0.0), &keys, 1_000),
+            Err(TokenError::Expired(i64::MIN))
+        );
+        assert_eq!(
+            rules.verify(&far(1e300, 1e300), &keys, 1_000),
+            Err(TokenError::NotYetValid(i64::MAX))
+        );
     }
 
     fn legacy(secret: &SecretString) -> TokenRules {
