@@ -548,7 +548,7 @@ mod tests {
 
     #[test]
     fn times_at_the_ends_of_the_number_line_are_answered_not_overflowed() {
-        // Found by the `tokens` fuzz target: `exp` of 1e300 became i64::MAX and `exp + leeway`
+        // Seen while writing the `tokens` fuzz target: `exp` of 1e300 became i64::MAX and `exp + leeway`
         // overflowed (a panic in debug builds, a wrapped "expired" in release ones).
         let keys = keyset();
         let rules = rules();
