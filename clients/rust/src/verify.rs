@@ -130,20 +130,22 @@ impl VerifyRules {
         })
     }
 
-    /// Returns (exp, iat); `exp` is required, `nbf` optional, both with leeway.
+    /// Returns (exp, iat); `exp` is required, `nbf` optional, both with leeway. Times are
+    /// floats clamped to i64 (NaN is 0) and compared with saturating sums, so a claim of 1e300
+    /// is "never expires", not an overflow.
     pub fn check_times(
         &self,
         claims: &PresentedClaims,
         now: i64,
     ) -> Result<(i64, i64), TokenError> {
         let exp = claims.exp.ok_or(TokenError::Malformed("no exp claim"))? as i64;
-        if now > exp + self.leeway {
+        if now > exp.saturating_add(self.leeway) {
             return Err(TokenError::Expired(exp));
         }
         if let Some(nbf) = claims
             .nbf
             .map(|n| n as i64)
-            .filter(|nbf| now + self.leeway < *nbf)
+            .filter(|nbf| now.saturating_add(self.leeway) < *nbf)
         {
             return Err(TokenError::NotYetValid(nbf));
         }

@@ -308,6 +308,33 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn times_at_the_ends_of_the_number_line_are_answered_not_overflowed() {
+        // Seen while writing the `tokens` fuzz target: `exp` of 1e300 became i64::MAX and `exp + leeway`
+        // overflowed (a panic in debug builds, a wrapped "expired" in release ones).
+        let keys = keyset();
+        let rules = rules();
+        let active = keys.active.as_ref().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(active.kid.clone());
+        let far = |exp: f64, nbf: f64| {
+            let claims = serde_json::json!({
+                "iss": "latchkey", "aud": "latchkey", "sub": "u", "exp": exp, "nbf": nbf,
+            });
+            jsonwebtoken::encode(&header, &claims, &active.encoding).unwrap()
+        };
+        let ok = rules.verify(&far(1e300, -1e300), &keys, 1_000).unwrap();
+        assert_eq!(ok.expires_at, i64::MAX);
+        assert_eq!(
+            rules.verify(&far(-1e300, 0.0), &keys, 1_000),
+            Err(TokenError::Expired(i64::MIN))
+        );
+        assert_eq!(
+            rules.verify(&far(1e300, 1e300), &keys, 1_000),
+            Err(TokenError::NotYetValid(i64::MAX))
+        );
+    }
+
     fn legacy(secret: &SecretString) -> TokenRules {
         TokenRules {
             legacy: Some(LegacyRules {

@@ -11,7 +11,7 @@ use crate::limits::read_body;
 use crate::middleware::Ctx;
 use crate::problem::{HttpProblem, from_grpc};
 use crate::state::GatewayState;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -223,16 +223,21 @@ pub async fn sync_user(
 ) -> Result<Json<SyncUserResponse>, HttpProblem> {
     let secret = sync_gate(&state, &ctx, &headers)?;
     let bytes = read_body(&headers, body).await?;
-    let body: SyncUserRequest = parse_json(&bytes, SYNC_EXAMPLE)?;
-    let message = auth_pb::SyncUserRequest {
+    let message = sync_request(&bytes)?;
+    Ok(Json(call_sync_user(&state, &ctx, message, secret).await?))
+}
+
+/// The sync-user body as the RPC's request (shared with [`super::decode_body`]).
+pub(crate) fn sync_request(bytes: &Bytes) -> Result<auth_pb::SyncUserRequest, ApiError> {
+    let body: SyncUserRequest = parse_json(bytes, SYNC_EXAMPLE)?;
+    Ok(auth_pb::SyncUserRequest {
         provider: body.provider.unwrap_or_default(),
         subject: body.subject.unwrap_or_default(),
         email: body.email,
         name: body.name.unwrap_or_default(),
         avatar_url: body.avatar_url.unwrap_or_default(),
         email_verified: body.email_verified,
-    };
-    Ok(Json(call_sync_user(&state, &ctx, message, secret).await?))
+    })
 }
 
 /// `Auth.SyncUser` with the sync secret; auth's verdict on the secret is remembered.
@@ -277,24 +282,7 @@ pub async fn issue_token(
 ) -> Result<Json<TokenResponse>, HttpProblem> {
     let secret = sync_gate(&state, &ctx, &headers)?;
     let bytes = read_body(&headers, body).await?;
-    let body: TokenRequest = parse_json(
-        &bytes,
-        r#"{"user_id": "…"} or {"email": "ada@example.com"}"#,
-    )?;
-    let user = match (body.user_id, body.email) {
-        (Some(id), None) => auth_pb::issue_token_request::User::UserId(id),
-        (None, Some(email)) => auth_pb::issue_token_request::User::Email(email),
-        _ => {
-            return Err(ApiError::invalid(
-                "Name the user with exactly one of `user_id` or `email`.",
-                vec![Violation {
-                    field: "user_id".into(),
-                    description: "exactly one of user_id or email is required".into(),
-                }],
-            )
-            .into());
-        }
-    };
+    let user = token_user(&bytes)?;
     let message = auth_pb::IssueTokenRequest { user: Some(user) };
     let request = with_sync_secret(grpc_request(message, &ctx, budget::SYNC), &secret);
     let result = state
@@ -304,6 +292,24 @@ pub async fn issue_token(
         .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)));
     sync_verdict(&state, &ctx, &secret, &result);
     Ok(Json(result?.into_inner().token.into()))
+}
+
+/// The token body's user: exactly one of `user_id` or `email` (shared with
+/// [`super::decode_body`]).
+pub(crate) fn token_user(bytes: &Bytes) -> Result<auth_pb::issue_token_request::User, ApiError> {
+    let body: TokenRequest =
+        parse_json(bytes, r#"{"user_id": "…"} or {"email": "ada@example.com"}"#)?;
+    match (body.user_id, body.email) {
+        (Some(id), None) => Ok(auth_pb::issue_token_request::User::UserId(id)),
+        (None, Some(email)) => Ok(auth_pb::issue_token_request::User::Email(email)),
+        _ => Err(ApiError::invalid(
+            "Name the user with exactly one of `user_id` or `email`.",
+            vec![Violation::new(
+                "user_id",
+                "exactly one of user_id or email is required",
+            )],
+        )),
+    }
 }
 
 /// The signed-in user.

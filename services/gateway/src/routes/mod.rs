@@ -14,6 +14,7 @@ pub mod problems;
 pub mod settings;
 
 use axum::body::Bytes;
+use axum::http::HeaderMap;
 use latchkey_proto::{ApiError, Violation};
 
 /// Parses a JSON body, naming the problem (unknown field, wrong type, syntax) on failure.
@@ -41,4 +42,33 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
             }],
         )
     })
+}
+
+/// A route that decodes a request body before its upstream call, for [`decode_body`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRoute {
+    /// `POST /api/auth/sync-user`.
+    SyncUser,
+    /// `POST /api/auth/token`.
+    IssueToken,
+    /// `PATCH` and `PUT /api/settings`.
+    WriteSettings,
+    /// `POST /api/settings/import`.
+    Import,
+}
+
+/// Decodes and checks a body exactly as `route` does before its upstream call, calling nothing:
+/// the `gateway_json` fuzz target (fuzz/README.md) drives hostile bodies through here.
+pub fn decode_body(
+    route: BodyRoute,
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    bytes: &Bytes,
+) -> Result<(), ApiError> {
+    match route {
+        BodyRoute::SyncUser => auth::sync_request(bytes).map(drop),
+        BodyRoute::IssueToken => auth::token_user(bytes).map(drop),
+        BodyRoute::WriteSettings => settings::setting_changes(bytes).map(drop),
+        BodyRoute::Import => settings::import_request(headers, uri, bytes).map(drop),
+    }
 }

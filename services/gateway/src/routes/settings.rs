@@ -233,7 +233,12 @@ async fn changes_from(
     body: Body,
 ) -> Result<Vec<settings_pb::SettingChange>, HttpProblem> {
     let bytes = read_body(headers, body).await?;
-    let body: SettingsChange = parse_json(&bytes, SETTINGS_EXAMPLE)?;
+    Ok(setting_changes(&bytes)?)
+}
+
+/// A PATCH or PUT body as the RPC's changes (shared with [`super::decode_body`]).
+pub(crate) fn setting_changes(bytes: &Bytes) -> Result<Vec<settings_pb::SettingChange>, ApiError> {
+    let body: SettingsChange = parse_json(bytes, SETTINGS_EXAMPLE)?;
     Ok(body
         .settings
         .into_iter()
@@ -345,7 +350,7 @@ fn import_query(uri: &http::Uri) -> Result<ImportQuery, ApiError> {
 
 /// The import request from either form: JSON `{dotenv, mode, dry_run}`, or the `.env` itself as
 /// `text/plain` with `?mode=replace&dry_run=true`.
-fn import_request(
+pub(crate) fn import_request(
     headers: &HeaderMap,
     uri: &http::Uri,
     bytes: &Bytes,
