@@ -7,6 +7,7 @@ use crate::grpc::AuthGrpc;
 use crate::service::{AuthCore, SettingsPurger};
 use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
+use latchkey_common::config::SETTINGS_URL;
 use latchkey_common::grpc::{CredentialChecks, GrpcServer};
 use latchkey_common::grpc_limits::GrpcLimits;
 use latchkey_common::shutdown::Shutdown;
@@ -62,11 +63,12 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
     let purger: Option<Box<dyn SettingsPurger>> = match &config.settings_url {
         Some(url) => Some(Box::new(
             crate::purge::GrpcPurger::new(url)
-                .context("LATCHKEY_SETTINGS_URL is not a valid URL")?,
+                .with_context(|| format!("{} is not a valid URL", SETTINGS_URL.env()))?,
         )),
         None => {
             tracing::warn!(
-                "LATCHKEY_SETTINGS_URL is not set: deleting a user will not purge their settings"
+                "{} is not set: deleting a user will not purge their settings",
+                SETTINGS_URL.env()
             );
             None
         }

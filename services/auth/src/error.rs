@@ -2,6 +2,7 @@
 //! turns that into a `google.rpc.Status`.
 
 use crate::tokens::TokenError;
+use latchkey_common::config::{SERVICE_CLIENTS, SYNC_SECRET};
 use latchkey_proto::{ApiError, Reason, Violation};
 
 /// The dependency named when auth's database is unavailable (in answers and by the breaker).
@@ -89,15 +90,15 @@ impl From<AuthError> for ApiError {
             .with_metadata("count", count.to_string()),
             E::SyncSecretMissing => ApiError::new(
                 Reason::SyncSecretMissing,
-                "Send the sync secret in the X-Latchkey-Sync-Secret header (gRPC metadata x-latchkey-sync-secret); it is LATCHKEY_SYNC_SECRET on the server.",
+                format!("Send the sync secret in the X-Latchkey-Sync-Secret header (gRPC metadata x-latchkey-sync-secret); it is {} on the server.", SYNC_SECRET.env()),
             ),
             E::SyncSecretInvalid => ApiError::new(
                 Reason::SyncSecretInvalid,
-                "The sync secret does not match LATCHKEY_SYNC_SECRET; compare `latchkey fingerprint` on both machines.",
+                format!("The sync secret does not match {}; compare `latchkey fingerprint` on both machines.", SYNC_SECRET.env()),
             ),
             E::ClientCredentialsInvalid => ApiError::new(
                 Reason::ClientCredentialsInvalid,
-                "Unknown client id or wrong client secret; check LATCHKEY_SERVICE_CLIENTS on the auth server.",
+                format!("Unknown client id or wrong client secret; check {} on the auth server.", SERVICE_CLIENTS.env()),
             ),
             E::ScopeMissing(scope) => ApiError::new(Reason::ScopeMissing, format!("This call needs a token with scope `{scope}`."))
                 .with_metadata("scope", scope),

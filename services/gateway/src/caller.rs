@@ -10,6 +10,7 @@ use crate::problem::{HttpProblem, from_grpc};
 use crate::state::GatewayState;
 use axum::http::{HeaderMap, header};
 use latchkey_client::Verdict;
+use latchkey_common::config::SYNC_SECRET;
 use latchkey_common::upstream::retry_idempotent;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
@@ -134,7 +135,10 @@ fn sync_secret(headers: &HeaderMap) -> Result<MetadataValue<Ascii>, ApiError> {
     let Some(value) = value else {
         return Err(ApiError::new(
             Reason::SyncSecretMissing,
-            "Send the sync secret (LATCHKEY_SYNC_SECRET) in the X-Latchkey-Sync-Secret header; this route is for your web app's server, never the browser.",
+            format!(
+                "Send the sync secret ({}) in the X-Latchkey-Sync-Secret header; this route is for your web app's server, never the browser.",
+                SYNC_SECRET.env()
+            ),
         ));
     };
     value

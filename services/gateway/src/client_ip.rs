@@ -9,6 +9,7 @@
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 use latchkey_common::config::Problems;
+use latchkey_common::config::TRUSTED_PROXIES;
 use std::net::{IpAddr, SocketAddr};
 
 /// How to find a request's client address.
@@ -82,7 +83,7 @@ pub fn parse_proxies(text: &str, problems: &mut Problems) -> Vec<IpNet> {
         match parsed {
             Ok(net) => nets.push(net.trunc()),
             Err(_) => problems.push(
-                "LATCHKEY_TRUSTED_PROXIES",
+                TRUSTED_PROXIES.env(),
                 format!("`{item}` is not an address or CIDR"),
                 "list your proxies' addresses or networks, comma-separated, e.g. 10.0.0.0/8,192.168.1.7",
             ),

@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use latchkey_common::config::DEV_HOSTS;
 use latchkey_proto::{ApiError, Violation};
 use std::sync::Arc;
 
@@ -64,11 +65,12 @@ pub async fn check_host(State(hosts): State<DevHosts>, request: Request, next: N
     let shown: String = host.chars().take(100).collect();
     crate::problem::HttpProblem(ApiError::invalid(
         format!(
-            "`latchkey dev` answers only loopback host names (localhost, 127.0.0.1, [::1], *.localhost), not `{shown}`; open http://localhost:PORT/ instead, or add the name to LATCHKEY_DEV_HOSTS."
+            "`latchkey dev` answers only loopback host names (localhost, 127.0.0.1, [::1], *.localhost), not `{shown}`; open http://localhost:PORT/ instead, or add the name to {}.",
+            DEV_HOSTS.env()
         ),
         vec![Violation::new(
             "host",
-            "not a loopback name or one of LATCHKEY_DEV_HOSTS",
+            format!("not a loopback name or one of {}", DEV_HOSTS.env()),
         )],
     ))
     .into_response()

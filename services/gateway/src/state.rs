@@ -7,6 +7,7 @@ use crate::config::GatewayConfig;
 use crate::dev::DevHosts;
 use crate::limits::{RateLimiter, VouchedSecrets};
 use axum::http::{HeaderName, HeaderValue};
+use latchkey_common::config::{AUTH_URL, CLIENT_IP_HEADER, CORS_ORIGINS, SETTINGS_URL};
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::settings::v1::settings_service_client::SettingsServiceClient;
 use secrecy::SecretString;
@@ -52,21 +53,21 @@ impl GatewayState {
     pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
         use anyhow::Context;
         let auth_channel =
-            crate::upstream::channel(&config.auth_urls).context("LATCHKEY_AUTH_URL")?;
+            crate::upstream::channel(&config.auth_urls).with_context(|| AUTH_URL.env())?;
         let settings_channel =
-            crate::upstream::channel(&config.settings_urls).context("LATCHKEY_SETTINGS_URL")?;
+            crate::upstream::channel(&config.settings_urls).with_context(|| SETTINGS_URL.env())?;
         let cors_origins = config
             .cors_origins
             .iter()
             .map(|o| HeaderValue::from_str(o))
             .collect::<Result<Vec<_>, _>>()
-            .context("LATCHKEY_CORS_ORIGINS")?;
+            .with_context(|| CORS_ORIGINS.env())?;
         let client_ip_header = config
             .client_ip_header
             .as_deref()
             .map(|h| HeaderName::from_bytes(h.as_bytes()))
             .transpose()
-            .context("LATCHKEY_CLIENT_IP_HEADER")?;
+            .with_context(|| CLIENT_IP_HEADER.env())?;
         Ok(GatewayState {
             inner: Arc::new(Inner {
                 auth: AuthServiceClient::new(auth_channel.clone()),

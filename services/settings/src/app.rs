@@ -11,6 +11,7 @@ use anyhow::Context;
 use latchkey_client::{Authenticator, VerifyRules};
 use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
+use latchkey_common::config::AUTH_URL;
 use latchkey_common::grpc::{ChannelProfile, CredentialChecks, GrpcServer};
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::settings::v1::settings_service_server::SettingsServiceServer;
@@ -82,7 +83,7 @@ pub async fn build_on(
 fn auth_channel(urls: &[String]) -> anyhow::Result<Channel> {
     ChannelProfile::TOKEN_CHECK
         .channel(urls)
-        .context("LATCHKEY_AUTH_URL")
+        .with_context(|| AUTH_URL.env())
 }
 
 impl SettingsApp {

@@ -2,6 +2,7 @@
 //! service holding scopes (`settings:reveal`, `settings:audit`, `settings:purge`).
 
 use crate::error::SettingsError;
+use latchkey_common::config::SERVICE_CLIENTS;
 
 /// Who is calling, from a verified token (the one definition, in latchkey-client).
 pub use latchkey_client::Caller;
@@ -31,7 +32,8 @@ pub(crate) fn require_scope<'a>(caller: &'a Caller, scope: &str) -> Result<&'a s
         Caller::Service { client_id, .. } => Err(SettingsError::ScopeMissing {
             scope: scope.to_owned(),
             detail: format!(
-                "This call needs a service token with scope `{scope}`; add it to client {client_id} in LATCHKEY_SERVICE_CLIENTS on auth and request a new token."
+                "This call needs a service token with scope `{scope}`; add it to client {client_id} in {} on auth and request a new token.",
+                SERVICE_CLIENTS.env()
             ),
         }),
         Caller::User(_) => Err(SettingsError::ScopeMissing {

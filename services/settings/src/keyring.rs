@@ -10,6 +10,7 @@
 //! key material).
 
 use crate::config::MasterKeys;
+use latchkey_common::config::ENCRYPTION_KEYS;
 use sea_orm::DatabaseConnection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -103,7 +104,8 @@ impl KeyRing {
             .map_err(|e| ReloadError::Invalid(format!("reading the keys file: {e}")))??;
         let candidate = MasterKeys::parse(&text).map_err(|errors| {
             ReloadError::Invalid(format!(
-                "LATCHKEY_ENCRYPTION_KEYS_FILE: {}",
+                "{}_FILE: {}",
+                ENCRYPTION_KEYS.env(),
                 errors.join("; ")
             ))
         })?;

@@ -93,8 +93,9 @@ pub async fn rows_per_key<C: ConnectionTrait>(db: &C) -> Result<BTreeMap<String,
 #[derive(Debug, thiserror::Error)]
 pub enum KeyCheckError {
     #[error(
-        "{}; add each missing key back to LATCHKEY_ENCRYPTION_KEYS (after the active one) — a key may be removed only once `latchkey keys status` shows it guards 0 rows",
-        describe(.0)
+        "{}; add each missing key back to {} (after the active one) — a key may be removed only once `latchkey keys status` shows it guards 0 rows",
+        describe(.0),
+        latchkey_common::config::ENCRYPTION_KEYS.env()
     )]
     Unconfigured(Vec<(String, i64)>),
     #[error(transparent)]
