@@ -1,6 +1,10 @@
 //! Why a token or a caller was refused, each reason its own variant, and their one mapping onto
 //! the catalogue ([`ApiError`]), shared by auth and every verifier.
 
+use latchkey_common::config::{
+    AUDIENCE, AUTHJS_COOKIE_NAME, AUTHJS_TOKENS, ISSUER, LEGACY_HS256_AUDIENCE,
+    LEGACY_HS256_SECRET, LEGACY_ISSUER,
+};
 use latchkey_proto::{ApiError, Reason};
 use secrecy::SecretString;
 
@@ -45,7 +49,7 @@ pub enum TokenError {
     #[error("the auth.js token was altered: its kid matches our key, its tag does not")]
     AuthJsTampered,
     /// An Auth.js token while that major (or Auth.js mode) is off.
-    #[error("{0} is not accepted (LATCHKEY_AUTHJS_TOKENS)")]
+    #[error("{0} is not accepted ({variable})", variable = AUTHJS_TOKENS.env())]
     AuthJsOff(&'static str),
 }
 
@@ -122,17 +126,23 @@ fn token_refusal(error: &TokenError) -> (Reason, String) {
         T::IssuerUntrusted(iss) => (
             Reason::TokenIssuerUntrusted,
             format!(
-                "Issuer {iss:?} is not trusted; check LATCHKEY_ISSUER (or LATCHKEY_LEGACY_ISSUER)."
+                "Issuer {iss:?} is not trusted; check {} (or {}).",
+                ISSUER.env(),
+                LEGACY_ISSUER.env()
             ),
         ),
         T::AudienceMismatch(aud) => (
             Reason::TokenAudienceMismatch,
-            format!("The token's audience does not include {aud}; check LATCHKEY_AUDIENCE."),
+            format!(
+                "The token's audience does not include {aud}; check {}.",
+                AUDIENCE.env()
+            ),
         ),
         T::LegacyAudienceMismatch(aud) => (
             Reason::TokenAudienceMismatch,
             format!(
-                "Legacy HS256 tokens must carry `aud: \"{aud}\"` (LATCHKEY_LEGACY_HS256_AUDIENCE), so that other JWTs your web app signs with the same secret (invite or unsubscribe links) never pass for a session. Add it where the web app signs the token: jose `.setAudience(\"{aud}\")`, jsonwebtoken `{{ audience: \"{aud}\" }}`, or `aud: \"{aud}\"` in the claims."
+                "Legacy HS256 tokens must carry `aud: \"{aud}\"` ({}), so that other JWTs your web app signs with the same secret (invite or unsubscribe links) never pass for a session. Add it where the web app signs the token: jose `.setAudience(\"{aud}\")`, jsonwebtoken `{{ audience: \"{aud}\" }}`, or `aud: \"{aud}\"` in the claims.",
+                LEGACY_HS256_AUDIENCE.env()
             ),
         ),
         T::WebAppSecretRejected(kind, secret) => (
@@ -145,8 +155,11 @@ fn token_refusal(error: &TokenError) -> (Reason, String) {
         T::SecretMismatch(secret) => (
             Reason::TokenSecretMismatch,
             format!(
-                "This Auth.js session token was encrypted with a key derived from another secret than the one Latchkey read from {} (fingerprint {}): its kid is not the thumbprint of the key Latchkey derives for the session cookie names it knows. Run `latchkey fingerprint` on the web app's machine and compare with {}; set the same AUTH_SECRET on both (or, if the web app renames its session cookie, set LATCHKEY_AUTHJS_COOKIE_NAME).",
-                secret.variable, secret.fingerprint, secret.fingerprint
+                "This Auth.js session token was encrypted with a key derived from another secret than the one Latchkey read from {} (fingerprint {}): its kid is not the thumbprint of the key Latchkey derives for the session cookie names it knows. Run `latchkey fingerprint` on the web app's machine and compare with {}; set the same AUTH_SECRET on both (or, if the web app renames its session cookie, set {}).",
+                secret.variable,
+                secret.fingerprint,
+                secret.fingerprint,
+                AUTHJS_COOKIE_NAME.env()
             ),
         ),
         T::AuthJsTampered => (
@@ -156,7 +169,9 @@ fn token_refusal(error: &TokenError) -> (Reason, String) {
         T::AuthJsOff(kind) => (
             Reason::TokenAlgorithmRejected,
             format!(
-                "This is {kind}, which this Latchkey does not accept: set LATCHKEY_AUTHJS_TOKENS (v4, v5 or both) and give auth the web app's secret in LATCHKEY_LEGACY_HS256_SECRET (AUTH_SECRET and NEXTAUTH_SECRET are read too); or send the access_token Latchkey issued."
+                "This is {kind}, which this Latchkey does not accept: set {} (v4, v5 or both) and give auth the web app's secret in {} (AUTH_SECRET and NEXTAUTH_SECRET are read too); or send the access_token Latchkey issued.",
+                AUTHJS_TOKENS.env(),
+                LEGACY_HS256_SECRET.env()
             ),
         ),
     }
