@@ -155,42 +155,84 @@ impl Shutdown {
     }
 
     /// Begins the sequence on SIGTERM or Ctrl-C; a second signal stops at once (spawns a task).
+    /// The handlers are installed before this returns, so a signal that arrives right after —
+    /// an orchestrator stopping a process that has only just printed its address — drains
+    /// instead of killing the process.
     pub fn on_os_signals(&self) {
         let handle = self.clone();
+        let mut signals = OsSignals::install();
         tokio::spawn(async move {
-            os_signal().await;
+            signals.next().await;
             tracing::info!(
                 delay_secs = handle.timing.delay.as_secs_f64(),
                 deadline_secs = handle.timing.deadline.as_secs_f64(),
                 "shutdown signal received: not ready any more, finishing in-flight requests"
             );
             handle.begin();
-            os_signal().await;
+            signals.next().await;
             tracing::info!("second shutdown signal: stopping now");
             handle.trigger();
         });
     }
 }
 
-async fn os_signal() {
+/// SIGTERM and Ctrl-C, listened for from the moment [`OsSignals::install`] returns.
+struct OsSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl OsSignals {
+    fn install() -> Self {
+        OsSignals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("install SIGTERM handler"),
+            #[cfg(unix)]
+            interrupt: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .expect("install SIGINT handler"),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A SIGTERM sent the moment the handlers are said to be installed drains the process
+    /// (found by a test that stopped `latchkey dev` right after it printed its address: the
+    /// handler used to be installed later, by the spawned task, and the signal killed it).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_signal_right_after_installing_drains_instead_of_killing() {
+        let shutdown = Shutdown::with_timing(Timing {
+            delay: Duration::from_secs(0),
+            deadline: Duration::from_secs(5),
+        });
+        shutdown.on_os_signals();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(5), shutdown.draining())
+            .await
+            .expect("the signal begins the drain");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn draining_comes_first_and_stopping_after_the_delay() {
