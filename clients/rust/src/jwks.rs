@@ -5,7 +5,8 @@
 use crate::claims::VerifiedToken;
 use crate::error::{AUTH, AuthnError, TokenError};
 use crate::jwk::JwkSet;
-use crate::verify::VerifyRules;
+use crate::verified::{self, MAX_VERIFIED, VerifiedCache};
+use crate::verify::{VerifyRules, read_header};
 use latchkey_common::clock::SharedClock;
 use latchkey_proto::auth::v1::{GetJwksRequest, auth_service_client::AuthServiceClient};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,8 @@ struct Inner {
     /// arriving meanwhile wait for it and use its keys.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     refreshes: AtomicU64,
+    /// Tokens that verified lately, so a signature is checked once per token.
+    verified: VerifiedCache,
 }
 
 impl JwksVerifier {
@@ -39,6 +42,7 @@ impl JwksVerifier {
         JwksVerifier {
             inner: Arc::new(Inner {
                 client: AuthServiceClient::new(channel),
+                verified: VerifiedCache::new(MAX_VERIFIED, rules.leeway),
                 rules,
                 clock,
                 keys: RwLock::new(Arc::new(JwkSet::default())),
@@ -51,8 +55,26 @@ impl JwksVerifier {
     /// Verifies signature and claims locally; fetches the JWKS first when the `kid` is unknown.
     /// Tokens with a new `kid` arriving together wait for the one fetch and are checked against
     /// its keys. Does not ask whether the user still exists or was revoked (that is
-    /// [`crate::StillAllowed`]).
+    /// [`crate::StillAllowed`]). A token that verified before is answered from the
+    /// [`VerifiedCache`] while it has not expired and its key is still published.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthnError> {
+        let digest = verified::digest(token);
+        let cache = &self.inner.verified;
+        let now = self.inner.clock.now();
+        if let Some(hit) = cache.get(&digest, self.snapshot().as_ref(), now) {
+            return Ok(hit);
+        }
+        let verified = self.verify_signature(token).await?;
+        if let Ok(header) = read_header(token.trim())
+            && let Some(kid) = header.kid
+        {
+            cache.insert(digest, kid, verified.clone());
+        }
+        Ok(verified)
+    }
+
+    /// The full check of [`JwksVerifier::verify`], signature included.
+    async fn verify_signature(&self, token: &str) -> Result<VerifiedToken, AuthnError> {
         let verify = || {
             self.inner
                 .rules

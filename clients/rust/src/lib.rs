@@ -6,6 +6,8 @@
 //! - [`jwk`]: reading auth's published keys; [`jwks`]: the [`JwksVerifier`] that caches them and
 //!   fetches again (rate-limited) when a token names an unknown `kid`.
 //! - [`bearer`](mod@bearer): the bearer token of gRPC metadata or HTTP headers.
+//! - [`verified`]: the bounded cache of tokens whose signature verified (by digest, until
+//!   expiry), so a signature is checked once per token.
 //! - [`verdict`]: the one bounded cache of auth's verdicts; [`allowed`]: "is this user still
 //!   allowed", asked of auth (`Authenticate`) within the revocation bound.
 //! - [`authenticator`]: token → [`Caller`] (user, or service with scopes); [`layer`]: the tower
@@ -72,6 +74,7 @@ pub mod layer;
 pub mod settings;
 pub mod token_source;
 pub mod verdict;
+pub mod verified;
 pub mod verify;
 
 pub use allowed::StillAllowed;
