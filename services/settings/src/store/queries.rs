@@ -54,12 +54,34 @@ pub async fn rows_of<C: ConnectionTrait>(
 }
 
 /// The masked list of `user_id`'s settings. Sorted here, byte-wise, so SQLite and PostgreSQL
-/// (locale collation) answer the same order.
+/// (locale collation) answer the same order. Selects only what the mask needs: the ciphertext
+/// (up to 16 KiB a value) is never read for a list.
 pub async fn masked_list<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
 ) -> Result<Vec<Masked>, SettingsError> {
-    Ok(rows_of(db, user_id).await?.iter().map(Masked::of).collect())
+    let mut rows: Vec<(String, i64, String, i64)> = values::Entity::find()
+        .select_only()
+        .columns([
+            values::Column::Name,
+            values::Column::Length,
+            values::Column::Last4,
+            values::Column::UpdatedAt,
+        ])
+        .filter(values::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(rows
+        .into_iter()
+        .map(|(name, length, last4, updated_at)| Masked {
+            masked: crypto::masked(length, &last4),
+            name,
+            length,
+            updated_at,
+        })
+        .collect())
 }
 
 /// One stored row, if it exists.
