@@ -84,19 +84,27 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
         .min_connections(1)
         .connect_timeout(acquire)
         .acquire_timeout(acquire)
-        .sqlx_logging(false);
-    let db = Database::connect(options)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(sqlite_pragmas);
+    Database::connect(options)
         .await
-        .map_err(|e| connect_error(url, &e))?;
-    if kind == DbKind::Sqlite {
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
-        )
-        .await
-        .map_err(|e| connect_error(url, &e))?;
-    }
-    Ok(db)
+        .map_err(|e| connect_error(url, &e))
+}
+
+/// The pragmas every pooled SQLite connection opens with (set per connection, not once on
+/// whichever connection ran a statement first): WAL, so reads never wait for a writer;
+/// `synchronous=NORMAL`, which in WAL mode syncs at checkpoints rather than on every commit
+/// (a commit survives a crash of the process; a power loss may undo the last few); a busy
+/// timeout; foreign keys on.
+fn sqlite_pragmas(
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
 }
 
 fn connect_error(url: &str, error: &DbErr) -> DbError {
