@@ -96,6 +96,8 @@ fn masked_message(setting: Masked) -> pb::MaskedSetting {
         name: setting.name,
         masked: setting.masked,
         length: setting.length,
+        declared: None,
+        valid: None,
     }
 }
 
@@ -122,13 +124,22 @@ impl SettingsService for SettingsGrpc {
     ) -> Result<Response<pb::ListSettingsResponse>, Status> {
         let metadata = request.metadata();
         let caller = self.caller(metadata).await?;
-        let settings = self
+        let listing = self
             .core
-            .list(&caller)
+            .listing(&caller)
             .await
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::ListSettingsResponse {
-            settings: masked_list(settings),
+            settings: listing
+                .settings
+                .into_iter()
+                .map(|listed| pb::MaskedSetting {
+                    declared: Some(listed.declared),
+                    valid: Some(listed.valid),
+                    ..masked_message(listed.masked)
+                })
+                .collect(),
+            missing: listing.missing,
         }))
     }
 
@@ -237,7 +248,13 @@ impl SettingsService for SettingsGrpc {
         let body = request.get_ref();
         let revealed = self
             .core
-            .reveal(&caller, &body.user_id, &body.name, &request_id(metadata))
+            .reveal_checked(
+                &caller,
+                &body.user_id,
+                &body.name,
+                &request_id(metadata),
+                body.require_valid,
+            )
             .await
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::RevealSettingResponse {
@@ -272,6 +289,32 @@ impl SettingsService for SettingsGrpc {
                 })
                 .collect(),
             next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn get_settings_schema(
+        &self,
+        request: Request<pb::GetSettingsSchemaRequest>,
+    ) -> Result<Response<pb::GetSettingsSchemaResponse>, Status> {
+        self.caller(request.metadata()).await?;
+        Ok(Response::new(crate::schema::wire::schema_message(
+            &self.core.schema(),
+        )))
+    }
+
+    async fn generate_setting(
+        &self,
+        request: Request<pb::GenerateSettingRequest>,
+    ) -> Result<Response<pb::GenerateSettingResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        let setting = self
+            .core
+            .generate(&caller, &request.get_ref().name)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::GenerateSettingResponse {
+            setting: Some(masked_message(setting)),
         }))
     }
 }
