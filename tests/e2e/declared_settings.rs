@@ -44,7 +44,7 @@ struct Stack {
 }
 
 /// Settings' config with the schema given as `variable` (inline JSON or a file path).
-fn config_with_schema(
+pub(crate) fn config_with_schema(
     db: &TestDb,
     auth_url: &str,
     variable: String,

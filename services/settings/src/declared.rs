@@ -133,20 +133,57 @@ impl SettingsCore {
         self.ensure_generated(user_id, &schema).await?;
         let rows = queries::rows_of(&self.db, user_id).await?;
         let stored: BTreeSet<String> = rows.iter().map(|r| r.name.clone()).collect();
-        let settings = rows
-            .iter()
-            .map(|row| Listed {
-                masked: Masked::of(row),
-                declared: schema.declared(&row.name).is_some(),
-                valid: self.fits(&schema, row).is_ok(),
-            })
-            .collect();
+        let settings = rows.iter().map(|row| self.listed(&schema, row)).collect();
         let missing = schema
             .missing(&stored)
             .into_iter()
             .map(str::to_owned)
             .collect();
         Ok(Listing { settings, missing })
+    }
+
+    fn listed(&self, schema: &Schema, row: &values::Model) -> Listed {
+        Listed {
+            masked: Masked::of(row),
+            declared: schema.declared(&row.name).is_some(),
+            valid: self.fits(schema, row).is_ok(),
+        }
+    }
+
+    /// A write's answer (the caller's masked list) with `declared` and `valid`, so it reads the
+    /// same as the list. Reads the rows again only when the schema constrains a listed name.
+    pub async fn annotate(
+        &self,
+        caller: &Caller,
+        masked: Vec<Masked>,
+    ) -> Result<Vec<Listed>, SettingsError> {
+        let schema = self.schema.current();
+        let needs_rows = !schema.allow_undeclared
+            || masked.iter().any(|m| {
+                schema
+                    .declared(&m.name)
+                    .is_some_and(|d| !d.format.is_empty())
+            });
+        if !needs_rows {
+            return Ok(self.annotate_preview(masked));
+        }
+        let user_id = user_of(caller)?;
+        let rows = queries::rows_of(&self.db, user_id).await?;
+        Ok(rows.iter().map(|row| self.listed(&schema, row)).collect())
+    }
+
+    /// A preview's list (nothing stored yet) with `declared`; `valid` is true, as every value
+    /// it sets has just been checked against the schema.
+    pub fn annotate_preview(&self, masked: Vec<Masked>) -> Vec<Listed> {
+        let schema = self.schema.current();
+        masked
+            .into_iter()
+            .map(|m| Listed {
+                declared: schema.declared(&m.name).is_some(),
+                valid: true,
+                masked: m,
+            })
+            .collect()
     }
 
     /// Whether a stored row fits the schema; opens it only when its format needs the value. A

@@ -30,6 +30,21 @@ impl SettingsGrpc {
         SettingsGrpc { core, authn }
     }
 
+    /// A write's answer annotated like the list ([`SettingsCore::annotate`]).
+    async fn listed(
+        &self,
+        metadata: &MetadataMap,
+        caller: &Caller,
+        settings: Vec<Masked>,
+    ) -> Result<Vec<pb::MaskedSetting>, Status> {
+        let listed = self
+            .core
+            .annotate(caller, settings)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(listed_messages(listed))
+    }
+
     /// The caller behind the `authorization` bearer token; the user id is the token's `sub`.
     async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
         let token = latchkey_client::bearer(metadata);
@@ -101,8 +116,16 @@ fn masked_message(setting: Masked) -> pb::MaskedSetting {
     }
 }
 
-fn masked_list(settings: Vec<Masked>) -> Vec<pb::MaskedSetting> {
-    settings.into_iter().map(masked_message).collect()
+/// The masked settings with `declared` and `valid`, as every answer listing them carries.
+fn listed_messages(settings: Vec<crate::declared::Listed>) -> Vec<pb::MaskedSetting> {
+    settings
+        .into_iter()
+        .map(|listed| pb::MaskedSetting {
+            declared: Some(listed.declared),
+            valid: Some(listed.valid),
+            ..masked_message(listed.masked)
+        })
+        .collect()
 }
 
 /// Moves each value into a zeroizing buffer as soon as it leaves the wire message.
@@ -130,15 +153,7 @@ impl SettingsService for SettingsGrpc {
             .await
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::ListSettingsResponse {
-            settings: listing
-                .settings
-                .into_iter()
-                .map(|listed| pb::MaskedSetting {
-                    declared: Some(listed.declared),
-                    valid: Some(listed.valid),
-                    ..masked_message(listed.masked)
-                })
-                .collect(),
+            settings: listed_messages(listing.settings),
             missing: listing.missing,
         }))
     }
@@ -155,7 +170,7 @@ impl SettingsService for SettingsGrpc {
             .await
             .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::PatchSettingsResponse {
-            settings: masked_list(settings),
+            settings: self.listed(&metadata, &caller, settings).await?,
         }))
     }
 
@@ -171,7 +186,7 @@ impl SettingsService for SettingsGrpc {
             .await
             .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::ReplaceSettingsResponse {
-            settings: masked_list(settings),
+            settings: self.listed(&metadata, &caller, settings).await?,
         }))
     }
 
@@ -208,7 +223,11 @@ impl SettingsService for SettingsGrpc {
                     message: w.message,
                 })
                 .collect(),
-            settings: masked_list(outcome.settings),
+            settings: if outcome.applied {
+                self.listed(&metadata, &caller, outcome.settings).await?
+            } else {
+                listed_messages(self.core.annotate_preview(outcome.settings))
+            },
         }))
     }
 

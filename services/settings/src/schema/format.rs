@@ -50,7 +50,7 @@ impl Preset {
     pub fn expects(self) -> &'static str {
         match self {
             Preset::OpenrouterKey => "sk-or-v1- followed by 64 lowercase hex digits",
-            Preset::FlyToken => "a Fly.io token starting with fo1_ or FlyV1 ",
+            Preset::FlyToken => "a Fly.io token starting with fo1_, or with FlyV1 and a space",
             Preset::Url => "an http:// or https:// URL with a host and no spaces",
             Preset::Pem => "a PEM block from -----BEGIN …----- to -----END …-----",
         }
