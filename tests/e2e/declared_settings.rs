@@ -190,6 +190,8 @@ async fn the_seed_schema_guides_a_fresh_user(backend: Backend) {
             .len(),
         32
     );
+    // The gauge's count: this user (the only one holding settings) misses a required setting.
+    assert_eq!(settings.core.users_missing_required().await.unwrap(), 1);
     // A second read keeps the value made on the first.
     let (_, again) = gw.get_settings(&token).await;
     assert_eq!(
@@ -293,6 +295,7 @@ async fn the_seed_schema_guides_a_fresh_user(backend: Backend) {
     assert_eq!(response.status(), 200);
     let (_, list) = gw.get_settings(&token).await;
     assert_eq!(list["missing"], json!([]));
+    assert_eq!(settings.core.users_missing_required().await.unwrap(), 0);
     for name in ["FLY_API_TOKEN", "OPENROUTER_API_KEY", "ENCRYPTION_KEY"] {
         assert_eq!(setting(&list, name)["valid"], true, "{name}");
         assert_eq!(setting(&list, name)["declared"], true, "{name}");
