@@ -6,7 +6,8 @@
 //! known HTTP methods (else `OTHER`) — so no request can add series.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -25,6 +26,8 @@ pub struct Metrics {
     pub jwks_refreshes: IntCounterVec,
     /// Stored settings rows per encryption key id.
     pub rows_per_key: IntGaugeVec,
+    /// Users (among those holding any setting) missing a required declared setting; no labels.
+    pub users_missing_required: IntGauge,
 }
 
 /// The global metrics.
@@ -70,12 +73,18 @@ impl Metrics {
             &["key_id"],
         )
         .expect("metric");
+        let users_missing_required = IntGauge::new(
+            "settings_users_missing_required",
+            "users holding settings who miss a required declared setting",
+        )
+        .expect("metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(failures.clone()),
             Box::new(jwks_refreshes.clone()),
             Box::new(rows_per_key.clone()),
+            Box::new(users_missing_required.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -86,6 +95,7 @@ impl Metrics {
             failures,
             jwks_refreshes,
             rows_per_key,
+            users_missing_required,
         }
     }
 

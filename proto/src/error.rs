@@ -78,6 +78,7 @@ catalogue! {
     UpstreamUnavailable = "UPSTREAM_UNAVAILABLE" => (Unavailable, 503, "A service Latchkey depends on is unavailable", "Retry shortly, and run `latchkey doctor` if it persists."),
     DeadlineExceeded = "DEADLINE_EXCEEDED" => (DeadlineExceeded, 504, "The request ran out of time", "Retry, and run `latchkey doctor` if it persists."),
     Internal = "INTERNAL" => (Internal, 500, "Internal error", "An internal error occurred; the server log has the details under this request id."),
+    SettingInvalid = "SETTING_INVALID" => (FailedPrecondition, 409, "The stored value does not fit the declared settings schema", "Ask the user to set the value again on the Settings page; GET /api/settings marks each setting's `valid`."),
 }
 
 impl Reason {

@@ -54,6 +54,9 @@ pub enum SettingsCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Per user holding settings: how many required declared settings are missing or invalid
+    /// (counts, never values or names). Exits non-zero when any user is incomplete.
+    Check,
 }
 
 /// Runs one operator command on settings' database.
@@ -61,7 +64,9 @@ pub async fn run_command(command: SettingsCommand, config: &Config) -> Result<()
     let settings = latchkey_settings::SettingsConfig::from_config(config)?;
     let db = latchkey_settings::store::connect_migrated(&settings).await?;
     let clock = std::sync::Arc::new(latchkey_common::clock::SystemClock);
-    let core = latchkey_settings::service::SettingsCore::new(db, settings.keys.clone(), clock);
+    let schema = latchkey_settings::schema::source::SchemaSource::fixed(settings.schema.clone());
+    let core = latchkey_settings::service::SettingsCore::new(db, settings.keys.clone(), clock)
+        .with_schema(std::sync::Arc::new(schema));
     match command {
         SettingsCommand::Export {
             user_id,
@@ -74,6 +79,44 @@ pub async fn run_command(command: SettingsCommand, config: &Config) -> Result<()
             replace,
             dry_run,
         } => import(&core, &user_id, &file, replace, dry_run).await,
+        SettingsCommand::Check => check(&core).await,
+    }
+}
+
+/// `latchkey settings check`: one line per incomplete user, then a summary.
+async fn check(core: &latchkey_settings::service::SettingsCore) -> Result<(), Failure> {
+    let schema = core.schema();
+    let required = schema.settings.values().filter(|d| d.required).count();
+    if required == 0 {
+        println!(
+            "the declared settings require nothing (LATCHKEY_SETTINGS_SCHEMA): every user is complete"
+        );
+        return Ok(());
+    }
+    let users = core.completeness().await.map_err(refused)?;
+    let incomplete: Vec<_> = users
+        .iter()
+        .filter(|u| u.missing > 0 || u.invalid > 0)
+        .collect();
+    for user in &incomplete {
+        println!(
+            "user {}: {} required setting(s) missing, {} invalid",
+            user.user_id, user.missing, user.invalid
+        );
+    }
+    println!(
+        "{} of {} user(s) holding settings are incomplete ({required} required setting(s) declared)",
+        incomplete.len(),
+        users.len()
+    );
+    if incomplete.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "{} user(s) miss required settings or hold invalid ones",
+            incomplete.len()
+        )
+        .into())
     }
 }
 

@@ -463,3 +463,162 @@ async fn the_settings_page_in_headless_chromium() {
     gw.stop().await;
     auth.stop().await;
 }
+
+/// The declared settings' form: the seed app's three settings declared; a fresh user sees what
+/// is missing first, gets a wrong-box key flagged before saving, pastes a `.env` with one
+/// wrong-format key and sees that line flagged, fixes it, saves, and sees nothing missing.
+/// Screenshots at desktop and phone width go to the test's target temp dir (not committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_declared_settings_form_in_headless_chromium() {
+    use crate::declared_settings::{SEED_SCHEMA, config_with_schema};
+    use latchkey_common::config as setting;
+    if !chromium_available() {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let auth = spawn_auth(&db, None).await;
+    let config = config_with_schema(
+        &db,
+        &auth.url(),
+        setting::SETTINGS_SCHEMA.env(),
+        SEED_SCHEMA.to_owned(),
+    );
+    let settings = TestSettings::spawn_with(config, &auth).await;
+    let mut config = gateway_config(&auth.url(), &settings.url());
+    config.dev_session = Some(SYNC_SECRET.to_owned().into());
+    let gw = TestGateway::spawn_with(config).await;
+    let fly = "fo1_T6o2yqvYx0m0Yk1Zr7cQ4JpB1nH2dS3eF4gA5bC6dE7";
+    let openrouter = format!("sk-or-v1-{}", "0123456789abcdef".repeat(4));
+
+    let driver = Driver::start().await;
+    driver.goto(&gw.url("/")).await;
+    driver.click("#dev-signin").await;
+    driver.wait_for("#form-card").await;
+    driver
+        .wait_for_text(
+            "#missing",
+            "Still needed: Fly.io API Token, OpenRouter API Key.",
+        )
+        .await;
+    // Missing ones first, each a real labelled, masked field; the generated key already set.
+    let order = driver
+        .script("return [...document.querySelectorAll('#form-fields .field')].map(f => f.dataset.name + ':' + f.dataset.state)")
+        .await;
+    assert_eq!(
+        order,
+        json!([
+            "FLY_API_TOKEN:missing",
+            "OPENROUTER_API_KEY:missing",
+            "ENCRYPTION_KEY:set"
+        ])
+    );
+    let labelled = driver
+        .script("return [...document.querySelectorAll('#form-fields input')].every(i => i.type === 'password' && i.labels.length === 1 && i.labels[0].textContent.length > 0)")
+        .await;
+    assert_eq!(
+        labelled, true,
+        "every field has its own <label> and is masked"
+    );
+    let label = driver
+        .text_of("label[for=\"field-FLY_API_TOKEN\"]")
+        .await
+        .unwrap();
+    assert_eq!(label, "Fly.io API Token (required)");
+    // The table lists only undeclared settings: none.
+    assert!(!driver.displayed("#settings-list tr").await);
+
+    // The OpenRouter key in the Fly.io box: flagged as typed; Save refuses and focuses the field.
+    driver.type_into("#field-FLY_API_TOKEN", &openrouter).await;
+    driver.wait_for("#error-FLY_API_TOKEN").await;
+    driver.click("#form-save").await;
+    assert_eq!(
+        driver.script("return document.activeElement.id").await,
+        "field-FLY_API_TOKEN"
+    );
+    let page_token = driver
+        .script("return sessionStorage.getItem('latchkey.token')")
+        .await;
+    let (_, list) = gw.get_settings(page_token.as_str().unwrap()).await;
+    assert_eq!(
+        list["missing"].as_array().unwrap().len(),
+        2,
+        "nothing saved"
+    );
+    driver.type_into("#field-FLY_API_TOKEN", "").await;
+
+    // A pasted .env with one wrong-format key: its line is flagged, nothing saved.
+    let bad = format!("FLY_API_TOKEN={fly}\nOPENROUTER_API_KEY=sk-or-v1-short\n");
+    driver.type_into("#dotenv", &bad).await;
+    driver.click("#preview").await;
+    let line = driver.wait_for("#bad-lines li[data-line=\"2\"]").await;
+    let message = driver.text(&line).await;
+    assert!(
+        message.contains("OPENROUTER_API_KEY") && message.contains("`preset`"),
+        "{message}"
+    );
+    driver.script("window.scrollTo(0, 0)").await;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("declared-settings");
+    driver.screenshot(&dir.join("flagged-desktop.png")).await;
+
+    // Fixed: the preview marks the fields it sets; apply; nothing is missing.
+    let fixed = format!("FLY_API_TOKEN={fly}\nOPENROUTER_API_KEY={openrouter}\n");
+    driver.type_into("#dotenv", &fixed).await;
+    driver.click("#preview").await;
+    driver
+        .wait_for("#form-fields .field[data-name=\"OPENROUTER_API_KEY\"][data-from-env=\"true\"]")
+        .await;
+    driver.click("#apply").await;
+    driver
+        .wait_for_text(
+            "#missing",
+            "Nothing missing: every required setting is set.",
+        )
+        .await;
+    driver
+        .wait_for("#form-fields .field[data-name=\"FLY_API_TOKEN\"][data-state=\"set\"]")
+        .await;
+    assert!(
+        !driver.source().await.contains(fly),
+        "values never reach the page"
+    );
+
+    // Replace one through the form, and generate a new encryption key.
+    driver
+        .type_into("#field-FLY_API_TOKEN", "FlyV1 fm2_replaced")
+        .await;
+    driver.click("#form-save").await;
+    driver
+        .wait_for_text(
+            "#missing",
+            "Nothing missing: every required setting is set.",
+        )
+        .await;
+    driver
+        .click(".generate[data-name=\"ENCRYPTION_KEY\"]")
+        .await;
+    let started = Instant::now();
+    while !driver
+        .text_of("#status")
+        .await
+        .unwrap_or_default()
+        .contains("Generated a new")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no generate message"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver.script("window.scrollTo(0, 0)").await;
+    driver.screenshot(&dir.join("complete-desktop.png")).await;
+    driver
+        .post("/window/rect", json!({ "width": 390, "height": 844 }))
+        .await;
+    driver.wait_for("#form-card").await;
+    driver.script("window.scrollTo(0, 0)").await;
+    driver.screenshot(&dir.join("complete-phone.png")).await;
+    eprintln!("screenshots: {}", dir.display());
+    driver.quit().await;
+    gw.stop().await;
+    settings.stop().await;
+}

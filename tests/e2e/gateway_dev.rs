@@ -233,6 +233,7 @@ async fn reveal_and_audit_with_the_dev_service_client(dev: &Dev, secrets: &str, 
             settings_pb::RevealSettingRequest {
                 user_id: user_id.to_owned(),
                 name: "FLY_API_TOKEN".into(),
+                require_valid: false,
             },
             &token,
         ))

@@ -13,6 +13,7 @@ mod auth_grpc;
 mod auth_identities;
 mod authjs_interop;
 mod cli;
+mod declared_settings;
 mod deployer;
 mod doctor;
 mod gateway_abuse;

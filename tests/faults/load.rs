@@ -310,6 +310,7 @@ async fn reveal_once(
     let mut request = tonic::Request::new(settings_pb::RevealSettingRequest {
         user_id: worker.user_id.clone(),
         name: "W".into(),
+        require_valid: false,
     });
     request
         .metadata_mut()

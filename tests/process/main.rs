@@ -9,5 +9,6 @@
 mod support;
 
 mod auth_logs;
+mod declared_logs;
 mod settings_logs;
 mod trace_propagation;

@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'UPSTREAM_UNAVAILABLE',
   'DEADLINE_EXCEEDED',
   'INTERNAL',
+  'SETTING_INVALID',
 ] as const;
 
 /** A catalogue reason code, e.g. `TOKEN_EXPIRED`. */

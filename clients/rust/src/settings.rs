@@ -46,9 +46,21 @@ impl SettingsClient {
     /// The plaintext of `user_id`'s setting `name` (needs `settings:reveal`; every reveal is
     /// audited by settings).
     pub async fn reveal(&self, user_id: &str, name: &str) -> Result<SecretString, ApiError> {
+        self.reveal_with(user_id, name, false).await
+    }
+
+    /// Like [`Self::reveal`]; with `require_valid`, a value that breaks the declared settings
+    /// answers SETTING_INVALID (naming the rule) instead of the value.
+    pub async fn reveal_with(
+        &self,
+        user_id: &str,
+        name: &str,
+        require_valid: bool,
+    ) -> Result<SecretString, ApiError> {
         let message = RevealSettingRequest {
             user_id: user_id.to_owned(),
             name: name.to_owned(),
+            require_valid,
         };
         let answer = self
             .call(message, |mut client, request| async move {

@@ -192,7 +192,10 @@ impl Config {
             }
         };
         for (key, value) in table {
-            let (base, from_file) = split_file_suffix(&key);
+            let (base, from_file) = match spec(&key) {
+                Some(_) => (key.as_str(), false),
+                None => split_file_suffix(&key),
+            };
             let Some(spec) = spec(base).filter(|s| !from_file || s.secret) else {
                 self.problems.push(
                     format!("{} key `{key}`", path.display()),
@@ -201,7 +204,7 @@ impl Config {
                 );
                 continue;
             };
-            let text = value.into_string().unwrap_or_default();
+            let text = file_value_text(value);
             if from_file {
                 let variable = format!("{} key `{key}`", path.display());
                 let secret_path = PathBuf::from(&text);
@@ -367,6 +370,17 @@ fn source_name(source: &Source, spec: &SettingSpec) -> String {
         Source::File(path) => format!("{} key `{}`", path.display(), spec.key),
         Source::Default => format!("{} (default)", spec.env()),
         Source::Underlay(origin) => format!("{} ({origin})", spec.env()),
+    }
+}
+
+/// A file value as text: a TOML table or array (e.g. `[settings_schema]`) becomes its JSON.
+fn file_value_text(value: config::Value) -> String {
+    match value.kind {
+        config::ValueKind::Table(_) | config::ValueKind::Array(_) => value
+            .try_deserialize::<serde_json::Value>()
+            .map(|json| json.to_string())
+            .unwrap_or_default(),
+        _ => value.into_string().unwrap_or_default(),
     }
 }
 

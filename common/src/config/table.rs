@@ -547,6 +547,24 @@ settings_table! {
         aliases: &[],
         help: "`text` or `json`; filter with RUST_LOG",
     },
+    SETTINGS_SCHEMA: String {
+        key: "settings_schema",
+        default: None,
+        secret: false,
+        services: &[Settings],
+        required_by: &[],
+        aliases: &[],
+        help: "declared settings as JSON `{\"settings\": {NAME: {label, help, link, required, pattern, min_length, max_length, preset, generate}}, \"allow_undeclared\": true}` (README: Declared settings); in latchkey.toml also as a `[settings_schema]` table; read at start",
+    },
+    SETTINGS_SCHEMA_FILE: String {
+        key: "settings_schema_file",
+        default: None,
+        secret: false,
+        services: &[Settings],
+        required_by: &[],
+        aliases: &[],
+        help: "a JSON file holding the declared settings (instead of LATCHKEY_SETTINGS_SCHEMA); re-read every 2 s while settings runs, so a change needs no restart",
+    },
 }
 
 /// Looks a setting up by its file key (for names read from outside: the file, the environment).

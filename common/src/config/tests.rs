@@ -270,3 +270,27 @@ fn required_secret_and_parse_problems_name_variable_and_fix() {
     );
     assert!(!text.contains("changeme"));
 }
+
+#[test]
+fn a_toml_table_is_read_as_json_with_its_keys_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &file,
+        "settings_schema_file = \"schema.json\"\n\
+         [settings_schema]\nallow_undeclared = false\n\
+         [settings_schema.settings.FLY_API_TOKEN]\nlabel = \"Fly.io API Token\"\nrequired = true\n",
+    )
+    .unwrap();
+    let config = Config::from_env_map(env(&[("LATCHKEY_CONFIG", file.to_str().unwrap())]));
+    assert!(
+        config.load_problems().0.is_empty(),
+        "{}",
+        config.load_problems()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(config.raw(SETTINGS_SCHEMA).unwrap()).unwrap();
+    assert_eq!(json["allow_undeclared"], false);
+    assert_eq!(json["settings"]["FLY_API_TOKEN"]["required"], true);
+    assert_eq!(config.raw(SETTINGS_SCHEMA_FILE), Some("schema.json"));
+}

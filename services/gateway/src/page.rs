@@ -22,6 +22,8 @@ pub const INDEX_HTML: &str = include_str!("page/index.html");
 pub const APP_JS: &str = include_str!("page/app.js");
 /// The page's look.
 pub const APP_CSS: &str = include_str!("page/app.css");
+/// The declared settings' form (built from `GET /api/settings/schema`).
+pub const FORM_JS: &str = include_str!("page/form.js");
 
 /// The page's Content-Security-Policy: only same-origin script, style and fetches; never framed.
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

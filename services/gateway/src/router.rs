@@ -3,7 +3,7 @@
 //! methods, the request-context layer, the dev Host check and CORS.
 
 use crate::problem::HttpProblem;
-use crate::routes::{auth, ops, settings};
+use crate::routes::{auth, declared, ops, settings};
 use crate::state::GatewayState;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -34,7 +34,10 @@ pub fn api(dev: bool) -> OpenApiRouter<GatewayState> {
         .routes(routes!(ops::openapi))
         .routes(routes!(ops::page))
         .routes(routes!(ops::page_js))
-        .routes(routes!(ops::page_css));
+        .routes(routes!(ops::page_css))
+        .routes(routes!(declared::get_schema))
+        .routes(routes!(declared::generate_setting))
+        .routes(routes!(ops::page_form_js));
     if dev {
         api.routes(routes!(auth::dev_session))
     } else {

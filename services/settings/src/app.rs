@@ -6,6 +6,7 @@
 use crate::config::SettingsConfig;
 use crate::grpc::SettingsGrpc;
 use crate::keyring::KeyRing;
+use crate::schema::source::SchemaSource;
 use crate::service::SettingsCore;
 use anyhow::Context;
 use latchkey_client::{Authenticator, VerifyRules};
@@ -29,6 +30,7 @@ pub struct SettingsApp {
     listener: TcpListener,
     core: Arc<SettingsCore>,
     keys: Arc<KeyRing>,
+    schema: Arc<SchemaSource>,
     authn: Arc<Authenticator>,
     limits: latchkey_common::grpc_limits::GrpcLimits,
 }
@@ -69,10 +71,23 @@ pub async fn build_on(
         "settings master keys loaded"
     );
     let keys = Arc::new(KeyRing::new(config.keys.clone(), config.keys_file.clone()));
+    let schema = Arc::new(SchemaSource::new(
+        config.schema.clone(),
+        config.schema_file.clone(),
+    ));
+    tracing::info!(
+        declared = config.schema.settings.len(),
+        allow_undeclared = config.schema.allow_undeclared,
+        reloaded_from = %config.schema_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+        "settings schema loaded"
+    );
+    let core =
+        SettingsCore::with_keyring(db, keys.clone(), clock.clone()).with_schema(schema.clone());
     Ok(SettingsApp {
         listener,
-        core: Arc::new(SettingsCore::with_keyring(db, keys.clone(), clock.clone())),
+        core: Arc::new(core),
         keys,
+        schema,
         authn: Arc::new(crate::authn::authenticator(channel, rules, clock)),
         limits: config.limits,
     })
@@ -103,6 +118,10 @@ impl SettingsApp {
     /// and publishing key metrics meanwhile.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tokio::spawn(publish_key_metrics(self.core.clone(), shutdown.clone()));
+        tokio::spawn(crate::schema::source::watch(
+            self.schema.clone(),
+            shutdown.clone(),
+        ));
         tokio::spawn(crate::keyring::watch(
             self.keys.clone(),
             self.core.db().clone(),
@@ -135,6 +154,12 @@ async fn publish_key_metrics(core: Arc<SettingsCore>, shutdown: Shutdown) {
         }
         if let Err(error) = crate::rotation::publish_key_metrics(core.db()).await {
             tracing::warn!(%error, "rows-per-key metric refresh failed");
+        }
+        match core.users_missing_required().await {
+            Ok(users) => latchkey_common::metrics::global()
+                .users_missing_required
+                .set(users),
+            Err(error) => tracing::warn!(%error, "users-missing-required metric refresh failed"),
         }
     }
 }

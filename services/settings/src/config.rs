@@ -1,10 +1,11 @@
 //! Settings' typed configuration, validated from the layered [`Config`] with one problem per
 //! mistake, and the master keys (`LATCHKEY_ENCRYPTION_KEYS`).
 
+use crate::schema::Schema;
 use latchkey_common::config::validate::{database_url, listen_address, upstream_urls};
 use latchkey_common::config::{
     AUDIENCE, AUTH_URL, AUTO_MIGRATE, Config, ENCRYPTION_KEYS, ISSUER, LEEWAY_SECS, Problems,
-    SETTINGS_LISTEN, Source,
+    SETTINGS_LISTEN, SETTINGS_SCHEMA, SETTINGS_SCHEMA_FILE, Source,
 };
 use latchkey_common::seal::SealKey;
 use secrecy::{ExposeSecret, SecretString};
@@ -132,6 +133,10 @@ pub struct SettingsConfig {
     pub keys_file: Option<std::path::PathBuf>,
     /// Load shedding of the gRPC server.
     pub limits: latchkey_common::grpc_limits::GrpcLimits,
+    /// The declared settings (empty, allowing every name, when none is configured).
+    pub schema: Schema,
+    /// The file the schema was read from: re-read while the service runs.
+    pub schema_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SettingsConfig {
@@ -185,6 +190,7 @@ impl SettingsConfig {
         let auto_migrate = config.flag(AUTO_MIGRATE, &mut problems);
         let limits =
             latchkey_common::grpc_limits::GrpcLimits::shedding_from_config(config, &mut problems);
+        let (schema, schema_file) = schema_from_config(config, &mut problems);
         match (listen, keys) {
             (Some(listen), Some(keys)) if problems.0.is_empty() => Ok(SettingsConfig {
                 database_url,
@@ -200,8 +206,63 @@ impl SettingsConfig {
                     _ => None,
                 },
                 limits,
+                schema,
+                schema_file,
             }),
             _ => Err(problems),
+        }
+    }
+}
+
+/// The declared settings from `LATCHKEY_SETTINGS_SCHEMA` or the file
+/// `LATCHKEY_SETTINGS_SCHEMA_FILE` names (not both), one problem per mistake in it.
+pub fn schema_from_config(
+    config: &Config,
+    problems: &mut Problems,
+) -> (Schema, Option<std::path::PathBuf>) {
+    let inline = config.raw(SETTINGS_SCHEMA);
+    let file = config
+        .raw(SETTINGS_SCHEMA_FILE)
+        .map(std::path::PathBuf::from);
+    let fix = "correct the schema (README: Declared settings); `latchkey doctor` checks it";
+    let (variable, text) = match (inline, &file) {
+        (None, None) => return (Schema::default(), None),
+        (Some(_), Some(_)) => {
+            problems.push(
+                SETTINGS_SCHEMA.env(),
+                format!("is set together with {}", SETTINGS_SCHEMA_FILE.env()),
+                format!(
+                    "unset one of {} and {}",
+                    SETTINGS_SCHEMA.env(),
+                    SETTINGS_SCHEMA_FILE.env()
+                ),
+            );
+            return (Schema::default(), None);
+        }
+        (Some(text), None) => (SETTINGS_SCHEMA.env(), text.to_owned()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => (SETTINGS_SCHEMA_FILE.env(), text),
+            Err(error) => {
+                problems.push(
+                    SETTINGS_SCHEMA_FILE.env(),
+                    format!(
+                        "names {} which cannot be read: {}",
+                        path.display(),
+                        error.kind()
+                    ),
+                    "point it at the schema's JSON file",
+                );
+                return (Schema::default(), None);
+            }
+        },
+    };
+    match Schema::parse(&text) {
+        Ok(schema) => (schema, file),
+        Err(errors) => {
+            for error in errors {
+                problems.push(&variable, error, fix);
+            }
+            (Schema::default(), None)
         }
     }
 }

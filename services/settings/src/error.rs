@@ -31,6 +31,9 @@ pub enum SettingsError {
     /// The request's deadline passed before the work was done; nothing was written.
     #[error("deadline exceeded")]
     DeadlineExceeded { allowed_ms: Option<u64> },
+    /// A reveal asked for a valid value and the stored one breaks the declared schema.
+    #[error("setting {name} does not fit the schema: {rule}")]
+    SettingInvalid { name: String, rule: String },
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
     #[error("internal: {0}")]
@@ -98,6 +101,16 @@ impl From<SettingsError> for ApiError {
                     None => "Settings stopped this request before it finished; nothing was changed. Retry.".to_owned(),
                 },
             ),
+            E::SettingInvalid { name, rule } => {
+                let name = shown(&name);
+                ApiError::new(
+                    Reason::SettingInvalid,
+                    format!(
+                        "The stored value of {name} {rule}, and the caller asked for a valid value only; ask the user to set it again on the Settings page."
+                    ),
+                )
+                .with_metadata("name", name)
+            }
             E::DatabaseUnavailable(_) => ApiError::unavailable(DATABASE),
             E::Internal(_) => ApiError::internal(),
         }

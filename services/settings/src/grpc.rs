@@ -30,6 +30,21 @@ impl SettingsGrpc {
         SettingsGrpc { core, authn }
     }
 
+    /// A write's answer annotated like the list ([`SettingsCore::annotate`]).
+    async fn listed(
+        &self,
+        metadata: &MetadataMap,
+        caller: &Caller,
+        settings: Vec<Masked>,
+    ) -> Result<Vec<pb::MaskedSetting>, Status> {
+        let listed = self
+            .core
+            .annotate(caller, settings)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(listed_messages(listed))
+    }
+
     /// The caller behind the `authorization` bearer token; the user id is the token's `sub`.
     async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
         let token = latchkey_client::bearer(metadata);
@@ -96,11 +111,21 @@ fn masked_message(setting: Masked) -> pb::MaskedSetting {
         name: setting.name,
         masked: setting.masked,
         length: setting.length,
+        declared: None,
+        valid: None,
     }
 }
 
-fn masked_list(settings: Vec<Masked>) -> Vec<pb::MaskedSetting> {
-    settings.into_iter().map(masked_message).collect()
+/// The masked settings with `declared` and `valid`, as every answer listing them carries.
+fn listed_messages(settings: Vec<crate::declared::Listed>) -> Vec<pb::MaskedSetting> {
+    settings
+        .into_iter()
+        .map(|listed| pb::MaskedSetting {
+            declared: Some(listed.declared),
+            valid: Some(listed.valid),
+            ..masked_message(listed.masked)
+        })
+        .collect()
 }
 
 /// Moves each value into a zeroizing buffer as soon as it leaves the wire message.
@@ -122,13 +147,14 @@ impl SettingsService for SettingsGrpc {
     ) -> Result<Response<pb::ListSettingsResponse>, Status> {
         let metadata = request.metadata();
         let caller = self.caller(metadata).await?;
-        let settings = self
+        let listing = self
             .core
-            .list(&caller)
+            .listing(&caller)
             .await
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::ListSettingsResponse {
-            settings: masked_list(settings),
+            settings: listed_messages(listing.settings),
+            missing: listing.missing,
         }))
     }
 
@@ -144,7 +170,7 @@ impl SettingsService for SettingsGrpc {
             .await
             .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::PatchSettingsResponse {
-            settings: masked_list(settings),
+            settings: self.listed(&metadata, &caller, settings).await?,
         }))
     }
 
@@ -160,7 +186,7 @@ impl SettingsService for SettingsGrpc {
             .await
             .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::ReplaceSettingsResponse {
-            settings: masked_list(settings),
+            settings: self.listed(&metadata, &caller, settings).await?,
         }))
     }
 
@@ -197,7 +223,11 @@ impl SettingsService for SettingsGrpc {
                     message: w.message,
                 })
                 .collect(),
-            settings: masked_list(outcome.settings),
+            settings: if outcome.applied {
+                self.listed(&metadata, &caller, outcome.settings).await?
+            } else {
+                listed_messages(self.core.annotate_preview(outcome.settings))
+            },
         }))
     }
 
@@ -237,7 +267,13 @@ impl SettingsService for SettingsGrpc {
         let body = request.get_ref();
         let revealed = self
             .core
-            .reveal(&caller, &body.user_id, &body.name, &request_id(metadata))
+            .reveal_checked(
+                &caller,
+                &body.user_id,
+                &body.name,
+                &request_id(metadata),
+                body.require_valid,
+            )
             .await
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::RevealSettingResponse {
@@ -272,6 +308,32 @@ impl SettingsService for SettingsGrpc {
                 })
                 .collect(),
             next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn get_settings_schema(
+        &self,
+        request: Request<pb::GetSettingsSchemaRequest>,
+    ) -> Result<Response<pb::GetSettingsSchemaResponse>, Status> {
+        self.caller(request.metadata()).await?;
+        Ok(Response::new(crate::schema::wire::schema_message(
+            &self.core.schema(),
+        )))
+    }
+
+    async fn generate_setting(
+        &self,
+        request: Request<pb::GenerateSettingRequest>,
+    ) -> Result<Response<pb::GenerateSettingResponse>, Status> {
+        let metadata = request.metadata();
+        let caller = self.caller(metadata).await?;
+        let setting = self
+            .core
+            .generate(&caller, &request.get_ref().name)
+            .await
+            .map_err(|e| status(metadata, e))?;
+        Ok(Response::new(pb::GenerateSettingResponse {
+            setting: Some(masked_message(setting)),
         }))
     }
 }

@@ -58,6 +58,8 @@ pub const MAX_LISTED: usize = latchkey_proto::error::MAX_VIOLATIONS;
 /// A parsed, checked `.env`: entries in file order (last duplicate wins), and warnings.
 pub struct Checked {
     pub entries: Vec<(String, Zeroizing<String>)>,
+    /// The line of each entry, in the same order (for the schema's per-line violations).
+    pub lines: Vec<usize>,
     pub warnings: Vec<ImportWarning>,
 }
 
@@ -86,6 +88,7 @@ pub fn parse_checked(text: &str, stop: StopCheck<'_>) -> Result<Checked, Setting
     })?;
     let mut violations: Vec<Violation> = Vec::new();
     let mut entries = Vec::with_capacity(parsed.entries.len());
+    let mut lines = Vec::with_capacity(parsed.entries.len());
     for entry in parsed.entries {
         let field = format!("line {}", entry.line);
         let name = shown(&entry.name);
@@ -95,6 +98,7 @@ pub fn parse_checked(text: &str, stop: StopCheck<'_>) -> Result<Checked, Setting
         if let Some(problem) = value_problem(&entry.value) {
             violations.push(Violation::new(&field, format!("{name}: {problem}")));
         }
+        lines.push(entry.line);
         entries.push((entry.name, Zeroizing::new(entry.value)));
     }
     if !violations.is_empty() {
@@ -125,7 +129,11 @@ pub fn parse_checked(text: &str, stop: StopCheck<'_>) -> Result<Checked, Setting
             ),
         });
     }
-    Ok(Checked { entries, warnings })
+    Ok(Checked {
+        entries,
+        lines,
+        warnings,
+    })
 }
 
 /// What an import would do: the outcome's name lists (sorted), the values to write, and the

@@ -13,6 +13,9 @@
 //! - [`stored`]: opening a stored value with the key its row names (DATA_INTEGRITY otherwise).
 //! - [`rotation`]: key status, the start-up key check and online re-encryption.
 //! - [`keyring`]: the master keys in use, re-read from their file so a rotation needs no restart.
+//! - [`declared`]: the schema applied: writes and imports checked, the list annotated, values
+//!   generated, completeness per user.
+//! - [`schema`]: the operator's declared settings: formats, required names, generated values.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`authn`]: the caller from a bearer token (latchkey-client: local JWKS verification, auth's
 //!   revocation answer within [`authn::ALLOWED_CACHE_SECS`]).
@@ -25,6 +28,7 @@ pub mod budget;
 pub mod caller;
 pub mod config;
 pub mod crypto;
+pub mod declared;
 pub mod dotenv;
 pub mod error;
 pub mod grpc;
@@ -32,6 +36,7 @@ pub mod import;
 pub mod keyring;
 pub mod reveal;
 pub mod rotation;
+pub mod schema;
 pub mod service;
 pub mod store;
 pub mod stored;

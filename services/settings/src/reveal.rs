@@ -44,6 +44,21 @@ impl SettingsCore {
         name: &str,
         request_id: &str,
     ) -> Result<Revealed, SettingsError> {
+        self.reveal_checked(caller, user_id, name, request_id, false)
+            .await
+    }
+
+    /// [`Self::reveal`], and with `require_valid` a value that breaks the declared schema is
+    /// refused (SETTING_INVALID, naming the rule) before anything is audited or opened for the
+    /// caller. A generated setting not stored yet is made first (its first read).
+    pub async fn reveal_checked(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        name: &str,
+        request_id: &str,
+        require_valid: bool,
+    ) -> Result<Revealed, SettingsError> {
         let client_id = require_scope(caller, REVEAL_SCOPE)?;
         let mut violations = Vec::new();
         if user_id.trim().is_empty() {
@@ -58,9 +73,23 @@ impl SettingsCore {
                 violations,
             ));
         }
+        let schema = self.schema();
+        if schema.declared(name).is_some_and(|d| d.generate.is_some()) {
+            match self.ensure_generated(user_id, &schema).await {
+                Ok(()) | Err(SettingsError::UserPurged(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
         let row = queries::find(&self.db, user_id, name)
             .await?
             .ok_or_else(|| SettingsError::NotFound(name.to_owned()))?;
+        if require_valid && let Err(misfit) = self.fits(&schema, &row) {
+            tracing::info!(%user_id, name, caller = %client_id, "reveal refused: the value does not fit the schema");
+            return Err(SettingsError::SettingInvalid {
+                name: row.name,
+                rule: misfit.to_string(),
+            });
+        }
         let audit = audit_row(client_id, user_id, name, self.clock.now(), request_id);
         queries::insert_audit(&self.db, vec![audit])
             .await

@@ -10,6 +10,8 @@ use crate::config::MasterKeys;
 use crate::crypto;
 use crate::error::SettingsError;
 use crate::keyring::KeyRing;
+use crate::schema::Schema;
+use crate::schema::source::SchemaSource;
 use crate::store::{queries, values};
 use crate::validate::{check_batch, limits, name_problem, too_many};
 use latchkey_common::clock::SharedClock;
@@ -43,10 +45,12 @@ pub struct SettingsCore {
     pub(crate) db: DatabaseConnection,
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) clock: SharedClock,
+    /// The declared settings every write is checked against.
+    pub(crate) schema: Arc<SchemaSource>,
 }
 
 /// What a write deletes besides the names it sets.
-enum Deletes {
+pub(crate) enum Deletes {
     /// Delete these names (absent ones are ignored).
     Names(BTreeSet<String>),
     /// Delete every stored name not being set (replace).
@@ -61,7 +65,18 @@ impl SettingsCore {
 
     /// Builds the core over a migrated database, with master keys that may be reloaded.
     pub fn with_keyring(db: DatabaseConnection, keys: Arc<KeyRing>, clock: SharedClock) -> Self {
-        SettingsCore { db, keys, clock }
+        SettingsCore {
+            db,
+            keys,
+            clock,
+            schema: Arc::new(SchemaSource::fixed(Schema::default())),
+        }
+    }
+
+    /// The same core applying `schema` (declared settings) to writes, lists and reveals.
+    pub fn with_schema(mut self, schema: Arc<SchemaSource>) -> Self {
+        self.schema = schema;
+        self
     }
 
     /// The database, for readiness checks and tools.
@@ -79,10 +94,11 @@ impl SettingsCore {
     pub async fn patch(
         &self,
         caller: &Caller,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
     ) -> Result<Vec<Masked>, SettingsError> {
         let user_id = user_of(caller)?;
         check(&changes)?;
+        self.conform_changes(&mut changes)?;
         let mut sets = BTreeMap::new();
         let mut deletes = BTreeSet::new();
         for change in changes {
@@ -102,10 +118,11 @@ impl SettingsCore {
     pub async fn replace(
         &self,
         caller: &Caller,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
     ) -> Result<Vec<Masked>, SettingsError> {
         let user_id = user_of(caller)?;
         check(&changes)?;
+        self.conform_changes(&mut changes)?;
         let sets: BTreeMap<String, Zeroizing<String>> = changes
             .into_iter()
             .filter_map(|c| c.value.map(|v| (c.name, v)))
@@ -189,8 +206,15 @@ impl SettingsCore {
             ));
         }
         budget.check()?;
-        let crate::import::Checked { entries, warnings } = budget
-            .run_blocking(move |stop| crate::import::parse_checked(&text, stop))
+        let schema = self.schema.current();
+        let crate::import::Checked {
+            entries, warnings, ..
+        } = budget
+            .run_blocking(move |stop| {
+                let mut checked = crate::import::parse_checked(&text, stop)?;
+                crate::declared::conform_entries(&schema, &mut checked)?;
+                Ok(checked)
+            })
             .await?;
         // Merged or replacing, the result holds at least every name of the file.
         if entries.len() > limits::MAX_SETTINGS {
@@ -235,7 +259,7 @@ impl SettingsCore {
     }
 
     /// Seals and writes `sets`, deletes `deletes`, in one transaction; checks the resulting count.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         user_id: &str,
         sets: BTreeMap<String, Zeroizing<String>>,

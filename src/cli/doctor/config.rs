@@ -81,6 +81,7 @@ pub(super) fn check_settings_config(
                     settings.keys.active().id
                 ),
             ));
+            checks.push(schema_check(&settings));
             Some(settings)
         }
         Err(problems) => {
@@ -88,6 +89,32 @@ pub(super) fn check_settings_config(
             None
         }
     }
+}
+
+/// The declared settings, valid (a broken schema is among the settings problems above).
+fn schema_check(settings: &latchkey_settings::SettingsConfig) -> Check {
+    let schema = &settings.schema;
+    let count = |f: fn(&latchkey_settings::schema::Declared) -> bool| {
+        schema.settings.values().filter(|d| f(d)).count()
+    };
+    let source = match &settings.schema_file {
+        Some(path) => format!("; re-read from {} while settings runs", path.display()),
+        None => String::new(),
+    };
+    Check::pass(
+        "config: settings schema",
+        format!(
+            "valid; {} declared ({} required, {} generated), undeclared names {}{source}",
+            schema.settings.len(),
+            count(|d| d.required),
+            count(|d| d.generate.is_some()),
+            if schema.allow_undeclared {
+                "allowed"
+            } else {
+                "refused"
+            },
+        ),
+    )
 }
 
 pub(super) fn check_gateway_config(config: &Config, checks: &mut Vec<Check>) {

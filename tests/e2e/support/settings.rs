@@ -243,6 +243,7 @@ impl TestSettings {
             pb::RevealSettingRequest {
                 user_id: user_id.into(),
                 name: name.into(),
+                require_valid: false,
             },
             token,
         );

@@ -266,7 +266,10 @@ async function signedIn() {
   } catch (e) { showError(e); }
 }
 
-function renderList(settings) {
+function renderList(all) {
+  // Declared settings are the form's (form.js); the table lists the others.
+  const settings = all.filter((s) => !s.declared);
+  $('list-title').textContent = settings.length < all.length ? 'Other settings' : 'Your settings';
   const body = $('settings-list');
   clear(body);
   $('empty').hidden = settings.length > 0;
@@ -288,6 +291,7 @@ function renderList(settings) {
 async function refresh() {
   const data = await api('GET', '/api/settings');
   renderList(data.settings);
+  document.dispatchEvent(new CustomEvent('latchkey:listed', { detail: data }));
 }
 
 async function deleteSetting(button, name) {
@@ -329,6 +333,7 @@ function renderPreview(result, applied) {
     : `Preview — nothing is saved until you apply: ${result.added.length} to add, ${result.changed.length} to replace, ${result.removed.length} to remove. A preview does not compare values: every stored name the file sets is listed as replaced.`;
   box.append(el('p', { class: 'summary' }, counts));
   box.append(...listOf('Added', result.added), ...listOf(applied ? 'Changed' : 'Replaced', result.changed), ...listOf('Removed', result.removed, 'bad'));
+  if (!applied) document.dispatchEvent(new CustomEvent('latchkey:previewed', { detail: result }));
   if (result.warnings.length) {
     box.append(el('h3', {}, 'Warnings'), el('ul', {}, ...result.warnings.map((w) => el('li', {}, `Line ${w.line}${w.name ? ' (' + w.name + ')' : ''}: ${w.message}`))));
   }
@@ -365,6 +370,7 @@ async function runImport(dryRun) {
       $('apply').disabled = true;
       showStatus('ok', 'Saved. Values are shown masked below.');
       renderList(result.settings);
+      await refresh();
     }
   } catch (e) {
     $('apply').disabled = true;

@@ -5,10 +5,12 @@
 //!
 //! - [`auth`]: sign-in sync, tokens, the signed-in user, JWKS, the dev session.
 //! - [`settings`]: list, merge, replace, import, delete one.
+//! - [`declared`]: the declared settings' schema, and generating a declared value.
 //! - [`ops`]: health, readiness, this document, the Settings page.
 //! - [`problems`]: the problem responses each route documents.
 
 pub mod auth;
+pub mod declared;
 pub mod ops;
 pub mod problems;
 pub mod settings;

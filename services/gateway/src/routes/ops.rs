@@ -155,6 +155,19 @@ pub async fn page_css() -> Response {
     crate::page::asset_response(crate::page::APP_CSS, "text/css; charset=utf-8")
 }
 
+/// The Settings page's form of declared settings.
+#[utoipa::path(
+    get,
+    path = "/assets/form.js",
+    tag = "page",
+    operation_id = "settingsPageFormScript",
+    security(),
+    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
+)]
+pub async fn page_form_js() -> Response {
+    crate::page::asset_response(crate::page::FORM_JS, "text/javascript; charset=utf-8")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

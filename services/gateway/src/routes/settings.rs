@@ -110,6 +110,51 @@ pub struct SettingsList {
     settings: Vec<MaskedSetting>,
 }
 
+/// A stored setting as the list shows it: masked, and what the declared settings say of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedSetting {
+    /// the declared settings name it (GET /api/settings/schema)
+    declared: bool,
+    length: i64,
+    /// at most the last four characters; empty for values shorter than 12
+    masked: String,
+    #[schema(value_type = SettingName)]
+    name: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    /// the value fits the declared settings (always true for a name they do not constrain)
+    valid: bool,
+}
+
+/// The caller's settings, masked, and the required declared settings not set yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsListing {
+    /// required declared settings not set yet
+    #[schema(value_type = Vec<SettingName>)]
+    missing: Vec<String>,
+    settings: Vec<ListedSetting>,
+}
+
+impl From<settings_pb::ListSettingsResponse> for SettingsListing {
+    fn from(response: settings_pb::ListSettingsResponse) -> Self {
+        SettingsListing {
+            missing: response.missing,
+            settings: response
+                .settings
+                .into_iter()
+                .map(|s| ListedSetting {
+                    declared: s.declared.unwrap_or(false),
+                    length: s.length,
+                    masked: s.masked,
+                    name: s.name,
+                    updated_at: s.updated_at,
+                    valid: s.valid.unwrap_or(true),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// How an import treats stored settings the file does not name.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -201,13 +246,13 @@ impl From<settings_pb::ImportDotenvResponse> for ImportResult {
     tag = "settings",
     operation_id = "listSettings",
     security(("bearer" = [])),
-    responses((status = 200, description = "masked settings", body = SettingsList), BearerProblems)
+    responses((status = 200, description = "masked settings, and the required ones missing", body = SettingsListing), BearerProblems)
 )]
 pub async fn list_settings(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
-) -> Result<Json<SettingsList>, HttpProblem> {
+) -> Result<Json<SettingsListing>, HttpProblem> {
     let token = authenticate(&state, &headers, &ctx).await?;
     let settings = retry_idempotent(&ctx.deadline(budget::READ), || {
         let mut client = state.settings();
@@ -219,11 +264,8 @@ pub async fn list_settings(
     })
     .await
     .map_err(|s| from_grpc(&s, SETTINGS, ctx.deadline(budget::READ)))?
-    .into_inner()
-    .settings;
-    Ok(Json(SettingsList {
-        settings: masked(settings),
-    }))
+    .into_inner();
+    Ok(Json(settings.into()))
 }
 
 /// The body's entries, nulls included: settings checks every name (a PUT with a bad name and a
@@ -495,6 +537,8 @@ mod tests {
             masked: "wxyz".into(),
             length: 24,
             updated_at: "2026-01-01T00:00:00Z".into(),
+            declared: None,
+            valid: None,
         }
     }
 
