@@ -78,6 +78,10 @@ catalogue! {
     UpstreamUnavailable = "UPSTREAM_UNAVAILABLE" => (Unavailable, 503, "A service Latchkey depends on is unavailable", "Retry shortly, and run `latchkey doctor` if it persists."),
     DeadlineExceeded = "DEADLINE_EXCEEDED" => (DeadlineExceeded, 504, "The request ran out of time", "Retry, and run `latchkey doctor` if it persists."),
     Internal = "INTERNAL" => (Internal, 500, "Internal error", "An internal error occurred; the server log has the details under this request id."),
+    RefreshTokenInvalid = "REFRESH_TOKEN_INVALID" => (Unauthenticated, 401, "The refresh token is not one Latchkey issued", "Sign in again to get a new refresh token; send the `refresh_token` value exactly as it was answered."),
+    RefreshTokenExpired = "REFRESH_TOKEN_EXPIRED" => (Unauthenticated, 401, "The refresh token has expired", "Sign in again: the refresh token was unused for too long or its family reached its absolute lifetime."),
+    RefreshTokenReused = "REFRESH_TOKEN_REUSED" => (Unauthenticated, 401, "A refresh token was used twice, so its family was revoked", "Sign in again, and keep only the newest refresh token: each one works once, and an old one presented again revokes them all."),
+    RefreshTokenRevoked = "REFRESH_TOKEN_REVOKED" => (Unauthenticated, 401, "The refresh token's family was revoked", "Sign in again: the family was revoked by sign-out everywhere, an administrator, or a reused token."),
 }
 
 impl Reason {

@@ -34,7 +34,8 @@ pub fn api(dev: bool) -> OpenApiRouter<GatewayState> {
         .routes(routes!(ops::openapi))
         .routes(routes!(ops::page))
         .routes(routes!(ops::page_js))
-        .routes(routes!(ops::page_css));
+        .routes(routes!(ops::page_css))
+        .routes(routes!(crate::routes::refresh::refresh));
     if dev {
         api.routes(routes!(auth::dev_session))
     } else {

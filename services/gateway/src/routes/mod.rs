@@ -6,11 +6,13 @@
 //! - [`auth`]: sign-in sync, tokens, the signed-in user, JWKS, the dev session.
 //! - [`settings`]: list, merge, replace, import, delete one.
 //! - [`ops`]: health, readiness, this document, the Settings page.
+//! - [`refresh`]: exchange a refresh token; start a family for the token and sync routes.
 //! - [`problems`]: the problem responses each route documents.
 
 pub mod auth;
 pub mod ops;
 pub mod problems;
+pub mod refresh;
 pub mod settings;
 
 use axum::body::Bytes;
