@@ -522,6 +522,29 @@ async fn rest_token_sync_and_refresh_routes(backend: Backend) {
         .unwrap();
     expect_problem(revoked, 401, "REFRESH_TOKEN_REVOKED").await;
 
+    // The Settings page loads its refresh hook before its main script.
+    let page = gw
+        .http
+        .get(gw.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hook = page
+        .find("assets/refresh.js")
+        .expect("the page loads refresh.js");
+    assert!(hook < page.find("assets/app.js").unwrap());
+    let script = gw
+        .http
+        .get(gw.url("/assets/refresh.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.text().await.unwrap().contains("api/auth/refresh"));
+
     let missing = gw
         .http
         .post(gw.url("/api/auth/refresh"))

@@ -35,7 +35,8 @@ pub fn api(dev: bool) -> OpenApiRouter<GatewayState> {
         .routes(routes!(ops::page))
         .routes(routes!(ops::page_js))
         .routes(routes!(ops::page_css))
-        .routes(routes!(crate::routes::refresh::refresh));
+        .routes(routes!(crate::routes::refresh::refresh))
+        .routes(routes!(ops::page_refresh_js));
     if dev {
         api.routes(routes!(auth::dev_session))
     } else {
