@@ -19,6 +19,8 @@ const SECRET_BEARING: &[&str] = &[
     ".latchkey.auth.v1.IssueServiceTokenRequest",
     ".latchkey.auth.v1.AuthenticateRequest",
     ".latchkey.auth.v1.AuthenticateResponse",
+    ".latchkey.auth.v1.RefreshToken",
+    ".latchkey.auth.v1.RefreshAccessTokenRequest",
     ".latchkey.settings.v1.SettingChange",
     ".latchkey.settings.v1.ImportDotenvRequest",
     ".latchkey.settings.v1.RevealSettingResponse",

@@ -79,6 +79,10 @@ catalogue! {
     DeadlineExceeded = "DEADLINE_EXCEEDED" => (DeadlineExceeded, 504, "The request ran out of time", "Retry, and run `latchkey doctor` if it persists."),
     Internal = "INTERNAL" => (Internal, 500, "Internal error", "An internal error occurred; the server log has the details under this request id."),
     SettingInvalid = "SETTING_INVALID" => (FailedPrecondition, 409, "The stored value does not fit the declared settings schema", "Ask the user to set the value again on the Settings page; GET /api/settings marks each setting's `valid`."),
+    RefreshTokenInvalid = "REFRESH_TOKEN_INVALID" => (Unauthenticated, 401, "The refresh token is not one Latchkey issued", "Sign in again to get a new refresh token; send the `refresh_token` value exactly as it was answered."),
+    RefreshTokenExpired = "REFRESH_TOKEN_EXPIRED" => (Unauthenticated, 401, "The refresh token has expired", "Sign in again: the refresh token was unused for too long or its family reached its absolute lifetime."),
+    RefreshTokenReused = "REFRESH_TOKEN_REUSED" => (Unauthenticated, 401, "A refresh token was used twice, so its family was revoked", "Sign in again, and keep only the newest refresh token: each one works once, and an old one presented again revokes them all."),
+    RefreshTokenRevoked = "REFRESH_TOKEN_REVOKED" => (Unauthenticated, 401, "The refresh token's family was revoked", "Sign in again: the family was revoked by sign-out everywhere, an administrator, or a reused token."),
 }
 
 impl Reason {

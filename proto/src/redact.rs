@@ -58,6 +58,23 @@ impl fmt::Debug for auth::AuthenticateResponse {
     }
 }
 
+impl fmt::Debug for auth::RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("refresh_token", &REDACTED)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish()
+    }
+}
+
+impl fmt::Debug for auth::RefreshAccessTokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshAccessTokenRequest")
+            .field("refresh_token", &REDACTED)
+            .finish()
+    }
+}
+
 impl fmt::Debug for settings::SettingChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = self.value.as_ref().map(|_| REDACTED);
@@ -141,6 +158,22 @@ mod tests {
                 settings::RevealSettingResponse {
                     name: "K".into(),
                     value: "SECRET".into()
+                }
+            ),
+            format!(
+                "{:?}",
+                auth::RefreshAccessTokenResponse {
+                    token: None,
+                    refresh: Some(auth::RefreshToken {
+                        refresh_token: "lkr_SECRET".into(),
+                        refresh_expires_in: 60
+                    })
+                }
+            ),
+            format!(
+                "{:?}",
+                auth::RefreshAccessTokenRequest {
+                    refresh_token: "lkr_SECRET".into()
                 }
             ),
         ];

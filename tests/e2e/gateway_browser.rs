@@ -622,3 +622,63 @@ async fn the_declared_settings_form_in_headless_chromium() {
     gw.stop().await;
     settings.stop().await;
 }
+
+/// A page opened with only `#refresh_token=…` (no access token) renews through
+/// `POST /api/auth/refresh` (page/refresh.js): it signs in, strips the fragment, and keeps the
+/// rotated refresh token; the one in the link is retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_signs_in_with_a_refresh_token() {
+    if !chromium_available() {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let listener = TestSettings::reserve().await;
+    let settings_url = format!("http://{}", listener.local_addr().unwrap());
+    let auth = spawn_auth(&db, Some(settings_url)).await;
+    let config = settings_config(&db, &auth.url(), &master_keys_text(&["k1"]));
+    let settings = TestSettings::spawn_on(config, listener, &auth).await;
+    let gw = TestGateway::spawn(&auth.url(), &settings.url()).await;
+    gw.sync_user("page-refresh").await;
+    let answer: Value = gw
+        .http
+        .post(gw.url("/api/auth/token"))
+        .header("X-Latchkey-Sync-Secret", SYNC_SECRET)
+        .json(&json!({"email": "page-refresh@example.com", "refresh": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = answer["refresh_token"].as_str().unwrap().to_owned();
+
+    let driver = Driver::start().await;
+    driver
+        .goto(&gw.url(&format!("/#refresh_token={first}")))
+        .await;
+    let who = driver.wait_for("#who-email").await;
+    assert_eq!(driver.text(&who).await, "page-refresh@example.com");
+    assert_eq!(driver.script("return location.hash").await, "");
+    let held = driver
+        .script("return sessionStorage.getItem('latchkey.refresh')")
+        .await;
+    let held = held.as_str().expect("the page keeps a refresh token");
+    assert!(held.starts_with("lkr_") && held != first, "{held}");
+    assert!(
+        !driver.source().await.contains(&first[4..]),
+        "the token is not in the page"
+    );
+    driver.quit().await;
+
+    // The link's token was exchanged: past the grace window it is a reuse.
+    auth.clock.advance(11);
+    let reused = gw
+        .http
+        .post(gw.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": first}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = reused.json().await.unwrap();
+    assert_eq!(body["code"], "REFRESH_TOKEN_REUSED", "{body}");
+}

@@ -25,6 +25,7 @@ mod gateway_identities;
 mod gateway_settings;
 mod grpc_limits;
 mod outside_clients;
+mod refresh_tokens;
 mod seal_keys;
 mod settings_grpc;
 mod settings_probe;

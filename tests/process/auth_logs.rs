@@ -1,5 +1,5 @@
 //! Runs auth with every log line captured (DEBUG, all targets) through sync, token issue, service
-//! tokens, failed and legacy authentications, and proves no secret or token appears in the logs.
+//! tokens, failed and legacy authentications, refresh tokens (issue, rotation, reuse), and proves no secret or token appears in the logs.
 
 use crate::support::*;
 use latchkey_auth::tokens::sign_hs256;
@@ -53,6 +53,36 @@ async fn no_secret_or_token_reaches_the_logs() {
         &serde_json::json!({"sub": "logs@example.com", "iss": "https://app.example.com", "aud": "latchkey", "exp": 9_999_999_999i64}),
     );
     auth.authenticate(&legacy).await.unwrap();
+    let first_refresh = client
+        .issue_refresh_token(with_sync_secret(
+            pb::IssueRefreshTokenRequest {
+                user: Some(pb::issue_refresh_token_request::User::UserId(
+                    user_id.clone(),
+                )),
+            },
+            SYNC_SECRET,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .refresh
+        .unwrap()
+        .refresh_token;
+    let exchange = |token: &str| pb::RefreshAccessTokenRequest {
+        refresh_token: token.to_owned(),
+    };
+    let next_refresh = client
+        .refresh_access_token(exchange(&first_refresh))
+        .await
+        .unwrap()
+        .into_inner()
+        .refresh
+        .unwrap()
+        .refresh_token;
+    auth.clock.advance(60);
+    let reused = client.refresh_access_token(exchange(&first_refresh)).await;
+    assert!(reused.is_err(), "a replayed refresh token is refused");
+    let _ = client.refresh_access_token(exchange(&next_refresh)).await;
     client
         .revoke_user_tokens(with_bearer(pb::RevokeUserTokensRequest {}, &token))
         .await
@@ -77,6 +107,8 @@ async fn no_secret_or_token_reaches_the_logs() {
         service.as_str(),
         legacy.as_str(),
         tampered.as_str(),
+        first_refresh.as_str(),
+        next_refresh.as_str(),
     ];
     for secret in secrets {
         // Whole values, and any 16-character window of them (a token's signature alone is a leak).

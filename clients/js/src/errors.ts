@@ -35,6 +35,10 @@ export const ERROR_CODES = [
   'DEADLINE_EXCEEDED',
   'INTERNAL',
   'SETTING_INVALID',
+  'REFRESH_TOKEN_INVALID',
+  'REFRESH_TOKEN_EXPIRED',
+  'REFRESH_TOKEN_REUSED',
+  'REFRESH_TOKEN_REVOKED',
 ] as const;
 
 /** A catalogue reason code, e.g. `TOKEN_EXPIRED`. */

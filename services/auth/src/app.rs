@@ -40,6 +40,7 @@ const CREDENTIAL_METHODS: &[&str] = &[
     "/latchkey.auth.v1.AuthService/SyncUser",
     "/latchkey.auth.v1.AuthService/IssueToken",
     "/latchkey.auth.v1.AuthService/IssueServiceToken",
+    "/latchkey.auth.v1.AuthService/IssueRefreshToken",
 ];
 const CREDENTIAL_FAILURES: &[Reason] = &[
     Reason::SyncSecretMissing,

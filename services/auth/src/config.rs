@@ -52,6 +52,8 @@ pub struct AuthConfig {
     pub settings_url: Option<String>,
     /// Load shedding and the per-peer credential-failure limit of the gRPC server.
     pub limits: latchkey_common::grpc_limits::GrpcLimits,
+    /// Lifetimes and grace window of refresh tokens.
+    pub refresh: crate::refresh::RefreshRules,
 }
 
 const GENERATE: &str = "generate one with `openssl rand -base64 32`";
@@ -98,6 +100,7 @@ impl AuthConfig {
             authjs,
         };
         let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
+        let refresh = crate::refresh::RefreshRules::from_config(config, &mut problems);
         let built = (|| {
             Some(AuthConfig {
                 database_url,
@@ -117,6 +120,7 @@ impl AuthConfig {
                 link_verified_emails: config.flag(LINK_VERIFIED_EMAILS, &mut problems),
                 settings_url: config.get(SETTINGS_URL).map(str::to_owned),
                 limits,
+                refresh: refresh?,
             })
         })();
         config.flag(AUTO_MIGRATE, &mut problems);

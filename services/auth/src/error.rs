@@ -48,6 +48,18 @@ pub enum AuthError {
     Remote(ApiError),
     #[error("{0}")]
     Internal(String),
+    /// A refresh token auth never issued (or whose user is gone).
+    #[error("refresh token invalid")]
+    RefreshTokenInvalid,
+    /// A refresh token past its idle or absolute lifetime.
+    #[error("refresh token expired")]
+    RefreshTokenExpired,
+    /// A retired refresh token presented after the grace window; its family is now revoked.
+    #[error("refresh token reused; family revoked")]
+    RefreshTokenReused,
+    /// A refresh token of a revoked family.
+    #[error("refresh token family revoked")]
+    RefreshTokenRevoked,
 }
 
 impl From<sea_orm::DbErr> for AuthError {
@@ -108,6 +120,10 @@ impl From<AuthError> for ApiError {
             E::Upstream(what) => ApiError::unavailable(what),
             E::Remote(error) => error,
             E::SealKeyMismatch(_) | E::Internal(_) => ApiError::internal(),
+            E::RefreshTokenInvalid => ApiError::new(Reason::RefreshTokenInvalid, "This is not a refresh token Latchkey issued (or its user was deleted); sign in again and send the `refresh_token` exactly as it was answered."),
+            E::RefreshTokenExpired => ApiError::new(Reason::RefreshTokenExpired, "This refresh token has expired (unused too long, or its sign-in reached its absolute lifetime); sign in again."),
+            E::RefreshTokenReused => ApiError::new(Reason::RefreshTokenReused, "This refresh token was already exchanged, so it was presented twice: every refresh token from the same sign-in is now revoked. Sign in again, and store each rotated refresh token before using it."),
+            E::RefreshTokenRevoked => ApiError::new(Reason::RefreshTokenRevoked, format!("This refresh token's family was revoked (sign-out everywhere, an administrator, or a reused token). {SIGN_IN_AGAIN}")),
         }
     }
 }

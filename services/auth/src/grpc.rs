@@ -73,6 +73,13 @@ fn access_token(issued: crate::service::Issued) -> pb::AccessToken {
     }
 }
 
+fn refresh_message(refresh: crate::refresh::IssuedRefresh) -> pb::RefreshToken {
+    pb::RefreshToken {
+        refresh_token: refresh.token,
+        refresh_expires_in: refresh.expires_in,
+    }
+}
+
 fn authenticated(
     principal: Principal,
     exchanged: Option<SecretString>,
@@ -233,6 +240,43 @@ impl AuthService for AuthGrpc {
             .map_err(|e| status(metadata, e))?;
         Ok(Response::new(pb::RevokeUserTokensResponse {
             revoked_before,
+        }))
+    }
+
+    async fn issue_refresh_token(
+        &self,
+        request: Request<pb::IssueRefreshTokenRequest>,
+    ) -> Result<Response<pb::IssueRefreshTokenResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let who = match request.into_inner().user {
+            Some(pb::issue_refresh_token_request::User::UserId(id)) => UserRef::Id(id),
+            Some(pb::issue_refresh_token_request::User::Email(email)) => UserRef::Email(email),
+            None => UserRef::Id(String::new()),
+        };
+        let issued = self
+            .core
+            .issue_token_with_refresh(sync_secret(&metadata), who)
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::IssueRefreshTokenResponse {
+            token: Some(access_token(issued.access)),
+            refresh: Some(refresh_message(issued.refresh)),
+        }))
+    }
+
+    async fn refresh_access_token(
+        &self,
+        request: Request<pb::RefreshAccessTokenRequest>,
+    ) -> Result<Response<pb::RefreshAccessTokenResponse>, Status> {
+        let metadata = request.metadata().clone();
+        let refreshed = self
+            .core
+            .refresh(&request.into_inner().refresh_token)
+            .await
+            .map_err(|e| status(&metadata, e))?;
+        Ok(Response::new(pb::RefreshAccessTokenResponse {
+            token: Some(access_token(refreshed.access)),
+            refresh: Some(refresh_message(refreshed.refresh)),
         }))
     }
 }

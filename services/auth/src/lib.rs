@@ -10,6 +10,7 @@
 //! - [`tokens`]: signing, and the rules for the web app's tokens (pure, clock passed in); the
 //!   verify-only rules, claims and refusals are latchkey-client's, shared with every verifier.
 //! - [`authjs`]: the web app's Auth.js session tokens (JWE), keys derived from its secret.
+//! - [`refresh`]: refresh tokens: rotation on use, reuse detection, families, grace window.
 //! - [`service`]: the domain: sync, issue, authenticate, revoke, delete.
 //! - [`error`]: domain errors and their mapping onto the catalogue.
 //! - [`grpc`]: the `AuthService` adapter; [`purge`]: the call to settings on user deletion.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod grpc;
 pub mod keys;
 pub mod purge;
+pub mod refresh;
 pub mod service;
 pub mod store;
 pub mod tokens;

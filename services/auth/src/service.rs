@@ -85,6 +85,8 @@ pub struct AuthCore {
     jit_provisioning: bool,
     link_verified_emails: bool,
     clock: SharedClock,
+    /// Lifetimes of refresh tokens ([`crate::refresh`]).
+    refresh_rules: crate::refresh::RefreshRules,
     /// When keys were last re-read for an unknown `kid`; held during that re-read, so callers
     /// arriving meanwhile wait for it and use its keys.
     last_forced_reload: tokio::sync::Mutex<Option<Instant>>,
@@ -122,6 +124,7 @@ impl AuthCore {
             jit_provisioning: config.jit_provisioning,
             link_verified_emails: config.link_verified_emails,
             clock,
+            refresh_rules: config.refresh,
             last_forced_reload: tokio::sync::Mutex::new(None),
             purger,
         })
@@ -130,6 +133,16 @@ impl AuthCore {
     /// The database, for readiness checks.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The clock every lifetime is measured with.
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Lifetimes of refresh tokens.
+    pub(crate) fn refresh_rules(&self) -> crate::refresh::RefreshRules {
+        self.refresh_rules
     }
 
     /// Re-reads signing keys (periodically, so rotation needs no restart).
@@ -188,6 +201,16 @@ impl AuthCore {
         secret: Option<&str>,
         who: UserRef,
     ) -> Result<Issued, AuthError> {
+        let user = self.token_user(secret, who).await?;
+        self.issue_for_user(&user)
+    }
+
+    /// The synced, enabled user a token request names, after checking the sync secret.
+    pub(crate) async fn token_user(
+        &self,
+        secret: Option<&str>,
+        who: UserRef,
+    ) -> Result<users::Model, AuthError> {
         self.check_sync_secret(secret)?;
         let user = match who {
             UserRef::Id(id) if !id.trim().is_empty() => self
@@ -207,7 +230,7 @@ impl AuthCore {
         if user.disabled {
             return Err(AuthError::UserDisabled(user.id));
         }
-        self.issue_for_user(&user)
+        Ok(user)
     }
 
     /// Client-credentials: a token with the requested scopes (or all the client may have).
@@ -277,7 +300,7 @@ impl AuthCore {
         }
     }
 
-    fn issue_for_user(&self, user: &users::Model) -> Result<Issued, AuthError> {
+    pub(crate) fn issue_for_user(&self, user: &users::Model) -> Result<Issued, AuthError> {
         self.issue(self.user_claims(user))
     }
 
@@ -435,12 +458,15 @@ impl AuthCore {
         Ok((user, principal.identity))
     }
 
-    /// Revokes every token issued to the bearer token's user so far. Returns the boundary.
+    /// Revokes every token issued to the bearer token's user so far, refresh families included.
+    /// Returns the boundary.
     pub async fn revoke_tokens(&self, token: &str) -> Result<i64, AuthError> {
         let user = self.current_user(token).await?;
-        users::revoke_until_now(&self.db, &user.id, self.clock.now())
+        let boundary = users::revoke_until_now(&self.db, &user.id, self.clock.now())
             .await?
-            .ok_or(AuthError::UserNotSynced(user.id))
+            .ok_or_else(|| AuthError::UserNotSynced(user.id.clone()))?;
+        self.revoke_refresh_families(&user.id).await?;
+        Ok(boundary)
     }
 
     /// Deletes the bearer token's user; their settings go first, so nothing is left orphaned.

@@ -9,7 +9,8 @@
 //!
 //! Renewal: a fragment `&renew=/api/latchkey/token` names the embedding app's token URL; the page
 //! asks it (same origin, with the app's cookie) for a fresh token within a minute of expiry or on
-//! `TOKEN_EXPIRED`, and retries the call once. For that the app serves this page under its own
+//! `TOKEN_EXPIRED`, and retries the call once. A page opened with `#refresh_token=…` renews
+//! through `POST /api/auth/refresh` instead (page/refresh.js), storing each rotated token. For that the app serves this page under its own
 //! origin (e.g. `/latchkey/`, proxied to the gateway), which is why every URL in the page is
 //! relative. See clients/js (`@latchkey/client/next`).
 
@@ -20,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 pub const INDEX_HTML: &str = include_str!("page/index.html");
 /// The page's behaviour.
 pub const APP_JS: &str = include_str!("page/app.js");
+/// The page's refresh-token hook (a page opened with `#refresh_token=…`); loaded before app.js.
+pub const REFRESH_JS: &str = include_str!("page/refresh.js");
 /// The page's look.
 pub const APP_CSS: &str = include_str!("page/app.css");
 /// The declared settings' form (built from `GET /api/settings/schema`).

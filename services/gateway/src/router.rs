@@ -37,7 +37,9 @@ pub fn api(dev: bool) -> OpenApiRouter<GatewayState> {
         .routes(routes!(ops::page_css))
         .routes(routes!(declared::get_schema))
         .routes(routes!(declared::generate_setting))
-        .routes(routes!(ops::page_form_js));
+        .routes(routes!(ops::page_form_js))
+        .routes(routes!(crate::routes::refresh::refresh))
+        .routes(routes!(ops::page_refresh_js));
     if dev {
         api.routes(routes!(auth::dev_session))
     } else {

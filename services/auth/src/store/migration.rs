@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateUsersAndKeys),
             Box::new(super::migration_identities::UsersOwnIdentities),
             Box::new(super::seal_fingerprint::AddSealFingerprint),
+            Box::new(super::migration_refresh_tokens::CreateRefreshTokens),
         ]
     }
 }

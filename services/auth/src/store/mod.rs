@@ -5,6 +5,8 @@
 pub mod identities;
 pub mod migration;
 mod migration_identities;
+mod migration_refresh_tokens;
+pub mod refresh_tokens;
 mod seal_fingerprint;
 pub mod signing_keys;
 pub mod users;

@@ -137,11 +137,12 @@ pub async fn revoke_until_now<C: ConnectionTrait>(
     Ok(find(db, id).await?.map(|user| user.tokens_valid_after))
 }
 
-/// Deletes the user and their identities, in one transaction.
+/// Deletes the user, their identities and their refresh tokens, in one transaction.
 pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
     use sea_orm::TransactionTrait;
     let txn = db.begin().await?;
     identities::delete_of_user(&txn, id).await?;
+    super::refresh_tokens::delete_of_user(&txn, id).await?;
     Entity::delete_by_id(id.to_owned()).exec(&txn).await?;
     txn.commit().await
 }

@@ -61,6 +61,8 @@ const RENEW_KEY = 'latchkey.renew';
 const RENEW_BEFORE_SECONDS = 60;
 
 function renewUrl() { return sessionStorage.getItem(RENEW_KEY); }
+// A refresh token the page was opened with renews instead (refresh.js).
+const refreshHook = typeof LatchkeyRefresh === 'undefined' ? null : LatchkeyRefresh;
 
 // Only a URL of this page's own origin: the app's cookie goes there, and a token from
 // anywhere else must never be taken.
@@ -89,7 +91,7 @@ function claims(t) {
 // Within a minute of expiry (a quarter of the lifetime for short-lived tokens).
 function expiresSoon(t) {
   const c = t && claims(t);
-  if (!c || typeof c.exp !== 'number' || !renewUrl()) return false;
+  if (!c || typeof c.exp !== 'number' || (!renewUrl() && !(refreshHook && refreshHook.held()))) return false;
   const lifetime = typeof c.iat === 'number' ? c.exp - c.iat : RENEW_BEFORE_SECONDS * 4;
   return Date.now() / 1000 >= c.exp - Math.min(RENEW_BEFORE_SECONDS, lifetime / 4);
 }
@@ -98,6 +100,7 @@ function expiresSoon(t) {
 // request at a time. True when the page holds a fresh token.
 let renewing = null;
 function renew() {
+  if (refreshHook && refreshHook.held()) return refreshHook.renew();
   const url = renewUrl();
   if (!url) return Promise.resolve(false);
   if (!renewing) {
@@ -248,6 +251,7 @@ function box_data(code) { $('status').setAttribute('data-code', code || ''); }
 function signOut(clearStatus) {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(RENEW_KEY);
+  if (refreshHook) refreshHook.forget();
   $('app').hidden = true;
   $('who').hidden = true;
   $('signin').hidden = false;

@@ -62,6 +62,11 @@ pub struct SyncUserRequest {
     #[serde(default)]
     #[schema(max_length = 2048, pattern = r"^\s*(https?://[\s\S]*)?$")]
     avatar_url: Option<String>,
+    /// also answer a refresh token (`refresh_token`, `refresh_expires_in`); see
+    /// `POST /api/auth/refresh`
+    #[serde(default)]
+    #[schema(default = false, nullable = false)]
+    refresh: Option<bool>,
 }
 
 const SYNC_EXAMPLE: &str = r#"{"provider": "github", "subject": "12345", "email": "ada@example.com", "email_verified": true, "name": "Ada"} or {"email": "ada@example.com", "name": "Ada"}"#;
@@ -77,6 +82,11 @@ pub struct TokenRequest {
     #[serde(default)]
     #[schema(format = Email, max_length = 320, nullable = false)]
     email: Option<String>,
+    /// also answer a refresh token (`refresh_token`, `refresh_expires_in`); see
+    /// `POST /api/auth/refresh`
+    #[serde(default)]
+    #[schema(default = false, nullable = false)]
+    refresh: Option<bool>,
 }
 
 /// A user as sync answers it.
@@ -143,11 +153,19 @@ impl From<auth_pb::User> for Me {
     }
 }
 
-/// A fresh access token.
+/// A fresh access token, and a refresh token when the request asked for one.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     expires_in: i64,
+    /// seconds until the refresh token expires unused (only with `"refresh": true`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    refresh_expires_in: Option<i64>,
+    /// present it to `POST /api/auth/refresh` (only with `"refresh": true`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    refresh_token: Option<String>,
     #[schema(examples("Bearer"))]
     token_type: String,
 }
@@ -163,16 +181,40 @@ impl From<Option<auth_pb::AccessToken>> for TokenResponse {
         TokenResponse {
             access_token: token.access_token,
             expires_in: token.expires_in,
+            refresh_expires_in: None,
+            refresh_token: None,
             token_type,
         }
     }
 }
 
-/// The user sync created or updated, and a fresh token for them.
+impl TokenResponse {
+    /// The answer of a request that asked for a refresh token.
+    fn with_refresh(pair: super::refresh::RefreshResponse) -> Self {
+        TokenResponse {
+            access_token: pair.access_token,
+            expires_in: pair.expires_in,
+            refresh_expires_in: Some(pair.refresh_expires_in),
+            refresh_token: Some(pair.refresh_token),
+            token_type: pair.token_type,
+        }
+    }
+}
+
+/// The user sync created or updated, and a fresh token for them (and a refresh token when the
+/// request asked for one).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncUserResponse {
     access_token: String,
     expires_in: i64,
+    /// seconds until the refresh token expires unused (only with `"refresh": true`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    refresh_expires_in: Option<i64>,
+    /// present it to `POST /api/auth/refresh` (only with `"refresh": true`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    refresh_token: Option<String>,
     #[schema(examples("Bearer"))]
     token_type: String,
     user: User,
@@ -223,21 +265,37 @@ pub async fn sync_user(
 ) -> Result<Json<SyncUserResponse>, HttpProblem> {
     let secret = sync_gate(&state, &ctx, &headers)?;
     let bytes = read_body(&headers, body).await?;
-    let message = sync_request(&bytes)?;
-    Ok(Json(call_sync_user(&state, &ctx, message, secret).await?))
+    let (message, refresh) = sync_body(&bytes)?;
+    let mut answer = call_sync_user(&state, &ctx, message, secret.clone()).await?;
+    if refresh {
+        let user = auth_pb::issue_refresh_token_request::User::UserId(answer.user.id.clone());
+        let pair = super::refresh::start_family(&state, &ctx, user, &secret).await?;
+        answer.access_token = pair.access_token;
+        answer.expires_in = pair.expires_in;
+        answer.refresh_token = Some(pair.refresh_token);
+        answer.refresh_expires_in = Some(pair.refresh_expires_in);
+    }
+    Ok(Json(answer))
 }
 
 /// The sync-user body as the RPC's request (shared with [`super::decode_body`]).
 pub(crate) fn sync_request(bytes: &Bytes) -> Result<auth_pb::SyncUserRequest, ApiError> {
+    Ok(sync_body(bytes)?.0)
+}
+
+/// The sync-user body as the RPC's request, and whether it asks for a refresh token.
+fn sync_body(bytes: &Bytes) -> Result<(auth_pb::SyncUserRequest, bool), ApiError> {
     let body: SyncUserRequest = parse_json(bytes, SYNC_EXAMPLE)?;
-    Ok(auth_pb::SyncUserRequest {
+    let refresh = body.refresh.unwrap_or(false);
+    let message = auth_pb::SyncUserRequest {
         provider: body.provider.unwrap_or_default(),
         subject: body.subject.unwrap_or_default(),
         email: body.email,
         name: body.name.unwrap_or_default(),
         avatar_url: body.avatar_url.unwrap_or_default(),
         email_verified: body.email_verified,
-    })
+    };
+    Ok((message, refresh))
 }
 
 /// `Auth.SyncUser` with the sync secret; auth's verdict on the secret is remembered.
@@ -259,6 +317,8 @@ async fn call_sync_user(
     Ok(SyncUserResponse {
         access_token: token.access_token,
         expires_in: token.expires_in,
+        refresh_expires_in: None,
+        refresh_token: None,
         token_type: token.token_type,
         user: response.user.unwrap_or_default().into(),
     })
@@ -282,7 +342,12 @@ pub async fn issue_token(
 ) -> Result<Json<TokenResponse>, HttpProblem> {
     let secret = sync_gate(&state, &ctx, &headers)?;
     let bytes = read_body(&headers, body).await?;
-    let user = token_user(&bytes)?;
+    let (user, refresh) = token_body(&bytes)?;
+    if refresh {
+        let user = super::refresh::same_user(user);
+        let pair = super::refresh::start_family(&state, &ctx, user, &secret).await?;
+        return Ok(Json(TokenResponse::with_refresh(pair)));
+    }
     let message = auth_pb::IssueTokenRequest { user: Some(user) };
     let request = with_sync_secret(grpc_request(message, &ctx, budget::SYNC), &secret);
     let result = state
@@ -297,11 +362,19 @@ pub async fn issue_token(
 /// The token body's user: exactly one of `user_id` or `email` (shared with
 /// [`super::decode_body`]).
 pub(crate) fn token_user(bytes: &Bytes) -> Result<auth_pb::issue_token_request::User, ApiError> {
-    let body: TokenRequest =
-        parse_json(bytes, r#"{"user_id": "…"} or {"email": "ada@example.com"}"#)?;
+    Ok(token_body(bytes)?.0)
+}
+
+/// The token body's user, and whether it asks for a refresh token.
+fn token_body(bytes: &Bytes) -> Result<(auth_pb::issue_token_request::User, bool), ApiError> {
+    let body: TokenRequest = parse_json(
+        bytes,
+        r#"{"user_id": "…"} or {"email": "ada@example.com", "refresh": true}"#,
+    )?;
+    let refresh = body.refresh.unwrap_or(false);
     match (body.user_id, body.email) {
-        (Some(id), None) => Ok(auth_pb::issue_token_request::User::UserId(id)),
-        (None, Some(email)) => Ok(auth_pb::issue_token_request::User::Email(email)),
+        (Some(id), None) => Ok((auth_pb::issue_token_request::User::UserId(id), refresh)),
+        (None, Some(email)) => Ok((auth_pb::issue_token_request::User::Email(email), refresh)),
         _ => Err(ApiError::invalid(
             "Name the user with exactly one of `user_id` or `email`.",
             vec![Violation::new(
@@ -510,6 +583,8 @@ mod tests {
         let answer = SyncUserResponse {
             access_token: "t".into(),
             expires_in: 900,
+            refresh_expires_in: None,
+            refresh_token: None,
             token_type: "Bearer".into(),
             user: user().into(),
         };

@@ -7,12 +7,14 @@
 //! - [`settings`]: list, merge, replace, import, delete one.
 //! - [`declared`]: the declared settings' schema, and generating a declared value.
 //! - [`ops`]: health, readiness, this document, the Settings page.
+//! - [`refresh`]: exchange a refresh token; start a family for the token and sync routes.
 //! - [`problems`]: the problem responses each route documents.
 
 pub mod auth;
 pub mod declared;
 pub mod ops;
 pub mod problems;
+pub mod refresh;
 pub mod settings;
 
 use axum::body::Bytes;

@@ -142,6 +142,19 @@ pub async fn page_js() -> Response {
     crate::page::asset_response(crate::page::APP_JS, "text/javascript; charset=utf-8")
 }
 
+/// The Settings page's refresh-token hook (page/refresh.js).
+#[utoipa::path(
+    get,
+    path = "/assets/refresh.js",
+    tag = "page",
+    operation_id = "settingsPageRefreshScript",
+    security(),
+    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
+)]
+pub async fn page_refresh_js() -> Response {
+    crate::page::asset_response(crate::page::REFRESH_JS, "text/javascript; charset=utf-8")
+}
+
 /// The Settings page's style sheet.
 #[utoipa::path(
     get,

@@ -12,7 +12,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 fn describe(status: u16) -> &'static str {
     match status {
         400 => "INVALID_ARGUMENT: the body or a field is invalid; `errors` lists each problem",
-        401 => "TOKEN_* / USER_NOT_SYNCED / SYNC_SECRET_*: see `code`; `WWW-Authenticate` says why",
+        401 => {
+            "TOKEN_* / USER_NOT_SYNCED / SYNC_SECRET_* / REFRESH_TOKEN_*: see `code`; `WWW-Authenticate` says why"
+        }
         403 => "USER_DISABLED or SCOPE_MISSING",
         404 => "NOT_FOUND",
         409 => {
@@ -99,6 +101,14 @@ pub struct TokenProblems;
 impl IntoResponses for TokenProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         problems(&[400, 401, 403, 404, 409, 413, 429, 503, 504])
+    }
+}
+
+/// `POST /api/auth/refresh`: a body, the refresh token as credential, the sync rate limit.
+pub struct RefreshProblems;
+impl IntoResponses for RefreshProblems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        problems(&[400, 401, 403, 413, 429, 503, 504])
     }
 }
 
