@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateUsersAndKeys),
             Box::new(super::migration_identities::UsersOwnIdentities),
             Box::new(super::seal_fingerprint::AddSealFingerprint),
+            Box::new(super::key_life_cycle::KeyLifeCycle),
         ]
     }
 }

@@ -3,9 +3,11 @@
 //! reads them.
 
 pub mod identities;
+mod key_life_cycle;
 pub mod migration;
 mod migration_identities;
 mod seal_fingerprint;
+pub mod signing_key_lease;
 pub mod signing_keys;
 pub mod users;
 
