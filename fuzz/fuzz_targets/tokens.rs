@@ -7,9 +7,9 @@
 //! the time budget (`latchkey_fuzz::budget`).
 #![no_main]
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use latchkey_auth::authjs::{self, AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES};
-use latchkey_auth::keys::{ActiveKey, KeySet, PublishedKey};
+use latchkey_auth::keys::{ActiveKey, KeySet, PublishedKey, SigningAlg};
 use latchkey_auth::tokens::{self, LegacyRules, SecretHint, TokenRules};
 use latchkey_fuzz::budget;
 use libfuzzer_sys::fuzz_target;
@@ -105,21 +105,15 @@ fn fixture() -> Fixture {
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("pkcs8");
     let public = pair.public_key().as_ref().to_vec();
     let encoding = EncodingKey::from_ed_der(pkcs8.as_ref());
+    let active = ActiveKey::from_pkcs8("k1".into(), SigningAlg::EdDSA, pkcs8.as_ref())
+        .expect("pkcs8");
     let mut keys = KeySet {
-        active: Some(Arc::new(ActiveKey {
-            kid: "k1".into(),
-            encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
-        })),
+        active: Some(Arc::new(active)),
         ..Default::default()
     };
     keys.published.insert(
         "k1".into(),
-        PublishedKey {
-            kid: "k1".into(),
-            decoding: DecodingKey::from_ed_der(&public),
-            public_key: public,
-            publish_until: None,
-        },
+        PublishedKey::new("k1".into(), SigningAlg::EdDSA, public, None),
     );
     let secret = SecretString::from(WEB_APP_SECRET);
     let rules = [

@@ -53,7 +53,7 @@ macro_rules! catalogue {
 catalogue! {
     TokenMissing = "TOKEN_MISSING" => (Unauthenticated, 401, "No access token was sent", "Send the access token as `Authorization: Bearer <token>` (gRPC: `authorization` metadata)."),
     TokenMalformed = "TOKEN_MALFORMED" => (Unauthenticated, 401, "The access token is not a well-formed JWT", "Send the access token itself (a JWT from sync-user or the token route), not a cookie or another value."),
-    TokenAlgorithmRejected = "TOKEN_ALGORITHM_REJECTED" => (Unauthenticated, 401, "The token's signing algorithm is not accepted", "Use a token Latchkey issued (EdDSA); for the web app's own HS256 tokens turn legacy mode on."),
+    TokenAlgorithmRejected = "TOKEN_ALGORITHM_REJECTED" => (Unauthenticated, 401, "The token's signing algorithm is not accepted", "Use a token Latchkey issued (EdDSA or ES256, as its key in the JWKS says); for the web app's own HS256 tokens turn legacy mode on."),
     TokenKeyUnknown = "TOKEN_KEY_UNKNOWN" => (Unauthenticated, 401, "The token was signed by a key Latchkey does not publish", "Get a new token from this Latchkey installation; its signing keys are listed at /.well-known/jwks.json."),
     TokenSignatureInvalid = "TOKEN_SIGNATURE_INVALID" => (Unauthenticated, 401, "The token's signature does not verify", "Get a new token; if the web app signs its own, check its secret with `latchkey fingerprint`."),
     TokenExpired = "TOKEN_EXPIRED" => (Unauthenticated, 401, "The access token has expired", "Get a new token (sign in again, or call the token route) and cache it no longer than `expires_in`."),

@@ -12,7 +12,20 @@ use latchkey_common::config::{Config, ENCRYPTION_KEYS};
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Make a new signing key active; the old one stays published until its tokens expire.
-    RotateSigning,
+    /// With --standby the new key is only published (it signs after --activate, or when
+    /// automatic rotation gets to it); --activate KID makes a standby key the active one.
+    RotateSigning {
+        /// Publish a new key now and let it sign later (after one JWKS cache lifetime).
+        #[arg(long, conflicts_with = "activate")]
+        standby: bool,
+        /// Make standby key KID the active one (the current key retires).
+        #[arg(long, value_name = "KID")]
+        activate: Option<String>,
+        /// With --activate: activate before the key has been published one JWKS cache
+        /// lifetime (verifiers holding an older cached JWKS refetch it on the unknown kid).
+        #[arg(long, requires = "activate")]
+        force: bool,
+    },
     /// Retire every signing key the configured seal key cannot open (LATCHKEY_SEAL_KEY changed
     /// and the old one is lost) and create a new active key. Every token those keys signed stops
     /// working. Asks for confirmation unless --yes.
@@ -60,7 +73,7 @@ pub async fn run(command: KeysCommand, config: &Config) -> Result<(), Failure> {
                 }
             }
         }
-        KeysCommand::RotateSigning => signing(command, config).await,
+        KeysCommand::RotateSigning { .. } => signing(command, config).await,
         KeysCommand::ResetSigning { yes } => reset_signing(config, yes).await,
     }
 }
@@ -118,7 +131,7 @@ async fn reset_signing(config: &Config, yes: bool) -> Result<(), Failure> {
             "not confirmed: nothing changed"
         )));
     }
-    let reset = keys::reset_signing(&db, &auth.seal_key, now)
+    let reset = keys::reset_signing(&db, &auth.seal_key, now, auth.key_policy.algorithm)
         .await
         .map_err(anyhow::Error::from)?;
     for key in &reset.retired {
@@ -157,32 +170,27 @@ fn confirmed() -> Result<bool, Failure> {
 async fn signing(command: KeysCommand, config: &Config) -> Result<(), Failure> {
     let (auth, db) = auth_db(config).await?;
     match command {
-        KeysCommand::RotateSigning => {
+        KeysCommand::RotateSigning {
+            standby,
+            activate,
+            force,
+        } => {
             let now = SystemClock.now();
-            latchkey_auth::keys::ensure_active_key(&db, &auth.seal_key, now)
-                .await
-                .map_err(anyhow::Error::from)?;
-            let rotation = latchkey_auth::keys::rotate(
+            latchkey_auth::keys::ensure_active_key(
                 &db,
                 &auth.seal_key,
                 now,
-                auth.rules.ttl,
-                auth.rules.leeway,
+                auth.key_policy.algorithm,
             )
             .await
             .map_err(anyhow::Error::from)?;
-            println!("new active signing key: {}", rotation.new_kid);
-            for kid in &rotation.retired {
-                println!(
-                    "retired {kid}: still published until {}",
-                    rfc3339(rotation.publish_until)
-                );
-            }
-            for kid in &rotation.removed {
-                println!("removed {kid}: its tokens have all expired");
+            match (standby, activate) {
+                (true, _) => add_standby(&auth, &db, now).await?,
+                (false, Some(kid)) => activate_key(&auth, &db, &kid, now, force).await?,
+                (false, None) => rotate_now(&auth, &db, now).await?,
             }
             println!(
-                "running auth services pick the new key up within {}s; no restart needed",
+                "running auth services pick the change up within {}s; no restart needed",
                 auth.key_refresh.as_secs()
             );
         }
@@ -193,34 +201,137 @@ async fn signing(command: KeysCommand, config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One line per signing key: state, the seal key that sealed it, and whether it opens.
+fn token_life(auth: &latchkey_auth::AuthConfig) -> latchkey_auth::life_cycle::TokenLife {
+    latchkey_auth::life_cycle::TokenLife {
+        ttl: auth.rules.ttl,
+        leeway: auth.rules.leeway,
+    }
+}
+
+/// `rotate-signing`: a new key of the configured algorithm signs at once.
+async fn rotate_now(
+    auth: &latchkey_auth::AuthConfig,
+    db: &sea_orm::DatabaseConnection,
+    now: i64,
+) -> Result<(), Failure> {
+    let rotation = latchkey_auth::life_cycle::rotate_now(
+        db,
+        &auth.seal_key,
+        now,
+        token_life(auth),
+        auth.key_policy.algorithm,
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    println!(
+        "new active signing key: {} ({})",
+        rotation.new_kid, auth.key_policy.algorithm
+    );
+    for kid in &rotation.retired {
+        println!(
+            "retired {kid}: still published until {}",
+            rfc3339(rotation.publish_until)
+        );
+    }
+    for kid in &rotation.removed {
+        println!("removed {kid}: its tokens have all expired");
+    }
+    println!(
+        "verifiers with a cached JWKS refetch it on the new kid; `--standby` publishes a key {}s ahead instead",
+        auth.key_policy.standby_lead
+    );
+    Ok(())
+}
+
+/// `rotate-signing --standby`: a new key published now, signing later.
+async fn add_standby(
+    auth: &latchkey_auth::AuthConfig,
+    db: &sea_orm::DatabaseConnection,
+    now: i64,
+) -> Result<(), Failure> {
+    let key = latchkey_auth::life_cycle::add_standby(
+        db,
+        &auth.seal_key,
+        now,
+        auth.key_policy.algorithm,
+        auth.key_policy.standby_lead,
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    let from = rfc3339(key.activates_at.unwrap_or(now));
+    println!(
+        "new standby signing key: {} ({}), published now, not signing",
+        key.kid, key.algorithm
+    );
+    match auth.key_policy.rotate_every {
+        Some(_) => println!("automatic rotation activates it no earlier than {from}"),
+        None => println!(
+            "activate it from {from} (one JWKS cache lifetime from now): `latchkey keys rotate-signing --activate {}`",
+            key.kid
+        ),
+    }
+    Ok(())
+}
+
+/// `rotate-signing --activate KID`: a standby key signs from now on.
+async fn activate_key(
+    auth: &latchkey_auth::AuthConfig,
+    db: &sea_orm::DatabaseConnection,
+    kid: &str,
+    now: i64,
+    force: bool,
+) -> Result<(), Failure> {
+    let activation = latchkey_auth::life_cycle::activate(db, kid, now, token_life(auth), force)
+        .await
+        .map_err(anyhow::Error::from)?;
+    println!("active signing key: {}", activation.kid);
+    for retired in &activation.retired {
+        println!(
+            "retired {retired}: still published until {}",
+            rfc3339(activation.publish_until)
+        );
+    }
+    Ok(())
+}
+
+/// One line per signing key: state, algorithm, the seal key that sealed it, whether it opens,
+/// and when its state changes next.
 async fn signing_status(
     auth: &latchkey_auth::AuthConfig,
     db: &sea_orm::DatabaseConnection,
 ) -> Result<(), Failure> {
     let now = SystemClock.now();
-    println!("signing keys:");
-    for key in latchkey_auth::keys::status(db)
+    let policy = &auth.key_policy;
+    match policy.rotate_every {
+        Some(every) => println!(
+            "signing keys (new keys {}, rotated every {}, standby lead {}s):",
+            policy.algorithm,
+            latchkey_auth::key_policy::format_period(every),
+            policy.standby_lead
+        ),
+        None => println!(
+            "signing keys (new keys {}, rotated by `latchkey keys rotate-signing` only):",
+            policy.algorithm
+        ),
+    }
+    for line in latchkey_auth::life_cycle::describe(db, policy, now)
         .await
         .map_err(anyhow::Error::from)?
     {
-        let state = match (key.retired_at, key.publish_until) {
-            (None, _) => "active".to_owned(),
-            (Some(_), Some(until)) if until < now => {
-                format!("retired, unpublished since {}", rfc3339(until))
-            }
-            (Some(_), Some(until)) => format!("retired, published until {}", rfc3339(until)),
-            (Some(_), None) => "retired".to_owned(),
-        };
+        let key = &line.key;
         println!(
-            "{}  {}  created {}  {state}  sealed with {}",
+            "{}  {}  created {}  {}  sealed with {}",
             key.kid,
             key.algorithm,
             rfc3339(key.created_at),
+            line.state,
             key.seal_fingerprint.as_deref().unwrap_or("(not recorded)")
         );
+        if let Some(next) = &line.next {
+            println!("  next: {next}");
+        }
         let in_use = key.publish_until.is_none_or(|until| until >= now);
-        if in_use && !latchkey_auth::keys::opens(&key, &auth.seal_key) {
+        if in_use && !latchkey_auth::keys::opens(key, &auth.seal_key) {
             println!(
                 "  ✘ cannot be opened with the configured seal key ({}, fingerprint {}): restore the seal key it was sealed with, or run `latchkey keys reset-signing`",
                 auth.seal_key_variable,

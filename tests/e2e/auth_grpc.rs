@@ -501,10 +501,18 @@ async fn rotation_keeps_old_tokens_until_their_key_is_removed(backend: Backend) 
         .kid
         .unwrap();
     let conn = latchkey_common::db::connect(&db.url).await.unwrap();
-    let rotation =
-        latchkey_auth::keys::rotate(&conn, &auth.config.seal_key, auth.clock_now(), 900, 30)
-            .await
-            .unwrap();
+    let rotation = latchkey_auth::life_cycle::rotate_now(
+        &conn,
+        &auth.config.seal_key,
+        auth.clock_now(),
+        latchkey_auth::life_cycle::TokenLife {
+            ttl: 900,
+            leeway: 30,
+        },
+        latchkey_auth::keys::SigningAlg::EdDSA,
+    )
+    .await
+    .unwrap();
     assert_eq!(rotation.retired, std::slice::from_ref(&old_kid));
     auth.core.reload_keys().await.unwrap();
 
@@ -579,10 +587,18 @@ async fn a_second_auth_replica_picks_up_rotation_without_restart(backend: Backen
     config.key_refresh = std::time::Duration::from_millis(200);
     let second = TestAuth::spawn_with(config).await;
     let conn = latchkey_common::db::connect(&db.url).await.unwrap();
-    let rotation =
-        latchkey_auth::keys::rotate(&conn, &first.config.seal_key, first.clock_now(), 900, 30)
-            .await
-            .unwrap();
+    let rotation = latchkey_auth::life_cycle::rotate_now(
+        &conn,
+        &first.config.seal_key,
+        first.clock_now(),
+        latchkey_auth::life_cycle::TokenLife {
+            ttl: 900,
+            leeway: 30,
+        },
+        latchkey_auth::keys::SigningAlg::EdDSA,
+    )
+    .await
+    .unwrap();
     // The first replica has a one-hour refresh; a token with the new kid makes it re-read at once.
     let mut new_token = String::new();
     for _ in 0..50 {
@@ -608,10 +624,18 @@ async fn a_second_auth_replica_picks_up_rotation_without_restart(backend: Backen
 /// token carrying the new `kid`.
 async fn rotate_and_sign(db: &TestDb, auth: &TestAuth) -> String {
     let conn = latchkey_common::db::connect(&db.url).await.unwrap();
-    let rotation =
-        latchkey_auth::keys::rotate(&conn, &auth.config.seal_key, auth.clock_now(), 900, 30)
-            .await
-            .unwrap();
+    let rotation = latchkey_auth::life_cycle::rotate_now(
+        &conn,
+        &auth.config.seal_key,
+        auth.clock_now(),
+        latchkey_auth::life_cycle::TokenLife {
+            ttl: 900,
+            leeway: 30,
+        },
+        latchkey_auth::keys::SigningAlg::EdDSA,
+    )
+    .await
+    .unwrap();
     auth.core.reload_keys().await.unwrap();
     let (_, token) = auth.user_token("new-kid").await;
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid;

@@ -573,8 +573,11 @@ mod migration {
     /// and forward would.
     pub async fn down_and_up(db: &TestDb) {
         let conn = latchkey_common::db::connect(&db.url).await.unwrap();
-        // The last two migrations: the seal-key fingerprint column, then this one.
-        Migrator::down(&conn, Some(2)).await.expect("down");
+        // Every migration after the first (this one and those that came later), newest first.
+        let after_first = Migrator::migrations().len() as u32 - 1;
+        Migrator::down(&conn, Some(after_first))
+            .await
+            .expect("down");
         let manager = SchemaManager::new(&conn);
         assert!(!manager.has_table("identities").await.unwrap());
         assert!(manager.has_column("users", "provider").await.unwrap());

@@ -30,4 +30,5 @@ mod seal_keys;
 mod settings_grpc;
 mod settings_probe;
 mod shutdown;
+mod signing_keys;
 mod web_app_secret;

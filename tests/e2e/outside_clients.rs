@@ -1,7 +1,8 @@
 //! The clients written outside Rust, run by the README's one test command against this build's
 //! `latchkey` binary: `@latchkey/client`'s node tests (SQLite and PostgreSQL), the Next.js
-//! example's build and its browser test in Debian's Chromium, and the Python interop check (a
-//! stock gRPC client through reflection, PyJWT against the JWKS).
+//! example's build and its browser test in Debian's Chromium, the Python interop check (a
+//! stock gRPC client through reflection, PyJWT against the JWKS), and EdDSA and ES256 tokens
+//! verified by jose (Web Crypto) and PyJWT against the gateway's JWKS.
 //!
 //! Each needs what `.ci/run` installs first (`npm ci` from the committed lockfiles, Chromium, the
 //! Python packages). Without them a test is skipped with a message saying what to install —
@@ -109,5 +110,16 @@ fn stock_grpc_client_and_pyjwt_interoperate() {
     });
     if prerequisites_met("the Python interop check", missing) {
         run(&root(), "tests/interop/run.sh", &[]);
+    }
+}
+
+#[test]
+fn jose_and_pyjwt_verify_eddsa_and_es256_tokens() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = root().join("tests/interop/jose");
+    if prerequisites_met("the jose/PyJWT algorithm check", npm_project_missing(&dir)) {
+        run(&dir, "npm", &["test"]);
     }
 }

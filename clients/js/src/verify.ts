@@ -1,6 +1,7 @@
 /**
  * Verifying Latchkey access tokens in the app itself, against the gateway's JWKS
- * (`GET /.well-known/jwks.json`): EdDSA (Ed25519) only, `kid` required, `exp`/`nbf` with leeway,
+ * (`GET /.well-known/jwks.json`): EdDSA (Ed25519) or ES256 (P-256), each token under its key's
+ * `alg`, `kid` required, `exp`/`nbf` with leeway,
  * `iss` and `aud` pinned. Keys are cached; an unknown `kid` refetches the JWKS (at most once per
  * `refetchIntervalMs`), so a key rotation needs no restart. Uses WebCrypto only (Node 20, modern
  * browsers). A local check cannot see revocation or a disabled user: ask Latchkey (any Bearer
@@ -49,8 +50,8 @@ export function createVerifier(transport: Transport, options: VerifyOptions = {}
       const decoded = typeof token === 'string' ? decodeJwt(token) : null;
       if (!decoded) throw refuse('TOKEN_MALFORMED', 'The token is not a compact JWS (three base64url parts); pass the access_token Latchkey issued.');
       const { header, payload } = decoded;
-      if (header.alg !== 'EdDSA') {
-        throw refuse('TOKEN_ALGORITHM_REJECTED', `Latchkey tokens are EdDSA; this one says ${JSON.stringify(header.alg ?? null)}.`);
+      if (header.alg !== 'EdDSA' && header.alg !== 'ES256') {
+        throw refuse('TOKEN_ALGORITHM_REJECTED', `Latchkey tokens are EdDSA or ES256; this one says ${JSON.stringify(header.alg ?? null)}.`);
       }
       if (typeof header.kid !== 'string' || header.kid === '') {
         throw refuse('TOKEN_MALFORMED', 'The token has no `kid` header; Latchkey always sets one.');
@@ -59,8 +60,12 @@ export function createVerifier(transport: Transport, options: VerifyOptions = {}
       if (!key) {
         throw refuse('TOKEN_KEY_UNKNOWN', `No key with kid ${JSON.stringify(header.kid)} is in Latchkey's JWKS; the token was signed elsewhere or its key has been retired.`);
       }
+      if (key.alg !== header.alg) {
+        throw refuse('TOKEN_ALGORITHM_REJECTED', `Key ${JSON.stringify(header.kid)} is ${key.alg}; this token says ${header.alg}.`);
+      }
       const data = new TextEncoder().encode(decoded.signingInput);
-      const ok = await crypto.subtle.verify('Ed25519', key, decoded.signature, data);
+      const params = key.alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : 'Ed25519';
+      const ok = await crypto.subtle.verify(params, key.key, decoded.signature, data);
       if (!ok) throw refuse('TOKEN_SIGNATURE_INVALID', 'The token\'s signature does not verify against Latchkey\'s key.');
       return checkClaims(payload, { issuer, audience, leeway, nowSeconds: Math.floor(now() / 1000) });
     },
@@ -96,8 +101,13 @@ function checkClaims(payload: Record<string, unknown>, rules: ClaimRules): Latch
 }
 
 /** Public keys by `kid`, fetched lazily and refetched on an unknown `kid` or when stale. */
+interface PublishedKey {
+  alg: 'EdDSA' | 'ES256';
+  key: CryptoKey;
+}
+
 class KeyCache {
-  private keys = new Map<string, CryptoKey>();
+  private keys = new Map<string, PublishedKey>();
   private fetchedAt = -Infinity;
   private pending: Promise<void> | null = null;
 
@@ -108,7 +118,7 @@ class KeyCache {
     private readonly now: () => number,
   ) {}
 
-  async get(kid: string): Promise<CryptoKey | undefined> {
+  async get(kid: string): Promise<PublishedKey | undefined> {
     const age = this.now() - this.fetchedAt;
     const known = this.keys.get(kid);
     if (known && age < this.maxAgeMs) return known;
@@ -132,17 +142,19 @@ class KeyCache {
   private async load(): Promise<void> {
     const jwks = await send(this.transport, { method: 'GET', path: '/.well-known/jwks.json' });
     const list = (jwks as { keys?: unknown } | null)?.keys;
-    const next = new Map<string, CryptoKey>();
+    const next = new Map<string, PublishedKey>();
     for (const jwk of Array.isArray(list) ? list : []) {
-      const key = await importEd25519(jwk);
-      if (key) next.set(key.kid, key.key);
+      const key = (await importEd25519(jwk)) ?? (await importP256(jwk));
+      if (key) next.set(key.kid, { alg: key.alg, key: key.key });
     }
     this.keys = next;
     this.fetchedAt = this.now();
   }
 }
 
-async function importEd25519(jwk: unknown): Promise<{ kid: string; key: CryptoKey } | null> {
+type Imported = { kid: string; alg: 'EdDSA' | 'ES256'; key: CryptoKey };
+
+async function importEd25519(jwk: unknown): Promise<Imported | null> {
   if (typeof jwk !== 'object' || jwk === null) return null;
   const { kty, crv, x, kid } = jwk as Record<string, unknown>;
   if (kty !== 'OKP' || crv !== 'Ed25519' || typeof x !== 'string' || typeof kid !== 'string') return null;
@@ -150,7 +162,20 @@ async function importEd25519(jwk: unknown): Promise<{ kid: string; key: CryptoKe
   if (!raw || raw.length !== 32) return null;
   try {
     const key = await crypto.subtle.importKey('raw', raw, { name: 'Ed25519' }, false, ['verify']);
-    return { kid, key };
+    return { kid, alg: 'EdDSA', key };
+  } catch {
+    return null;
+  }
+}
+
+async function importP256(jwk: unknown): Promise<Imported | null> {
+  if (typeof jwk !== 'object' || jwk === null) return null;
+  const { kty, crv, x, y, kid, alg } = jwk as Record<string, unknown>;
+  if (kty !== 'EC' || crv !== 'P-256' || alg !== 'ES256') return null;
+  if (typeof x !== 'string' || typeof y !== 'string' || typeof kid !== 'string') return null;
+  try {
+    const key = await crypto.subtle.importKey('jwk', { kty, crv, x, y }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    return { kid, alg: 'ES256', key };
   } catch {
     return null;
   }

@@ -229,6 +229,28 @@ function suite(backend) {
       assert.equal(counting.calls.filter((c) => c === 'GET /.well-known/jwks.json').length, 2, 'one refetch for the new kid');
       await lk.verifyToken(before.token.accessToken); // the old key is still published
     });
+
+    test('after a switch to ES256 both EdDSA and ES256 tokens verify, each under its key', async () => {
+      const lk = latchkey({ url: dev.url, syncSecret: dev.syncSecret, verify: { refetchIntervalMs: 0 } });
+      const alg = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url')).alg;
+      const before = (await lk.syncUser(github('4003', 'es256@example.com'))).token.accessToken;
+      assert.equal(alg(before), 'EdDSA');
+      await runCli(dev, ['keys', 'rotate-signing'], { LATCHKEY_SIGNING_ALG: 'ES256' });
+      let fresh;
+      for (let i = 0; i < 50; i += 1) {
+        fresh = (await lk.syncUser(github('4003', 'es256@example.com'))).token.accessToken;
+        if (alg(fresh) === 'ES256') break;
+        await new Promise((ok) => setTimeout(ok, 200));
+      }
+      assert.equal(alg(fresh), 'ES256', 'auth signs with the new P-256 key');
+      assert.equal((await lk.verifyToken(fresh)).sub, (await lk.verifyToken(before)).sub);
+      // An ES256 signature under the EdDSA key's kid is refused by algorithm.
+      const [, p, s] = fresh.split('.');
+      const oldKid = JSON.parse(Buffer.from(before.split('.')[0], 'base64url')).kid;
+      const forged = Buffer.from(JSON.stringify({ alg: 'ES256', kid: oldKid })).toString('base64url');
+      assert.equal((await refusal(lk.verifyToken(`${forged}.${p}.${s}`))).code, 'TOKEN_ALGORITHM_REJECTED');
+      await runCli(dev, ['keys', 'rotate-signing']); // back to EdDSA for the other tests
+    });
   });
 
   describe('errors', () => {

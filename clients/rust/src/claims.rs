@@ -28,7 +28,7 @@ pub struct VerifiedToken {
     pub token_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
-    /// `EdDSA`, `HS256` for a legacy token, or the `enc` of an Auth.js session token.
+    /// `EdDSA` or `ES256` (its key's algorithm), `HS256` for a legacy token, or the `enc` of an Auth.js session token.
     pub algorithm: &'static str,
 }
 

@@ -95,7 +95,7 @@ fn token_refusal(error: &TokenError) -> (Reason, String) {
         T::AlgorithmRejected(alg) => (
             Reason::TokenAlgorithmRejected,
             format!(
-                "Tokens signed with {alg} are not accepted; use a token issued by Latchkey (EdDSA), or enable legacy HS256 mode for web-app-signed tokens."
+                "Tokens signed with {alg} are not accepted; use a token issued by Latchkey (EdDSA or ES256, as its key says), or enable legacy HS256 mode for web-app-signed tokens."
             ),
         ),
         T::KeyUnknown(kid) => (

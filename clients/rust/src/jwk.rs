@@ -1,20 +1,22 @@
-//! Reading auth's published keys (RFC 7517 JWKs, Ed25519 only) into a set a verifier looks
-//! `kid`s up in.
+//! Reading auth's published keys (RFC 7517 JWKs: Ed25519 for EdDSA, P-256 for ES256) into a
+//! set a verifier looks `kid`s up in.
 
 use crate::verify::{ALGORITHM, KeyLookup};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use latchkey_proto::auth::v1::Jwk;
 use std::collections::HashMap;
 
-/// One published Ed25519 public key.
+/// One published public key.
 #[derive(Clone)]
 pub struct PublicKey {
     pub kid: String,
-    /// Raw 32-byte Ed25519 public key.
+    /// Raw 32-byte Ed25519 public key, or the 65-byte uncompressed P-256 point.
     pub public_key: Vec<u8>,
     pub decoding: DecodingKey,
+    /// The algorithm tokens under this key must use.
+    pub algorithm: Algorithm,
 }
 
 impl PublicKey {
@@ -24,20 +26,41 @@ impl PublicKey {
             kid: kid.into(),
             decoding: DecodingKey::from_ed_der(&public_key),
             public_key,
+            algorithm: Algorithm::EdDSA,
         }
     }
 
-    /// The key a JWK describes, when it is an Ed25519 signing key for EdDSA (others are skipped,
-    /// as RFC 7517 asks of keys a reader does not understand).
-    pub fn from_jwk(jwk: &Jwk) -> Option<Self> {
-        if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.alg != ALGORITHM {
-            return None;
+    /// A P-256 key from its uncompressed point (`04 ‖ x ‖ y`, 65 bytes).
+    pub fn p256(kid: impl Into<String>, point: Vec<u8>) -> Self {
+        PublicKey {
+            kid: kid.into(),
+            decoding: DecodingKey::from_ec_der(&point),
+            public_key: point,
+            algorithm: Algorithm::ES256,
         }
-        let public_key = URL_SAFE_NO_PAD
-            .decode(&jwk.x)
-            .ok()
-            .filter(|k| k.len() == 32)?;
-        Some(PublicKey::ed25519(jwk.kid.clone(), public_key))
+    }
+
+    /// The key a JWK describes, when it is an Ed25519 key for EdDSA or a P-256 key for ES256
+    /// (others are skipped, as RFC 7517 asks of keys a reader does not understand).
+    pub fn from_jwk(jwk: &Jwk) -> Option<Self> {
+        let coordinate = |text: &str| {
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .filter(|bytes| bytes.len() == 32)
+        };
+        match (jwk.kty.as_str(), jwk.crv.as_str(), jwk.alg.as_str()) {
+            ("OKP", "Ed25519", ALGORITHM) => {
+                Some(PublicKey::ed25519(jwk.kid.clone(), coordinate(&jwk.x)?))
+            }
+            ("EC", "P-256", "ES256") => {
+                let mut point = vec![0x04];
+                point.extend(coordinate(&jwk.x)?);
+                point.extend(coordinate(&jwk.y)?);
+                Some(PublicKey::p256(jwk.kid.clone(), point))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -73,6 +96,10 @@ impl KeyLookup for JwkSet {
     fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
         self.keys.get(kid).map(|k| &k.decoding)
     }
+
+    fn key_algorithm(&self, kid: &str) -> Option<Algorithm> {
+        self.keys.get(kid).map(|k| k.algorithm)
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +126,26 @@ mod tests {
             jwk("OKP", &URL_SAFE_NO_PAD.encode([7u8; 31])),
         ]);
         assert_eq!(set.kids(), ["k1"]);
+    }
+
+    #[test]
+    fn p256_keys_need_both_coordinates_and_their_alg() {
+        let x = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let ec = |kid: &str, alg: &str, y: &str| Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            alg: alg.into(),
+            kid: kid.into(),
+            x: x.clone(),
+            y: y.into(),
+            ..Default::default()
+        };
+        let set = JwkSet::from_jwks(&[
+            ec("es", "ES256", &x),
+            ec("no-y", "ES256", ""),
+            ec("wrong-alg", "EdDSA", &x),
+        ]);
+        assert_eq!(set.kids(), ["es"]);
+        assert_eq!(set.key_algorithm("es"), Some(Algorithm::ES256));
     }
 }

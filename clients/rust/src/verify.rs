@@ -1,4 +1,4 @@
-//! The verify-only token rules, free of transport and storage: a Latchkey (EdDSA) token checked
+//! The verify-only token rules, free of transport and storage: a Latchkey (EdDSA or ES256) token checked
 //! against published keys for signature, algorithm, `kid`, expiry, issuer and audience, each
 //! failure its own [`TokenError`]. Auth holds its own tokens to the same rules (and adds the web
 //! app's HS256 and Auth.js tokens, whose secret only it holds), so the pieces it reuses are
@@ -11,8 +11,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
 
-/// The JWS algorithm of every key auth signs with.
+/// The JWS algorithm of auth's keys unless it is configured otherwise (`LATCHKEY_SIGNING_ALG`).
 pub const ALGORITHM: &str = "EdDSA";
+
+/// Every JWS algorithm auth's keys may have; each key says which is its own, and a token is
+/// checked under its key's algorithm only.
+pub const ALGORITHMS: &[&str] = &["EdDSA", "ES256"];
 
 /// Longest token read at all: anything longer is malformed before any parsing.
 pub const MAX_TOKEN_LEN: usize = 32 * 1024;
@@ -21,6 +25,9 @@ pub const MAX_TOKEN_LEN: usize = 32 * 1024;
 pub trait KeyLookup {
     /// The key published under `kid`, if any.
     fn decoding_key(&self, kid: &str) -> Option<&DecodingKey>;
+
+    /// The algorithm of the key published under `kid` (a token naming that key must use it).
+    fn key_algorithm(&self, kid: &str) -> Option<Algorithm>;
 }
 
 /// What every Latchkey token is held to: its `iss`, an `aud` including ours, and `exp`/`nbf`
@@ -80,7 +87,7 @@ impl VerifyRules {
         }
         let header = read_header(token)?;
         match header.alg.as_str() {
-            ALGORITHM => self.verify_signed(token, header.kid, keys, now),
+            alg if ALGORITHMS.contains(&alg) => self.verify_signed(token, header.kid, keys, now),
             "HS256" => Err(TokenError::AlgorithmRejected(
                 "HS256 (legacy mode is off)".into(),
             )),
@@ -88,8 +95,9 @@ impl VerifyRules {
         }
     }
 
-    /// The EdDSA checks of [`VerifyRules::verify`] once the header is read: key by `kid`,
-    /// signature, times, issuer, audience, subject.
+    /// The checks of [`VerifyRules::verify`] once the header is read: key by `kid`, the key's
+    /// algorithm (a header naming another is refused), signature, times, issuer, audience,
+    /// subject.
     pub fn verify_signed(
         &self,
         token: &str,
@@ -99,10 +107,11 @@ impl VerifyRules {
     ) -> Result<VerifiedToken, TokenError> {
         let kid =
             kid.ok_or_else(|| TokenError::KeyUnknown("(none: the token has no kid)".into()))?;
-        let key = keys
+        let (key, algorithm) = keys
             .decoding_key(&kid)
+            .zip(keys.key_algorithm(&kid))
             .ok_or_else(|| TokenError::KeyUnknown(printable(&kid)))?;
-        let claims = decode(token, key, Algorithm::EdDSA)?;
+        let claims = decode(token, key, algorithm)?;
         let (expires_at, issued_at) = self.check_times(&claims, now)?;
         if claims.iss.as_deref() != Some(self.issuer.as_str()) {
             return Err(TokenError::IssuerUntrusted(printable(
@@ -126,7 +135,7 @@ impl VerifyRules {
             token_id: claims.jti.unwrap_or_default(),
             issued_at,
             expires_at,
-            algorithm: ALGORITHM,
+            algorithm: algorithm_name(algorithm),
         })
     }
 
@@ -202,11 +211,14 @@ pub fn decode(
     match jsonwebtoken::decode::<PresentedClaims>(token, key, &validation) {
         Ok(data) => Ok(data.claims),
         Err(error) => Err(match error.kind() {
-            ErrorKind::InvalidSignature | ErrorKind::InvalidEddsaKey => {
-                TokenError::SignatureInvalid
-            }
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidEcdsaKey => TokenError::SignatureInvalid,
             ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                TokenError::AlgorithmRejected(format!("{algorithm:?}"))
+                TokenError::AlgorithmRejected(format!(
+                    "a header algorithm other than its key's ({})",
+                    algorithm_name(algorithm)
+                ))
             }
             ErrorKind::Base64(_) => TokenError::Malformed("a part is not base64url"),
             ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
@@ -214,6 +226,14 @@ pub fn decode(
             }
             _ => TokenError::Malformed("the token cannot be decoded"),
         }),
+    }
+}
+
+/// The JWS name of one of [`ALGORITHMS`].
+fn algorithm_name(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::ES256 => "ES256",
+        _ => ALGORITHM,
     }
 }
 

@@ -592,6 +592,33 @@ settings_table! {
         aliases: &[],
         help: "a JSON file holding the declared settings (instead of LATCHKEY_SETTINGS_SCHEMA); re-read every 2 s while settings runs, so a change needs no restart",
     },
+    SIGNING_ROTATE_EVERY: String {
+        key: "signing_rotate_every",
+        default: None,
+        secret: false,
+        services: &[Auth],
+        required_by: &[],
+        aliases: &[],
+        help: "rotate the signing key automatically this often (`30d`, `12h`, `1m`): a standby key is published `jwks_cache_secs` before it signs; unset, only `latchkey keys rotate-signing` rotates",
+    },
+    JWKS_CACHE_SECS: i64 {
+        key: "jwks_cache_secs",
+        default: Some("600"),
+        secret: false,
+        services: &[Auth],
+        required_by: &[],
+        aliases: &[],
+        help: "how long verifiers may cache the JWKS (its `Cache-Control: max-age`); a new signing key is published at least this long before it signs",
+    },
+    SIGNING_ALG: String {
+        key: "signing_alg",
+        default: Some("EdDSA"),
+        secret: false,
+        services: &[Auth],
+        required_by: &[],
+        aliases: &[],
+        help: "algorithm of new signing keys: `EdDSA` (Ed25519) or `ES256` (P-256); keys of both verify side by side",
+    },
 }
 
 /// Looks a setting up by its file key (for names read from outside: the file, the environment).

@@ -1,45 +1,30 @@
-//! Token sign and verify throughput: EdDSA (Latchkey's own tokens), HS256 (legacy mode) and
+//! Token sign and verify throughput: EdDSA and ES256 (Latchkey's own tokens), HS256 (legacy mode) and
 //! Auth.js session tokens (next-auth v4's A256GCM, Auth.js v5's A256CBC-HS512).
 //! Run: `cargo bench -p latchkey-auth --bench tokens`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use jsonwebtoken::{DecodingKey, EncodingKey};
 use latchkey_auth::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES, encrypt_v4, encrypt_v5};
-use latchkey_auth::keys::{ActiveKey, KeySet, PublishedKey};
+use latchkey_auth::keys::{ActiveKey, KeySet, SigningAlg};
 use latchkey_auth::tokens::{LegacyRules, SecretHint, TokenRules, sign, sign_hs256};
 use latchkey_common::SecretString;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::hint::black_box;
 use std::sync::Arc;
 
-fn keyset() -> KeySet {
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-    let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .unwrap()
-        .public_key()
-        .as_ref()
-        .to_vec();
+/// An EdDSA key (active) and an ES256 key, both published, as during a switch of algorithm.
+fn keyset() -> (KeySet, Arc<ActiveKey>) {
+    let (eddsa, eddsa_public) = ActiveKey::generate("bench", SigningAlg::EdDSA);
+    let (es256, es256_public) = ActiveKey::generate("bench-es256", SigningAlg::Es256);
     let mut set = KeySet {
-        active: Some(Arc::new(ActiveKey {
-            kid: "bench".into(),
-            encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
-        })),
+        active: Some(Arc::new(eddsa)),
         ..Default::default()
     };
-    set.published.insert(
-        "bench".into(),
-        PublishedKey {
-            kid: "bench".into(),
-            decoding: DecodingKey::from_ed_der(&public),
-            public_key: public,
-            publish_until: None,
-        },
-    );
-    set
+    set.published.insert("bench".into(), eddsa_public);
+    set.published.insert("bench-es256".into(), es256_public);
+    (set, Arc::new(es256))
 }
 
 fn tokens(c: &mut Criterion) {
-    let keys = keyset();
+    let (keys, es256_key) = keyset();
     let secret = SecretString::from("bench-legacy-secret-0123456789abcdef".to_owned());
     let rules = TokenRules {
         issuer: "latchkey".into(),
@@ -68,6 +53,7 @@ fn tokens(c: &mut Criterion) {
     );
     let active = keys.active.clone().unwrap();
     let eddsa = sign(&active, &claims);
+    let es256 = sign(&es256_key, &claims);
     let hs256 = sign_hs256(
         &secret,
         &serde_json::json!({"sub": "ada@example.com", "aud": "latchkey", "iat": now, "exp": now + 900}),
@@ -83,6 +69,12 @@ fn tokens(c: &mut Criterion) {
     });
     group.bench_function("verify_eddsa", |b| {
         b.iter(|| rules.verify(black_box(&eddsa), &keys, now).unwrap())
+    });
+    group.bench_function("sign_es256", |b| {
+        b.iter(|| sign(&es256_key, black_box(&claims)))
+    });
+    group.bench_function("verify_es256", |b| {
+        b.iter(|| rules.verify(black_box(&es256), &keys, now).unwrap())
     });
     group.bench_function("sign_hs256", |b| {
         b.iter(|| {

@@ -4,6 +4,8 @@
 
 use crate::config::AuthConfig;
 use crate::grpc::AuthGrpc;
+use crate::life_cycle::TokenLife;
+use crate::rotation::Rotator;
 use crate::service::{AuthCore, SettingsPurger};
 use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
@@ -32,6 +34,8 @@ pub struct AuthApp {
     core: Arc<AuthCore>,
     refresh: std::time::Duration,
     limits: GrpcLimits,
+    /// Automatic rotation, when `LATCHKEY_SIGNING_ROTATE_EVERY` is set.
+    rotator: Option<Rotator>,
 }
 
 /// The RPCs that check a shared credential, and the refusals counted against the caller's
@@ -74,6 +78,18 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
             None
         }
     };
+    let rotator = config.key_policy.rotate_every.map(|_| {
+        Rotator::new(
+            db.clone(),
+            config.seal_key.clone(),
+            config.key_policy,
+            TokenLife {
+                ttl: config.rules.ttl,
+                leeway: config.rules.leeway,
+            },
+            clock.clone(),
+        )
+    });
     let core = AuthCore::new(db, config, clock, purger)
         .await
         .map_err(|e| anyhow::anyhow!("starting auth: {e}"))?;
@@ -85,6 +101,7 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
         core: Arc::new(core),
         refresh: config.key_refresh,
         limits: config.limits,
+        rotator,
     })
 }
 
@@ -117,11 +134,12 @@ impl AuthApp {
         self.core.clone()
     }
 
-    /// Serves until `shutdown` stops it (the kit's [`GrpcServer::serve`]), refreshing the signing
-    /// keys meanwhile.
+    /// Serves until `shutdown` stops it (the kit's [`GrpcServer::serve`]), refreshing (and,
+    /// with automatic rotation, rotating) the signing keys meanwhile.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tokio::spawn(refresh_keys(
             self.core.clone(),
+            self.rotator,
             self.refresh,
             shutdown.clone(),
         ));
@@ -141,13 +159,25 @@ impl AuthApp {
     }
 }
 
-async fn refresh_keys(core: Arc<AuthCore>, every: std::time::Duration, shutdown: Shutdown) {
+/// Every `every`: one automatic-rotation round (when on; only the lease holder acts), then a
+/// re-read of the key table, so this replica signs with whatever key is active now.
+async fn refresh_keys(
+    core: Arc<AuthCore>,
+    rotator: Option<Rotator>,
+    every: std::time::Duration,
+    shutdown: Shutdown,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.wait() => return,
+        }
+        if let Some(rotator) = &rotator
+            && let Err(error) = rotator.tick().await
+        {
+            tracing::warn!(%error, "automatic signing key rotation failed; trying again next refresh");
         }
         if let Err(error) = core.reload_keys().await {
             tracing::warn!(%error, "signing key refresh failed; keeping the previous keys");

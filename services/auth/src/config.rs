@@ -1,6 +1,7 @@
 //! Auth's typed configuration, validated from the layered [`Config`] with one problem per mistake.
 
 use crate::authjs::{AuthJsRules, AuthJsVersions, V5_COOKIE_NAMES};
+use crate::key_policy::{KeyPolicy, SigningAlg, parse_period};
 use crate::tokens::{LegacyRules, SecretHint, TokenRules};
 use latchkey_common::config::validate::{database_url, listen_address};
 use latchkey_common::config::{
@@ -9,6 +10,7 @@ use latchkey_common::config::{
     LEGACY_HS256_SECRET, LEGACY_ISSUER, LINK_VERIFIED_EMAILS, Problems, SEAL_KEY, SERVICE_CLIENTS,
     SETTINGS_URL, SIGNING_KEY_REFRESH_SECS, SYNC_SECRET, Setting, Source, TOKEN_TTL_SECS,
 };
+use latchkey_common::config::{JWKS_CACHE_SECS, SIGNING_ALG, SIGNING_ROTATE_EVERY};
 use latchkey_common::seal::SealKey;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -54,6 +56,8 @@ pub struct AuthConfig {
     pub limits: latchkey_common::grpc_limits::GrpcLimits,
     /// Lifetimes and grace window of refresh tokens.
     pub refresh: crate::refresh::RefreshRules,
+    /// New keys' algorithm, automatic rotation and the standby lead.
+    pub key_policy: KeyPolicy,
 }
 
 const GENERATE: &str = "generate one with `openssl rand -base64 32`";
@@ -101,6 +105,7 @@ impl AuthConfig {
         };
         let limits = latchkey_common::grpc_limits::GrpcLimits::from_config(config, &mut problems);
         let refresh = crate::refresh::RefreshRules::from_config(config, &mut problems);
+        let key_policy = key_policy(config, &mut problems);
         let built = (|| {
             Some(AuthConfig {
                 database_url,
@@ -121,6 +126,7 @@ impl AuthConfig {
                 settings_url: config.get(SETTINGS_URL).map(str::to_owned),
                 limits,
                 refresh: refresh?,
+                key_policy: key_policy?,
             })
         })();
         config.flag(AUTO_MIGRATE, &mut problems);
@@ -142,6 +148,42 @@ fn positive(config: &Config, setting: Setting<i64>, problems: &mut Problems) -> 
         return None;
     }
     Some(value)
+}
+
+/// The signing-key policy: `LATCHKEY_SIGNING_ALG`, `LATCHKEY_SIGNING_ROTATE_EVERY`,
+/// `LATCHKEY_JWKS_CACHE_SECS`.
+fn key_policy(config: &Config, problems: &mut Problems) -> Option<KeyPolicy> {
+    let algorithm = SigningAlg::parse(config.raw_or_default(SIGNING_ALG).trim());
+    if algorithm.is_none() {
+        problems.push(
+            SIGNING_ALG.env(),
+            format!(
+                "`{}` is not a signing algorithm",
+                config.raw_or_default(SIGNING_ALG)
+            ),
+            "set EdDSA (Ed25519, the default) or ES256 (P-256)",
+        );
+    }
+    let rotate_every = match config.get(SIGNING_ROTATE_EVERY) {
+        None => Some(None),
+        Some(text) => match parse_period(text) {
+            Some(seconds) => Some(Some(seconds)),
+            None => {
+                problems.push(
+                    SIGNING_ROTATE_EVERY.env(),
+                    format!("`{text}` is not a period"),
+                    "set a positive number with a unit: `30d`, `12h`, `1m` (or leave it unset to rotate only with `latchkey keys rotate-signing`)",
+                );
+                None
+            }
+        },
+    };
+    let standby_lead = positive(config, JWKS_CACHE_SECS, problems);
+    Some(KeyPolicy {
+        algorithm: algorithm?,
+        rotate_every: rotate_every?,
+        standby_lead: standby_lead?,
+    })
 }
 
 /// Rules for the web app's own tokens: legacy HS256 and Auth.js session tokens, both keyed by

@@ -197,6 +197,7 @@ impl AuthService for AuthGrpc {
     ) -> Result<Response<pb::GetJwksResponse>, Status> {
         Ok(Response::new(pb::GetJwksResponse {
             keys: self.core.jwks(),
+            cache_max_age_seconds: self.core.jwks_max_age(),
         }))
     }
 

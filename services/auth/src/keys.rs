@@ -1,20 +1,23 @@
-//! Signing keys: Ed25519 pairs generated and stored by auth (private halves sealed at rest), one
-//! active, older ones published until every token they signed has expired.
+//! Signing keys: Ed25519 or P-256 pairs generated and stored by auth (private halves sealed at
+//! rest), each in one state of its life cycle (see [`crate::life_cycle`]): standby keys are
+//! published before they sign, one key is active, retired ones stay published until every token
+//! they signed has expired.
 //!
 //! Every auth replica keeps a [`KeyRing`] snapshot and re-reads the table every few seconds (and
 //! at once, rate-limited, when a token names an unknown `kid`), so `latchkey keys rotate-signing`
-//! takes effect everywhere without a restart.
+//! and automatic rotation take effect everywhere without a restart.
 //!
 //! Each row records the fingerprint of the seal key that sealed it, so a key that will not open
 //! says which seal key it needs; [`reset_signing`] is the way out when that key is lost.
 
-use crate::store::signing_keys;
+pub use crate::key_policy::SigningAlg;
+use crate::store::signing_keys::{self, ACTIVE, RETIRED};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use latchkey_common::seal::SealKey;
 use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
@@ -22,23 +25,97 @@ use sea_orm::{
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// The JWS algorithm name of every key auth generates.
+/// The JWS algorithm name of keys auth generates unless `LATCHKEY_SIGNING_ALG` says otherwise.
 pub const ALGORITHM: &str = latchkey_client::verify::ALGORITHM;
+
+/// The private half that signs, by algorithm (ring in both cases).
+enum Signer {
+    Ed25519(Ed25519KeyPair),
+    /// ECDSA P-256, fixed-length (r‖s) signatures as JWS wants them.
+    Es256(EcdsaKeyPair, SystemRandom),
+}
 
 /// The key currently used to sign.
 pub struct ActiveKey {
     pub kid: String,
-    pub encoding: EncodingKey,
+    pub algorithm: SigningAlg,
+    signer: Signer,
+}
+
+impl ActiveKey {
+    /// Opens a PKCS#8 private key of `algorithm`; the error says why it is not one.
+    pub fn from_pkcs8(kid: String, algorithm: SigningAlg, pkcs8: &[u8]) -> Result<Self, String> {
+        let signer = match algorithm {
+            SigningAlg::EdDSA => {
+                Signer::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| e.to_string())?)
+            }
+            SigningAlg::Es256 => {
+                let rng = SystemRandom::new();
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+                    .map_err(|e| e.to_string())?;
+                Signer::Es256(pair, rng)
+            }
+        };
+        Ok(ActiveKey {
+            kid,
+            algorithm,
+            signer,
+        })
+    }
+
+    /// A fresh key of `algorithm` with its public half (tests, benchmarks, fuzzing).
+    pub fn generate(kid: &str, algorithm: SigningAlg) -> (ActiveKey, PublishedKey) {
+        let generated = generate(algorithm);
+        let active = ActiveKey::from_pkcs8(kid.to_owned(), algorithm, &generated.pkcs8)
+            .expect("freshly generated pkcs8");
+        let public = PublishedKey::new(kid.to_owned(), algorithm, generated.public_key, None);
+        (active, public)
+    }
+
+    /// The JWS signature of `message` (the signing input `header.payload`).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match &self.signer {
+            Signer::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+            Signer::Es256(pair, rng) => pair
+                .sign(rng, message)
+                .expect("p-256 signing cannot fail with a valid key")
+                .as_ref()
+                .to_vec(),
+        }
+    }
 }
 
 /// A key tokens may still be verified with.
 #[derive(Clone)]
 pub struct PublishedKey {
     pub kid: String,
-    /// Raw 32-byte Ed25519 public key.
+    pub algorithm: SigningAlg,
+    /// Raw 32-byte Ed25519 public key, or the 65-byte uncompressed P-256 point.
     pub public_key: Vec<u8>,
     pub decoding: DecodingKey,
     pub publish_until: Option<i64>,
+}
+
+impl PublishedKey {
+    /// A published key from its stored public half.
+    pub fn new(
+        kid: String,
+        algorithm: SigningAlg,
+        public_key: Vec<u8>,
+        publish_until: Option<i64>,
+    ) -> Self {
+        let decoding = match algorithm {
+            SigningAlg::EdDSA => DecodingKey::from_ed_der(&public_key),
+            SigningAlg::Es256 => DecodingKey::from_ec_der(&public_key),
+        };
+        PublishedKey {
+            kid,
+            algorithm,
+            public_key,
+            decoding,
+            publish_until,
+        }
+    }
 }
 
 /// A consistent snapshot of the key table.
@@ -51,6 +128,10 @@ pub struct KeySet {
 impl latchkey_client::KeyLookup for KeySet {
     fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
         self.published.get(kid).map(|k| &k.decoding)
+    }
+
+    fn key_algorithm(&self, kid: &str) -> Option<Algorithm> {
+        self.published.get(kid).map(|k| k.algorithm.jwt())
     }
 }
 
@@ -72,6 +153,15 @@ pub enum KeyError {
     },
     #[error("signing key {0} is corrupt: {1}")]
     Corrupt(String, String),
+    #[error("no signing key {0}: `latchkey keys status` lists them")]
+    NotFound(String),
+    #[error("signing key {kid} is {state}, not standby: only a standby key can be activated")]
+    NotStandby { kid: String, state: String },
+    #[error(
+        "signing key {kid} has been published for less than one JWKS cache lifetime: verifiers may not know it until {}; activate it then, or pass --force",
+        latchkey_common::clock::rfc3339(*activates_at)
+    )]
+    TooEarly { kid: String, activates_at: i64 },
 }
 
 /// The shared, hot-swappable key snapshot.
@@ -98,6 +188,7 @@ impl KeyRing {
         now: i64,
     ) -> Result<(), KeyError> {
         let rows = signing_keys::Entity::find()
+            .order_by_desc(signing_keys::Column::ActivatedAt)
             .order_by_desc(signing_keys::Column::CreatedAt)
             .all(db)
             .await?;
@@ -106,18 +197,16 @@ impl KeyRing {
             if row.publish_until.is_some_and(|until| until < now) {
                 continue;
             }
-            if row.retired_at.is_none() && set.active.is_none() {
-                set.active = Some(Arc::new(ActiveKey {
-                    kid: row.kid.clone(),
-                    encoding: open_private(&row, seal)?,
-                }));
+            let algorithm = algorithm_of(&row)?;
+            if row.state == ACTIVE && set.active.is_none() {
+                set.active = Some(Arc::new(open_private(&row, algorithm, seal)?));
             }
-            let public = PublishedKey {
-                kid: row.kid.clone(),
-                decoding: DecodingKey::from_ed_der(&row.public_key),
-                public_key: row.public_key,
-                publish_until: row.publish_until,
-            };
+            let public = PublishedKey::new(
+                row.kid.clone(),
+                algorithm,
+                row.public_key,
+                row.publish_until,
+            );
             set.published.insert(row.kid, public);
         }
         self.replace(set);
@@ -125,7 +214,21 @@ impl KeyRing {
     }
 }
 
-fn open_private(row: &signing_keys::Model, seal: &SealKey) -> Result<EncodingKey, KeyError> {
+/// The stored algorithm of a key.
+fn algorithm_of(row: &signing_keys::Model) -> Result<SigningAlg, KeyError> {
+    SigningAlg::parse(&row.algorithm).ok_or_else(|| {
+        KeyError::Corrupt(
+            row.kid.clone(),
+            format!("unknown algorithm `{}`", row.algorithm),
+        )
+    })
+}
+
+fn open_private(
+    row: &signing_keys::Model,
+    algorithm: SigningAlg,
+    seal: &SealKey,
+) -> Result<ActiveKey, KeyError> {
     let pkcs8 = seal
         .open(&row.private_sealed, row.kid.as_bytes())
         .map_err(|_| KeyError::Unseal {
@@ -133,30 +236,69 @@ fn open_private(row: &signing_keys::Model, seal: &SealKey) -> Result<EncodingKey
             sealed_with: row.seal_fingerprint.clone(),
             configured: seal.fingerprint(),
         })?;
-    Ed25519KeyPair::from_pkcs8(&pkcs8)
-        .map_err(|e| KeyError::Corrupt(row.kid.clone(), e.to_string()))?;
-    Ok(EncodingKey::from_ed_der(&pkcs8))
+    ActiveKey::from_pkcs8(row.kid.clone(), algorithm, &pkcs8)
+        .map_err(|e| KeyError::Corrupt(row.kid.clone(), e))
 }
 
-fn new_key_row(seal: &SealKey, now: i64) -> signing_keys::ActiveModel {
-    let pkcs8 = zeroize::Zeroizing::new(
-        Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-            .expect("ed25519 key generation")
-            .as_ref()
-            .to_vec(),
-    );
-    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("freshly generated pkcs8");
-    let public_key = pair.public_key().as_ref().to_vec();
-    let kid = kid_for(&public_key);
+/// A freshly generated key pair: PKCS#8 private half, raw public half.
+struct Generated {
+    pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    public_key: Vec<u8>,
+}
+
+fn generate(algorithm: SigningAlg) -> Generated {
+    let rng = SystemRandom::new();
+    match algorithm {
+        SigningAlg::EdDSA => {
+            let pkcs8 = zeroize::Zeroizing::new(
+                Ed25519KeyPair::generate_pkcs8(&rng)
+                    .expect("ed25519 key generation")
+                    .as_ref()
+                    .to_vec(),
+            );
+            let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("freshly generated pkcs8");
+            let public_key = pair.public_key().as_ref().to_vec();
+            Generated { pkcs8, public_key }
+        }
+        SigningAlg::Es256 => {
+            let pkcs8 = zeroize::Zeroizing::new(
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .expect("p-256 key generation")
+                    .as_ref()
+                    .to_vec(),
+            );
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+                .expect("freshly generated pkcs8");
+            let public_key = pair.public_key().as_ref().to_vec();
+            Generated { pkcs8, public_key }
+        }
+    }
+}
+
+/// A new key row of `algorithm` in `state` (`active` or `standby`; a standby key may sign from
+/// `activates_at`).
+pub(crate) fn new_key_row(
+    seal: &SealKey,
+    now: i64,
+    algorithm: SigningAlg,
+    state: &str,
+    activates_at: Option<i64>,
+) -> signing_keys::ActiveModel {
+    let Generated { pkcs8, public_key } = generate(algorithm);
+    let kid = kid_for(algorithm, &public_key);
+    let active = state == ACTIVE;
     signing_keys::ActiveModel {
         private_sealed: Set(seal.seal(&pkcs8, kid.as_bytes())),
         kid: Set(kid),
-        algorithm: Set(ALGORITHM.to_owned()),
+        algorithm: Set(algorithm.as_str().to_owned()),
         public_key: Set(public_key),
         created_at: Set(now),
         retired_at: Set(None),
         publish_until: Set(None),
         seal_fingerprint: Set(Some(seal.fingerprint())),
+        state: Set(state.to_owned()),
+        activated_at: Set(active.then_some(now)),
+        activates_at: Set(if active { None } else { activates_at }),
     }
 }
 
@@ -194,26 +336,44 @@ pub fn opens(row: &signing_keys::Model, seal: &SealKey) -> bool {
     seal.open(&row.private_sealed, row.kid.as_bytes()).is_ok()
 }
 
-/// A key id derived from the public key (RFC 7638-style thumbprint, shortened).
-fn kid_for(public_key: &[u8]) -> String {
-    let x = URL_SAFE_NO_PAD.encode(public_key);
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+/// A key id derived from the public key (RFC 7638 thumbprint, shortened).
+fn kid_for(algorithm: SigningAlg, public_key: &[u8]) -> String {
+    let canonical = match algorithm {
+        SigningAlg::EdDSA => {
+            let x = URL_SAFE_NO_PAD.encode(public_key);
+            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)
+        }
+        SigningAlg::Es256 => {
+            let (x, y) = p256_coordinates(public_key);
+            format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)
+        }
+    };
     let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
 }
 
-/// Creates the first signing key when the table has no active key.
+/// The base64url `x` and `y` of an uncompressed P-256 point (`04 ‖ x ‖ y`).
+fn p256_coordinates(point: &[u8]) -> (String, String) {
+    let coordinates = point.get(1..).unwrap_or_default();
+    let (x, y) = coordinates.split_at(coordinates.len() / 2);
+    (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y))
+}
+
+/// Creates the first signing key (of `algorithm`) when the table has no active key.
 pub async fn ensure_active_key(
     db: &DatabaseConnection,
     seal: &SealKey,
     now: i64,
+    algorithm: SigningAlg,
 ) -> Result<(), KeyError> {
     let active = signing_keys::Entity::find()
-        .filter(signing_keys::Column::RetiredAt.is_null())
+        .filter(signing_keys::Column::State.eq(ACTIVE))
         .one(db)
         .await?;
     if active.is_none() {
-        new_key_row(seal, now).insert(db).await?;
+        new_key_row(seal, now, algorithm, ACTIVE, None)
+            .insert(db)
+            .await?;
         tracing::info!("generated the first signing key");
     }
     Ok(())
@@ -270,7 +430,7 @@ pub async fn unreadable(
         .filter(|row| row.publish_until.is_none_or(|until| until >= now))
         .filter(|row| !opens(row, seal))
         .map(|row| Unreadable {
-            active: row.retired_at.is_none(),
+            active: row.state == ACTIVE,
             kid: row.kid,
             sealed_with: row.seal_fingerprint,
         })
@@ -287,12 +447,13 @@ pub struct Reset {
 }
 
 /// Retires every key `seal` cannot open and drops it from the JWKS at once (so every token it
-/// signed is refused with TOKEN_KEY_UNKNOWN), then creates a new active key if none is left.
-/// One transaction: a crash leaves the table as it was.
+/// signed is refused with TOKEN_KEY_UNKNOWN), then creates a new active key (of `algorithm`) if
+/// none is left. One transaction: a crash leaves the table as it was.
 pub async fn reset_signing(
     db: &DatabaseConnection,
     seal: &SealKey,
     now: i64,
+    algorithm: SigningAlg,
 ) -> Result<Reset, KeyError> {
     let txn = db.begin().await?;
     let retired = unreadable(&txn, seal, now).await?;
@@ -301,12 +462,17 @@ pub async fn reset_signing(
         retire_now(&txn, kids, now).await?;
     }
     let active = signing_keys::Entity::find()
-        .filter(signing_keys::Column::RetiredAt.is_null())
+        .filter(signing_keys::Column::State.eq(ACTIVE))
         .one(&txn)
         .await?;
     let new_kid = match active {
         Some(_) => None,
-        None => Some(new_key_row(seal, now).insert(&txn).await?.kid),
+        None => Some(
+            new_key_row(seal, now, algorithm, ACTIVE, None)
+                .insert(&txn)
+                .await?
+                .kid,
+        ),
     };
     txn.commit().await?;
     Ok(Reset { retired, new_kid })
@@ -315,6 +481,10 @@ pub async fn reset_signing(
 /// Retires `kids` and takes them out of the JWKS at `now`.
 async fn retire_now(txn: &impl ConnectionTrait, kids: Vec<String>, now: i64) -> Result<(), DbErr> {
     signing_keys::Entity::update_many()
+        .col_expr(
+            signing_keys::Column::State,
+            sea_orm::sea_query::Expr::value(RETIRED),
+        )
         .col_expr(
             signing_keys::Column::RetiredAt,
             sea_orm::sea_query::Expr::value(now),
@@ -329,79 +499,35 @@ async fn retire_now(txn: &impl ConnectionTrait, kids: Vec<String>, now: i64) -> 
     Ok(())
 }
 
-/// What a rotation did.
-#[derive(Debug)]
-pub struct Rotation {
-    pub new_kid: String,
-    pub retired: Vec<String>,
-    pub removed: Vec<String>,
-    /// Unix second until which the retired keys stay published.
-    pub publish_until: i64,
-}
-
-/// Makes a new key active; previously active keys keep verifying for `ttl + leeway` seconds
-/// (the life of the last token they signed), and keys past their window are deleted.
-pub async fn rotate(
-    db: &DatabaseConnection,
-    seal: &SealKey,
-    now: i64,
-    token_ttl: i64,
-    leeway: i64,
-) -> Result<Rotation, KeyError> {
-    let txn = db.begin().await?;
-    let publish_until = now + token_ttl + leeway;
-    let expired = signing_keys::Entity::find()
-        .filter(signing_keys::Column::PublishUntil.lt(now))
-        .all(&txn)
-        .await?;
-    let removed: Vec<String> = expired.into_iter().map(|k| k.kid).collect();
-    signing_keys::Entity::delete_many()
-        .filter(signing_keys::Column::PublishUntil.lt(now))
-        .exec(&txn)
-        .await?;
-    let active = signing_keys::Entity::find()
-        .filter(signing_keys::Column::RetiredAt.is_null())
-        .all(&txn)
-        .await?;
-    let retired: Vec<String> = active.iter().map(|k| k.kid.clone()).collect();
-    signing_keys::Entity::update_many()
-        .col_expr(
-            signing_keys::Column::RetiredAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .col_expr(
-            signing_keys::Column::PublishUntil,
-            sea_orm::sea_query::Expr::value(publish_until),
-        )
-        .filter(signing_keys::Column::RetiredAt.is_null())
-        .exec(&txn)
-        .await?;
-    let new_key = new_key_row(seal, now).insert(&txn).await?;
-    txn.commit().await?;
-    Ok(Rotation {
-        new_kid: new_key.kid,
-        retired,
-        removed,
-        publish_until,
-    })
-}
-
-/// One line per key for `latchkey keys status`.
-pub async fn status(db: &DatabaseConnection) -> Result<Vec<signing_keys::Model>, DbErr> {
+/// Every key, newest first (for `latchkey keys status` and `doctor`).
+pub async fn status(db: &impl ConnectionTrait) -> Result<Vec<signing_keys::Model>, DbErr> {
     signing_keys::Entity::find()
         .order_by_desc(signing_keys::Column::CreatedAt)
         .all(db)
         .await
 }
 
-/// The JWK (RFC 8037) of a published key.
+/// The JWK of a published key: RFC 8037 (OKP, Ed25519) or RFC 7518 (EC, P-256), with its `alg`.
 pub fn jwk(key: &PublishedKey) -> latchkey_proto::auth::v1::Jwk {
+    let (kty, crv, x, y) = match key.algorithm {
+        SigningAlg::EdDSA => (
+            "OKP",
+            "Ed25519",
+            URL_SAFE_NO_PAD.encode(&key.public_key),
+            String::new(),
+        ),
+        SigningAlg::Es256 => {
+            let (x, y) = p256_coordinates(&key.public_key);
+            ("EC", "P-256", x, y)
+        }
+    };
     latchkey_proto::auth::v1::Jwk {
-        kty: "OKP".into(),
-        crv: "Ed25519".into(),
-        x: URL_SAFE_NO_PAD.encode(&key.public_key),
+        kty: kty.into(),
+        crv: crv.into(),
+        x,
         kid: key.kid.clone(),
-        alg: ALGORITHM.into(),
+        alg: key.algorithm.as_str().into(),
         key_use: "sig".into(),
+        y,
     }
 }

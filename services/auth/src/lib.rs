@@ -6,7 +6,9 @@
 //!   look-alike characters refused).
 //! - [`accounts`]: which user a sign-in (identity) or an email belongs to; linking by verified
 //!   email; race-free first sign-ins.
-//! - [`keys`]: Ed25519 key generation, sealing, rotation and the hot-swapped key ring.
+//! - [`keys`]: key generation (Ed25519, P-256), sealing, the life cycle (standby, active,
+//!   retired, removed) and the hot-swapped key ring; [`key_policy`]: algorithm and rotation
+//!   settings; [`rotation`]: automatic rotation, one replica at a time under a database lease.
 //! - [`tokens`]: signing, and the rules for the web app's tokens (pure, clock passed in); the
 //!   verify-only rules, claims and refusals are latchkey-client's, shared with every verifier.
 //! - [`authjs`]: the web app's Auth.js session tokens (JWE), keys derived from its secret.
@@ -25,9 +27,12 @@ pub mod config;
 pub mod email;
 pub mod error;
 pub mod grpc;
+pub mod key_policy;
 pub mod keys;
+pub mod life_cycle;
 pub mod purge;
 pub mod refresh;
+pub mod rotation;
 pub mod service;
 pub mod store;
 pub mod tokens;

@@ -87,6 +87,8 @@ pub struct AuthCore {
     clock: SharedClock,
     /// Lifetimes of refresh tokens ([`crate::refresh`]).
     refresh_rules: crate::refresh::RefreshRules,
+    /// Algorithm of new keys, automatic rotation, standby lead (the JWKS cache lifetime).
+    key_policy: crate::key_policy::KeyPolicy,
     /// When keys were last re-read for an unknown `kid`; held during that re-read, so callers
     /// arriving meanwhile wait for it and use its keys.
     last_forced_reload: tokio::sync::Mutex<Option<Instant>>,
@@ -103,7 +105,7 @@ impl AuthCore {
     ) -> Result<Self, AuthError> {
         let now = clock.now();
         let seal_error = |error| AuthError::from_keys(error, &config.seal_key_variable);
-        keys::ensure_active_key(&db, &config.seal_key, now)
+        keys::ensure_active_key(&db, &config.seal_key, now, config.key_policy.algorithm)
             .await
             .map_err(seal_error)?;
         keys::record_seal_fingerprints(&db, &config.seal_key)
@@ -125,6 +127,7 @@ impl AuthCore {
             link_verified_emails: config.link_verified_emails,
             clock,
             refresh_rules: config.refresh,
+            key_policy: config.key_policy,
             last_forced_reload: tokio::sync::Mutex::new(None),
             purger,
         })
@@ -345,6 +348,12 @@ impl AuthCore {
         let mut jwks: Vec<_> = keys.published.values().map(keys::jwk).collect();
         jwks.sort_by(|a, b| a.kid.cmp(&b.kid));
         jwks
+    }
+
+    /// How long a verifier may cache the JWKS: the standby lead, so a key is in every cached
+    /// set before it signs.
+    pub fn jwks_max_age(&self) -> i64 {
+        self.key_policy.standby_lead
     }
 
     /// Verifies a token and, for users, that they exist, are enabled and not revoked.

@@ -1,12 +1,12 @@
 //! Token rules, free of transport and storage: what auth signs, and the checks a presented token
 //! must pass, each failure its own [`TokenError`] (never a generic "invalid token").
 //!
-//! Three shapes are read: Latchkey's own EdDSA tokens, the web app's HS256 tokens (legacy mode,
+//! Three shapes are read: Latchkey's own tokens (EdDSA or ES256, by the key's algorithm), the web app's HS256 tokens (legacy mode,
 //! bound to Latchkey by a required `aud`) and the web app's Auth.js session tokens (encrypted,
 //! see [`crate::authjs`]). The web app's two kinds name the user by email.
 
 use crate::authjs::AuthJsRules;
-use crate::keys::{ALGORITHM, ActiveKey, KeySet};
+use crate::keys::{ActiveKey, KeySet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use latchkey_client::verify::{
     VerifyRules, audience_contains, checked_length, decode, printable, read_header, split_scopes,
@@ -44,10 +44,23 @@ pub struct TokenRules {
 
 /// Signs claims with the active key.
 pub fn sign(key: &ActiveKey, claims: &IssuedClaims) -> String {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.encoding)
-        .expect("ed25519 signing cannot fail with a valid key")
+    sign_json(key, claims)
+}
+
+/// A compact JWS of any claims with `key` (its `alg` and `kid` in the header); [`sign`]'s body,
+/// open to tests and fuzzing that need claims Latchkey would never issue.
+pub fn sign_json(key: &ActiveKey, claims: &impl serde::Serialize) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = serde_json::json!({"typ": "JWT", "alg": key.algorithm.as_str(), "kid": key.kid});
+    let payload = serde_json::to_vec(claims).expect("claims serialise to JSON");
+    let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    token
 }
 
 /// Signs an HS256 token (legacy mode's shape; used by tests and benchmarks).
@@ -92,7 +105,7 @@ impl TokenRules {
         }
         let header = read_header(token)?;
         match header.alg.as_str() {
-            ALGORITHM => self
+            alg if latchkey_client::verify::ALGORITHMS.contains(&alg) => self
                 .verify_rules()
                 .verify_signed(token, header.kid, keys, now),
             "HS256" => match &self.legacy {
@@ -196,33 +209,63 @@ fn web_app_email(email: Option<String>, sub: Option<String>) -> Result<String, T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{ActiveKey, KeySet, PublishedKey};
+    use crate::keys::{ActiveKey, KeySet, SigningAlg};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use ring::signature::{Ed25519KeyPair, KeyPair};
     use std::sync::Arc;
 
-    fn keyset() -> KeySet {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        let public = pair.public_key().as_ref().to_vec();
+    fn keyset_of(algorithm: SigningAlg) -> KeySet {
+        let (active, public) = ActiveKey::generate("k1", algorithm);
         let mut set = KeySet {
-            active: Some(Arc::new(ActiveKey {
-                kid: "k1".into(),
-                encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
-            })),
+            active: Some(Arc::new(active)),
             ..Default::default()
         };
-        set.published.insert(
-            "k1".into(),
-            PublishedKey {
-                kid: "k1".into(),
-                decoding: DecodingKey::from_ed_der(&public),
-                public_key: public,
-                publish_until: None,
-            },
-        );
+        set.published.insert("k1".into(), public);
         set
+    }
+
+    fn keyset() -> KeySet {
+        keyset_of(SigningAlg::EdDSA)
+    }
+
+    /// During a switch of algorithm both kinds verify against one set, and a token cannot pass
+    /// for the other kind: its key's algorithm decides.
+    #[test]
+    fn es256_and_eddsa_tokens_verify_side_by_side() {
+        let rules = rules();
+        let (ed, ed_public) = ActiveKey::generate("ed", SigningAlg::EdDSA);
+        let (es, es_public) = ActiveKey::generate("es", SigningAlg::Es256);
+        let mut set = KeySet::default();
+        set.published.insert("ed".into(), ed_public);
+        set.published.insert("es".into(), es_public);
+        let claims = rules.claims("user-1".into(), String::new(), None, 1_000);
+        for (key, alg) in [(&ed, "EdDSA"), (&es, "ES256")] {
+            let token = sign(key, &claims);
+            let verified = rules.verify(&token, &set, 1_100).unwrap();
+            assert_eq!(verified.algorithm, alg);
+            assert_eq!(verified.subject, Subject::User("user-1".into()));
+        }
+        // An ES256 signature presented under the Ed25519 key's kid: refused by algorithm.
+        let es_token = sign(&es, &claims);
+        let (_, rest) = es_token.split_once('.').unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","kid":"ed"}"#);
+        assert!(matches!(
+            rules.verify(&format!("{header}.{rest}"), &set, 1_100),
+            Err(TokenError::AlgorithmRejected(_))
+        ));
+        // A tampered ES256 signature is a signature failure, not a malformed token.
+        let mut tampered = es_token.clone();
+        let at = tampered.len() - 10;
+        let swapped = if &tampered[at..at + 1] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        tampered.replace_range(at..at + 1, swapped);
+        assert_eq!(
+            rules.verify(&tampered, &set, 1_100),
+            Err(TokenError::SignatureInvalid)
+        );
     }
 
     fn rules() -> TokenRules {
@@ -315,13 +358,11 @@ mod tests {
         let keys = keyset();
         let rules = rules();
         let active = keys.active.as_ref().unwrap();
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(active.kid.clone());
         let far = |exp: f64, nbf: f64| {
             let claims = serde_json::json!({
                 "iss": "latchkey", "aud": "latchkey", "sub": "u", "exp": exp, "nbf": nbf,
             });
-            jsonwebtoken::encode(&header, &claims, &active.encoding).unwrap()
+            sign_json(active, &claims)
         };
         let ok = rules.verify(&far(1e300, -1e300), &keys, 1_000).unwrap();
         assert_eq!(ok.expires_at, i64::MAX);

@@ -167,8 +167,12 @@ impl TestAuth {
 
     /// Starts auth with a given config.
     pub async fn spawn_with(config: AuthConfig) -> TestAuth {
+        Self::spawn_with_clock(config, ManualClock::starting_now()).await
+    }
+
+    /// Starts auth with a given config on a given clock (replicas sharing one clock).
+    pub async fn spawn_with_clock(config: AuthConfig, clock: Arc<ManualClock>) -> TestAuth {
         init_test_logging();
-        let clock = ManualClock::starting_now();
         let app = latchkey_auth::build(&config, clock.clone())
             .await
             .expect("auth builds");

@@ -140,11 +140,11 @@ async function waitReady(url) {
 }
 
 /** Runs the `latchkey` CLI with the dev instance's environment (e.g. `keys rotate-signing`). */
-export function runCli(dev, args) {
+export function runCli(dev, args, extraEnv = {}) {
   return new Promise((ok, fail) => {
     const child = spawn(latchkeyBinary(), args, {
       cwd: dev.dir,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, RUST_LOG: 'warn', ...dev.env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, RUST_LOG: 'warn', ...dev.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

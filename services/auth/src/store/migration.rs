@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_identities::UsersOwnIdentities),
             Box::new(super::seal_fingerprint::AddSealFingerprint),
             Box::new(super::migration_refresh_tokens::CreateRefreshTokens),
+            Box::new(super::key_life_cycle::KeyLifeCycle),
         ]
     }
 }

@@ -3,11 +3,13 @@
 //! reads them.
 
 pub mod identities;
+mod key_life_cycle;
 pub mod migration;
 mod migration_identities;
 mod migration_refresh_tokens;
 pub mod refresh_tokens;
 mod seal_fingerprint;
+pub mod signing_key_lease;
 pub mod signing_keys;
 pub mod users;
 

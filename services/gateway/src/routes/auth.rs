@@ -238,6 +238,9 @@ pub struct Jwk {
     #[serde(rename = "use")]
     key_use: String,
     x: String,
+    /// P-256 keys (`kty` EC) only
+    #[serde(skip_serializing_if = "String::is_empty")]
+    y: String,
 }
 
 /// The public key set.
@@ -470,7 +473,10 @@ pub async fn revoke_me(
     }))
 }
 
-/// Public signing keys (RFC 7517).
+/// The JWKS cache lifetime when auth does not say (an auth from before it did).
+const JWKS_FALLBACK_MAX_AGE: i64 = 60;
+
+/// Public signing keys (RFC 7517), cacheable for auth's standby lead (`Cache-Control: max-age`).
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
@@ -483,16 +489,21 @@ pub async fn jwks(
     State(state): State<GatewayState>,
     Extension(ctx): Extension<Ctx>,
 ) -> Result<Response, HttpProblem> {
-    let keys = retry_idempotent(&ctx.deadline(budget::READ), || {
+    let set = retry_idempotent(&ctx.deadline(budget::READ), || {
         let mut client = state.auth();
         let request = grpc_request(auth_pb::GetJwksRequest {}, &ctx, budget::READ);
         async move { client.get_jwks(request).await }
     })
     .await
     .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::READ)))?
-    .into_inner()
-    .keys;
-    let keys = keys
+    .into_inner();
+    // Auth's standby lead: a new key is in the set at least this long before it signs.
+    let max_age = match set.cache_max_age_seconds {
+        seconds if seconds > 0 => seconds,
+        _ => JWKS_FALLBACK_MAX_AGE,
+    };
+    let keys = set
+        .keys
         .into_iter()
         .map(|k| Jwk {
             alg: k.alg,
@@ -501,13 +512,14 @@ pub async fn jwks(
             kty: k.kty,
             key_use: k.key_use,
             x: k.x,
+            y: k.y,
         })
         .collect();
     let body = serde_json::to_string(&Jwks { keys }).map_err(|_| ApiError::internal())?;
     Ok((
         [
-            (header::CONTENT_TYPE, "application/jwk-set+json"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            (header::CONTENT_TYPE, "application/jwk-set+json".to_owned()),
+            (header::CACHE_CONTROL, format!("public, max-age={max_age}")),
         ],
         body,
     )
@@ -620,6 +632,7 @@ mod tests {
                 kty: "OKP".into(),
                 key_use: "sig".into(),
                 x: "abc".into(),
+                y: String::new(),
             }],
         };
         let before = serde_json::json!({ "keys": [{
