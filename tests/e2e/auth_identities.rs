@@ -478,7 +478,7 @@ mod migration {
     use super::*;
     use latchkey_auth::store::migration::Migrator;
     use sea_orm::{ConnectionTrait, Statement};
-    use sea_orm_migration::{MigrationName, MigratorTrait, SchemaManager};
+    use sea_orm_migration::{MigratorTrait, SchemaManager};
 
     /// Rows as the first schema held them: (id, provider, subject, email).
     pub const OLD_USERS: [(&str, &str, &str, &str); 4] = [
