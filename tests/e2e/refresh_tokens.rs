@@ -387,6 +387,19 @@ async fn malformed_and_unknown_tokens_are_refused_by_name(backend: Backend) {
         })
         .await;
     assert_eq!(reason(refused), Reason::SyncSecretMissing);
+    // Reflection describes the new RPCs, so grpcurl can call them.
+    let channel = tonic::transport::Channel::from_shared(auth.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for rpc in ["IssueRefreshToken", "RefreshAccessToken"] {
+        let symbol = format!("latchkey.auth.v1.AuthService.{rpc}");
+        assert!(
+            crate::support::reflection_describes(channel.clone(), &symbol).await,
+            "{symbol}"
+        );
+    }
     auth.stop().await;
 }
 

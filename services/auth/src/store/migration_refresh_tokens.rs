@@ -9,7 +9,7 @@ pub struct CreateRefreshTokens;
 
 impl MigrationName for CreateRefreshTokens {
     fn name(&self) -> &str {
-        "m20261203_000001_create_refresh_tokens"
+        "m20261203_000010_create_refresh_tokens"
     }
 }
 
