@@ -556,3 +556,54 @@ fn auth_that_cannot_bind_its_port_stores_no_signing_key() {
         "a key was stored:\n{status}"
     );
 }
+
+/// The operator's life cycle by hand: `--standby` publishes a key that does not sign yet,
+/// `--activate` refuses it within the JWKS cache lifetime (unless `--force`), and `keys status`
+/// names each key's state and when it changes next; with ES256 configured the new key is P-256.
+#[test]
+fn standby_then_activate_by_hand_with_status_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LATCHKEY_SYNC_SECRET", "sync-secret-0123456789abcdef0123"),
+        ("LATCHKEY_SEAL_KEY", SEAL),
+        ("LATCHKEY_SIGNING_ALG", "ES256"),
+    ];
+    let standby = latchkey(dir.path(), &["keys", "rotate-signing", "--standby"], &env);
+    assert!(standby.status.success(), "{}", text(&standby));
+    let said = text(&standby);
+    let kid = said
+        .lines()
+        .find_map(|line| line.strip_prefix("new standby signing key: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no standby kid in:\n{said}"))
+        .to_owned();
+    assert!(said.contains("(ES256)"), "{said}");
+    let status = text(&latchkey(dir.path(), &["keys", "status"], &env));
+    assert!(
+        status.contains("standby (published, not signing)")
+            && status.contains(&format!("--activate {kid}"))
+            && status.contains("active since"),
+        "{status}"
+    );
+    let early = latchkey(
+        dir.path(),
+        &["keys", "rotate-signing", "--activate", &kid],
+        &env,
+    );
+    assert!(!early.status.success(), "{}", text(&early));
+    assert!(text(&early).contains("--force"), "{}", text(&early));
+    let forced = latchkey(
+        dir.path(),
+        &["keys", "rotate-signing", "--activate", &kid, "--force"],
+        &env,
+    );
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert!(text(&forced).contains(&format!("active signing key: {kid}")));
+    let status = text(&latchkey(dir.path(), &["keys", "status"], &env));
+    assert!(
+        status.contains(&format!("{kid}  ES256"))
+            && status.contains("retired, published until")
+            && status.contains("removed once its last token has expired"),
+        "{status}"
+    );
+}

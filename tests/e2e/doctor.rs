@@ -149,6 +149,12 @@ async fn a_healthy_stack_passes_with_the_live_probe(backend: Backend) {
     }
     let masked = passed(&report, "live probe: list shows it masked").unwrap();
     assert!(text(masked, "detail").contains("DOCTOR_PROBE"), "{masked}");
+    // The signing keys with their state: the one auth created on start signs.
+    let keys = passed(&report, "signing keys").expect("a ✔ for the signing keys");
+    assert!(
+        text(keys, "detail").contains("(EdDSA) active since"),
+        "{keys}"
+    );
     let version = env!("CARGO_PKG_VERSION");
     let versions = passed(&report, "versions").expect("a ✔ for versions");
     assert!(

@@ -327,6 +327,52 @@ mod tests {
         assert_eq!(rules().verify(" ", &keys, 1_500), Err(TokenError::Missing));
     }
 
+    /// A P-256 key beside the Ed25519 one: its ES256 tokens verify, and neither key accepts a
+    /// token whose header names the other's algorithm.
+    #[test]
+    fn es256_tokens_verify_under_their_key_only() {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let ed_pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let ed_pair = Ed25519KeyPair::from_pkcs8(ed_pkcs8.as_ref()).unwrap();
+        let ed_key = EncodingKey::from_ed_der(ed_pkcs8.as_ref());
+        let keys: JwkSet = [
+            PublicKey::ed25519("k1", ed_pair.public_key().as_ref().to_vec()),
+            PublicKey::p256("k2", pair.public_key().as_ref().to_vec()),
+        ]
+        .into_iter()
+        .collect();
+        let claims = serde_json::json!({"iss": "latchkey", "aud": "latchkey", "sub": "u1",
+            "exp": 2_000, "iat": 1_000});
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k2".into());
+        let es_key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        let token = jsonwebtoken::encode(&header, &claims, &es_key).unwrap();
+        let ok = rules().verify(&token, &keys, 1_500).unwrap();
+        assert_eq!(ok.algorithm, "ES256");
+        assert_eq!(
+            rules()
+                .verify(&sign(&ed_key, "k1", claims.clone()), &keys, 1_500)
+                .unwrap()
+                .algorithm,
+            "EdDSA"
+        );
+        // The ES256 token relabelled with the Ed25519 key's kid, and the reverse.
+        header.kid = Some("k1".into());
+        let confused = jsonwebtoken::encode(&header, &claims, &es_key).unwrap();
+        assert!(matches!(
+            rules().verify(&confused, &keys, 1_500),
+            Err(TokenError::AlgorithmRejected(_))
+        ));
+        assert!(matches!(
+            rules().verify(&sign(&ed_key, "k2", claims), &keys, 1_500),
+            Err(TokenError::AlgorithmRejected(_))
+        ));
+    }
+
     #[test]
     fn tokens_only_auth_can_open_are_refused_by_name() {
         let (_, keys) = signer();

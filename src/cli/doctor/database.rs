@@ -1,5 +1,5 @@
-//! Database checks: reachable, migrated, and every master key id the stored rows name is
-//! configured.
+//! Database checks: reachable, migrated, every master key id the stored rows name is
+//! configured, and the signing keys' states.
 
 use super::check::Check;
 use super::{DoctorArgs, ServiceArg};
@@ -9,6 +9,7 @@ use latchkey_common::config::{Config, DATABASE_URL, ENCRYPTION_KEYS};
 pub(super) async fn check_database(
     args: &DoctorArgs,
     config: &Config,
+    auth: Option<&latchkey_auth::AuthConfig>,
     settings: Option<&latchkey_settings::SettingsConfig>,
     checks: &mut Vec<Check>,
 ) {
@@ -29,11 +30,14 @@ pub(super) async fn check_database(
     };
     checks.push(Check::pass("database reachable", shown));
     if args.checks(ServiceArg::Auth) {
-        migrated(
+        let up_to_date = migrated(
             checks,
             "auth",
             latchkey_auth::store::pending_migrations(&db).await,
         );
+        if let (true, Some(auth)) = (up_to_date, auth) {
+            super::signing_keys::check_signing_keys(&db, auth, checks).await;
+        }
     }
     if args.checks(ServiceArg::Settings) {
         let up_to_date = migrated(

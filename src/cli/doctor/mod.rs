@@ -8,6 +8,7 @@
 //! - [`check`]: the checklist's lines and how they print;
 //! - [`config`]: each service's settings as it would validate them at start;
 //! - [`database`]: reachable, migrated, master key ids configured;
+//! - [`signing_keys`]: each signing key's state and when it changes next;
 //! - [`grpc`]: auth and settings health, auth's keys, the sync secret as auth sees it;
 //! - [`gateway`]: the gateway over HTTP, and its answers when they are not the expected ones;
 //! - [`probe`]: a throwaway user and setting round-tripped through the gateway;
@@ -21,6 +22,7 @@ mod fixes;
 mod gateway;
 mod grpc;
 mod probe;
+mod signing_keys;
 mod web_app_env;
 
 use super::Failure;
@@ -140,7 +142,14 @@ async fn collect(args: &DoctorArgs, config: &Config) -> Vec<Check> {
         check_gateway_config(config, &mut checks);
     }
     if !args.no_database && (args.checks(ServiceArg::Auth) || args.checks(ServiceArg::Settings)) {
-        check_database(args, config, settings_config.as_ref(), &mut checks).await;
+        check_database(
+            args,
+            config,
+            auth_config.as_ref(),
+            settings_config.as_ref(),
+            &mut checks,
+        )
+        .await;
     }
 
     let auth_url = args
