@@ -97,26 +97,25 @@ pub fn rate_limited(wait: Duration, what: &str) -> ApiError {
     .with_retry_after(wait)
 }
 
+/// How much of an oversized body is still read (and dropped) before answering 413, and for how
+/// long: a client still sending when the answer comes and the connection closes can get a TCP
+/// reset that destroys the answer unread; reading a bounded remainder first (a lingering close,
+/// as nginx does) lets an ordinary client see PAYLOAD_TOO_LARGE, at a cost capped per request.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
 /// Reads the body, refusing more than [`BODY_LIMIT`] bytes with PAYLOAD_TOO_LARGE.
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            Reason::PayloadTooLarge,
-            format!(
-                "Request bodies are limited to {} KiB; send fewer or shorter settings per request.",
-                BODY_LIMIT / 1024
-            ),
-        )
-    };
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT) {
+    if declared.is_some_and(|len| len > DRAIN_LIMIT) {
         return Err(too_large());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
-        Ok(read) => read.map_err(|_| too_large()),
+    match tokio::time::timeout(BODY_TIMEOUT, collect_limited(body)).await {
+        Ok(Some(read)) => read,
+        Ok(None) => Err(too_large()),
         Err(_) => Err(ApiError::new(
             Reason::DeadlineExceeded,
             format!(
@@ -125,6 +124,54 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
             ),
         )),
     }
+}
+
+/// PAYLOAD_TOO_LARGE with the limit in words.
+fn too_large() -> ApiError {
+    ApiError::new(
+        Reason::PayloadTooLarge,
+        format!(
+            "Request bodies are limited to {} KiB; send fewer or shorter settings per request.",
+            BODY_LIMIT / 1024
+        ),
+    )
+}
+
+/// The body if it fits in [`BODY_LIMIT`]; `None` once it is larger, after draining what arrives
+/// of the rest within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]. A body that breaks off is too large
+/// or malformed alike: PAYLOAD_TOO_LARGE was the answer before and stays it.
+async fn collect_limited(mut body: Body) -> Option<Result<Bytes, ApiError>> {
+    use http_body_util::BodyExt;
+    let mut buffer = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Some(Err(too_large()));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buffer.len() + data.len() > BODY_LIMIT {
+            drain(body, buffer.len() + data.len()).await;
+            return None;
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Some(Ok(buffer.freeze()))
+}
+
+/// Reads and drops the rest of an oversized body, up to [`DRAIN_LIMIT`] bytes in all and
+/// [`DRAIN_TIME`].
+async fn drain(mut body: Body, mut seen: usize) {
+    use http_body_util::BodyExt;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while seen <= DRAIN_LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -146,5 +193,30 @@ mod tests {
         assert!(!vouched.is_vouched(b"d"));
         assert!(vouched.is_vouched(b"c"));
         assert!(!format!("{vouched:?}").contains('['));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_refused_after_its_rest_is_drained() {
+        let fits = Body::from(vec![b'a'; BODY_LIMIT]);
+        let read = read_body(&HeaderMap::new(), fits).await.unwrap();
+        assert_eq!(read.len(), BODY_LIMIT);
+
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = sent.clone();
+        let chunks = (0..20).map(move |_| {
+            counter.fetch_add(16 * 1024, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(vec![
+                b'x';
+                16 * 1024
+            ])))
+        });
+        let stream = Body::new(http_body_util::StreamBody::new(tokio_stream::iter(chunks)));
+        let refused = read_body(&HeaderMap::new(), stream).await.unwrap_err();
+        assert_eq!(refused.reason, Reason::PayloadTooLarge);
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            20 * 16 * 1024,
+            "the whole 320 KiB was read, not cut off at the limit"
+        );
     }
 }
