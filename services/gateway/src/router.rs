@@ -36,7 +36,8 @@ pub fn api(dev: bool) -> OpenApiRouter<GatewayState> {
         .routes(routes!(ops::page_js))
         .routes(routes!(ops::page_css))
         .routes(routes!(crate::routes::refresh::refresh))
-        .routes(routes!(ops::page_refresh_js));
+        .routes(routes!(ops::page_refresh_js))
+        .routes(routes!(crate::routes::refresh::start_refresh));
     if dev {
         api.routes(routes!(auth::dev_session))
     } else {
