@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 
 /// The web app's secret, as its `.env.local` holds it under `AUTH_SECRET`.
-const WEB_SECRET: &str = "web-app-auth-secret-5d0c7a1e9b2f4e6a8c3d1f0b";
+pub(crate) const WEB_SECRET: &str = "web-app-auth-secret-5d0c7a1e9b2f4e6a8c3d1f0b";
 const OTHER_SECRET: &str = "another-apps-secret-0f1e2d3c4b5a69788796a5b4";
 
 fn interop_dir() -> PathBuf {
@@ -27,7 +27,7 @@ fn interop_dir() -> PathBuf {
 }
 
 /// The tokens mint.mjs makes, or None (skipped) when Node or the packages are missing.
-fn minted() -> Option<Value> {
+pub(crate) fn minted() -> Option<Value> {
     let dir = interop_dir();
     let installed =
         dir.join("node_modules/next-auth").is_dir() && dir.join("node_modules/@auth/core").is_dir();
@@ -64,14 +64,14 @@ fn minted() -> Option<Value> {
     }
 }
 
-fn token<'a>(tokens: &'a Value, version: &str, kind: &str) -> &'a str {
+pub(crate) fn token<'a>(tokens: &'a Value, version: &str, kind: &str) -> &'a str {
     tokens[version][kind]
         .as_str()
         .unwrap_or_else(|| panic!("mint.mjs made no {version}.{kind}"))
 }
 
 /// Auth accepting both majors, its secret read from `AUTH_SECRET`.
-fn authjs_rules() -> AuthJsRules {
+pub(crate) fn authjs_rules() -> AuthJsRules {
     let secret = SecretString::from(WEB_SECRET.to_owned());
     let cookies: Vec<String> = V5_COOKIE_NAMES.iter().map(|c| (*c).to_owned()).collect();
     let hint = SecretHint::new(&secret, "AUTH_SECRET");

@@ -570,6 +570,178 @@ async fn rest_token_sync_and_refresh_routes(backend: Backend) {
     auth.stop().await;
 }
 
+/// `POST /api/auth/me/refresh` with the bearer token `token`.
+async fn start_with(gw: &TestGateway, token: &str) -> reqwest::Response {
+    gw.authed(reqwest::Method::POST, "/api/auth/me/refresh", token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A 200 answer's pair works: the access token is `user_id`'s, the refresh token rotates.
+async fn assert_started(
+    gw: &TestGateway,
+    auth: &TestAuth,
+    answer: reqwest::Response,
+    user_id: &str,
+    what: &str,
+) {
+    assert_eq!(answer.status(), 200, "{what}");
+    let pair: Value = answer.json().await.unwrap();
+    assert_eq!(pair["token_type"], "Bearer", "{what}");
+    assert_eq!(
+        pair["refresh_expires_in"],
+        default_secs(REFRESH_TOKEN_IDLE_SECS),
+        "{what}"
+    );
+    let who = auth
+        .authenticate(pair["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(who.expect(what).user.unwrap().id, user_id, "{what}");
+    let renewed = gw
+        .http
+        .post(gw.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": pair["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed.status(),
+        200,
+        "{what}: the first refresh token rotates"
+    );
+}
+
+/// A browser holding only its web app's token — Auth.js v4 (JWS) or v5 (JWE) made by the real
+/// npm packages, or a legacy HS256 one — or a Latchkey access token starts a family through
+/// `POST /api/auth/me/refresh` (gRPC: `IssueRefreshToken` with the token as `authorization` and
+/// no sync secret). Tokens that do not verify, are revoked, or name no user are refused by the
+/// usual reasons, and nothing is stored for them.
+async fn web_app_tokens_start_a_family(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let mut config = crate::support::auth_config(&db);
+    config.rules.legacy = Some(crate::support::legacy_rules());
+    config.rules.authjs = Some(crate::authjs_interop::authjs_rules());
+    let auth = TestAuth::spawn_with(config).await;
+    let gw = TestGateway::spawn(&auth.url(), &format!("http://{}", unused_addr())).await;
+    let (user_id, access) = gw.sync_user("ada").await;
+    let minted = crate::authjs_interop::minted();
+
+    let now = latchkey_common::clock::Clock::now(&*auth.clock);
+    let legacy = latchkey_auth::tokens::sign_hs256(
+        &latchkey_common::SecretString::from(crate::support::LEGACY_SECRET.to_owned()),
+        &json!({"sub": "Ada@Example.com", "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+    );
+    let mut started = vec![
+        ("legacy HS256", legacy.clone()),
+        ("Latchkey", access.clone()),
+    ];
+    if let Some(tokens) = &minted {
+        for (version, kind) in [("v4", "valid"), ("v5", "valid"), ("v5", "valid_secure")] {
+            let token = crate::authjs_interop::token(tokens, version, kind).to_owned();
+            started.push((version, token));
+        }
+    }
+    for (what, token) in &started {
+        assert_started(&gw, &auth, start_with(&gw, token).await, &user_id, what).await;
+    }
+    let families = started.len() as u64;
+    assert_eq!(
+        rows_in_state(&auth, refresh_tokens::CURRENT).await,
+        families
+    );
+    assert_eq!(
+        rows_in_state(&auth, refresh_tokens::RETIRED).await,
+        families
+    );
+
+    // gRPC: the bearer token instead of the sync secret.
+    let answer = auth
+        .client()
+        .await
+        .issue_refresh_token(with_bearer(
+            pb::IssueRefreshTokenRequest { user: None },
+            &legacy,
+        ))
+        .await
+        .expect("a legacy token starts a family over gRPC")
+        .into_inner();
+    assert!(answer.refresh.unwrap().refresh_token.starts_with("lkr_"));
+
+    // Refused by the usual reasons.
+    if let Some(tokens) = &minted {
+        for version in ["v4", "v5"] {
+            let expired = crate::authjs_interop::token(tokens, version, "expired");
+            expect_problem(start_with(&gw, expired).await, 401, "TOKEN_EXPIRED").await;
+        }
+        let other = crate::authjs_interop::token(tokens, "v4", "other_secret");
+        expect_problem(start_with(&gw, other).await, 401, "TOKEN_SIGNATURE_INVALID").await;
+    }
+    let forged = latchkey_auth::tokens::sign_hs256(
+        &latchkey_common::SecretString::from("not-the-web-apps-secret-0123456789abcdef".to_owned()),
+        &json!({"sub": "Ada@Example.com", "iss": "https://app.example.com", "aud": crate::support::LEGACY_AUDIENCE, "iat": now, "exp": now + 600}),
+    );
+    expect_problem(
+        start_with(&gw, &forged).await,
+        401,
+        "TOKEN_SIGNATURE_INVALID",
+    )
+    .await;
+    let bare = gw
+        .http
+        .post(gw.url("/api/auth/me/refresh"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(bare, 401, "TOKEN_MISSING").await;
+    let service = crate::support::settings::service_token(&auth, "deployer").await;
+    expect_problem(start_with(&gw, &service).await, 400, "INVALID_ARGUMENT").await;
+    let bad_grpc = auth
+        .client()
+        .await
+        .issue_refresh_token(with_bearer(
+            pb::IssueRefreshTokenRequest { user: None },
+            &forged,
+        ))
+        .await;
+    assert_eq!(reason(bad_grpc), Reason::TokenSignatureInvalid);
+    let neither = auth
+        .client()
+        .await
+        .issue_refresh_token(pb::IssueRefreshTokenRequest { user: None })
+        .await;
+    assert_eq!(
+        reason(neither),
+        Reason::SyncSecretMissing,
+        "unchanged without a bearer"
+    );
+
+    // Signed out everywhere: the tokens issued before are revoked, and so are the families.
+    auth.clock.advance(5);
+    let revoked = gw
+        .authed(reqwest::Method::POST, "/api/auth/me/revoke", &access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    expect_problem(start_with(&gw, &legacy).await, 401, "TOKEN_REVOKED").await;
+    expect_problem(start_with(&gw, &access).await, 401, "TOKEN_REVOKED").await;
+    if let Some(tokens) = &minted {
+        let v5 = crate::authjs_interop::token(tokens, "v5", "valid");
+        expect_problem(start_with(&gw, v5).await, 401, "TOKEN_REVOKED").await;
+    }
+    assert_eq!(rows_in_state(&auth, refresh_tokens::CURRENT).await, 0);
+    // Each family started over REST has rotated once (two rows); the gRPC one has one row.
+    assert_eq!(
+        rows_in_state(&auth, refresh_tokens::REVOKED).await,
+        2 * families + 1
+    );
+    gw.stop().await;
+    auth.stop().await;
+}
+
 backend_tests!(
     rotation_answers_a_new_pair_and_stores_only_digests,
     reuse_after_the_grace_window_revokes_the_family,
@@ -579,4 +751,5 @@ backend_tests!(
     sign_out_everywhere_and_deletion_revoke_every_family,
     malformed_and_unknown_tokens_are_refused_by_name,
     rest_token_sync_and_refresh_routes,
+    web_app_tokens_start_a_family,
 );

@@ -8,6 +8,7 @@
 import { LatchkeyError } from './errors.js';
 import { send, type Fetch, type Transport } from './http.js';
 import type { LatchkeyClaims } from './jwt.js';
+import { exchangeRefreshToken, startRefreshFamily, type RefreshedToken } from './refresh.js';
 import { settingsClient, type SettingsClient } from './settings.js';
 import { syncBody, type SyncInput } from './sync.js';
 import { TokenCache, type AccessToken } from './token-cache.js';
@@ -63,6 +64,10 @@ export interface LatchkeyClient {
   me(token: string | AccessToken): Promise<LatchkeyUser>;
   /** The token's claims, verified locally against the JWKS (no revocation check). */
   verifyToken(token: string): Promise<LatchkeyClaims>;
+  /** A new access token and the next refresh token for `refreshToken`, which is retired. */
+  refresh(refreshToken: string): Promise<RefreshedToken>;
+  /** The first refresh token of a new family for the user of `token` (a web app's own too). */
+  startRefresh(token: string | AccessToken): Promise<RefreshedToken>;
 }
 
 interface WireUser {
@@ -179,6 +184,12 @@ export function latchkey(options: LatchkeyOptions = {}): LatchkeyClient {
     async verifyToken(token) {
       verifier ??= createVerifier(reachable(), { now, ...options.verify });
       return verifier.verify(token);
+    },
+    async refresh(refreshToken) {
+      return exchangeRefreshToken(reachable(), refreshToken, now);
+    },
+    async startRefresh(token) {
+      return startRefreshFamily(reachable(), bearer(token), now);
     },
   };
 }

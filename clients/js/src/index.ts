@@ -9,6 +9,7 @@ export { ERROR_CODES, LatchkeyError, isLatchkeyError } from './errors.js';
 export type { LatchkeyErrorCode, NewerErrorCode, Violation } from './errors.js';
 export { decodeJwt } from './jwt.js';
 export type { LatchkeyClaims } from './jwt.js';
+export type { RefreshedToken } from './refresh.js';
 export type { ImportOptions, ImportResult, ImportWarning, MaskedSetting, SettingsClient } from './settings.js';
 export { syncBody } from './sync.js';
 export type { SignInAccount, SignInProfile, SignInUser, SyncBody, SyncInput } from './sync.js';

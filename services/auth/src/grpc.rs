@@ -249,16 +249,25 @@ impl AuthService for AuthGrpc {
         request: Request<pb::IssueRefreshTokenRequest>,
     ) -> Result<Response<pb::IssueRefreshTokenResponse>, Status> {
         let metadata = request.metadata().clone();
-        let who = match request.into_inner().user {
-            Some(pb::issue_refresh_token_request::User::UserId(id)) => UserRef::Id(id),
-            Some(pb::issue_refresh_token_request::User::Email(email)) => UserRef::Email(email),
-            None => UserRef::Id(String::new()),
-        };
-        let issued = self
-            .core
-            .issue_token_with_refresh(sync_secret(&metadata), who)
-            .await
-            .map_err(|e| status(&metadata, e))?;
+        let user = request.into_inner().user;
+        // Without a sync secret and a user named, the bearer token is the credential and names
+        // the user (a browser holding only its web app's token).
+        let by_bearer = user.is_none() && sync_secret(&metadata).is_none();
+        let issued = if by_bearer && !bearer(&metadata).is_empty() {
+            self.core
+                .issue_token_with_refresh_for_bearer(bearer(&metadata))
+                .await
+        } else {
+            let who = match user {
+                Some(pb::issue_refresh_token_request::User::UserId(id)) => UserRef::Id(id),
+                Some(pb::issue_refresh_token_request::User::Email(email)) => UserRef::Email(email),
+                None => UserRef::Id(String::new()),
+            };
+            self.core
+                .issue_token_with_refresh(sync_secret(&metadata), who)
+                .await
+        }
+        .map_err(|e| status(&metadata, e))?;
         Ok(Response::new(pb::IssueRefreshTokenResponse {
             token: Some(access_token(issued.access)),
             refresh: Some(refresh_message(issued.refresh)),

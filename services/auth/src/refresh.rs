@@ -168,6 +168,20 @@ impl AuthCore {
         Ok(Refreshed { access, refresh })
     }
 
+    /// Starts a family for the user behind a bearer token — a web app's own (Auth.js, legacy
+    /// HS256) or a Latchkey access token — so a browser holding no sync secret can get one. The
+    /// token must verify as [`AuthCore::authenticate`] checks it (signature, expiry, user enabled,
+    /// not revoked); a service token is refused, it has no user.
+    pub async fn issue_token_with_refresh_for_bearer(
+        &self,
+        token: &str,
+    ) -> Result<Refreshed, AuthError> {
+        let user = self.current_user(token).await?;
+        let access = self.issue_for_user(&user)?;
+        let refresh = self.start_refresh_family(&user).await?;
+        Ok(Refreshed { access, refresh })
+    }
+
     /// The first token of a new family for `user`. A family started right after a revocation
     /// starts at the revocation boundary, so it is not itself revoked.
     pub async fn start_refresh_family(

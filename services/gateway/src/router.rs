@@ -39,7 +39,8 @@ pub fn api(dev: bool) -> OpenApiRouter<GatewayState> {
         .routes(routes!(declared::generate_setting))
         .routes(routes!(ops::page_form_js))
         .routes(routes!(crate::routes::refresh::refresh))
-        .routes(routes!(ops::page_refresh_js));
+        .routes(routes!(ops::page_refresh_js))
+        .routes(routes!(crate::routes::refresh::start_refresh));
     if dev {
         api.routes(routes!(auth::dev_session))
     } else {

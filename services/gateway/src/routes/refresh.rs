@@ -1,10 +1,12 @@
 //! The refresh-token routes of the auth area: `POST /api/auth/refresh` (a refresh token is the
-//! credential; rate-limited like the token route), and starting a family for the token and
-//! sync-user routes when their caller asks (`"refresh": true`). Refresh tokens pass through; the
+//! credential; rate-limited like the token route), starting a family for the token and
+//! sync-user routes when their caller asks (`"refresh": true`), and `POST /api/auth/me/refresh`
+//! (the caller's own bearer token, a web app's included, is the credential). Refresh tokens pass through; the
 //! gateway never stores or logs them.
 
 use super::parse_json;
-use super::problems::RefreshProblems;
+use super::problems::{BearerProblems, RefreshProblems};
+use crate::caller::on_behalf;
 use crate::forward::{AUTH, budget, grpc_request, with_sync_secret};
 use crate::limits::{rate_limited, read_body};
 use crate::middleware::Ctx;
@@ -151,4 +153,48 @@ pub(super) async fn start_family(
         response.token,
         response.refresh,
     ))
+}
+
+/// Start a refresh family with the caller's own token: a browser holding its web app's token
+/// (Auth.js, legacy HS256) or a Latchkey access token, and no sync secret.
+#[utoipa::path(
+    post,
+    path = "/api/auth/me/refresh",
+    tag = "auth",
+    operation_id = "startRefresh",
+    description = "Answers a new access token and the first refresh token of a new family for the bearer token's user. The bearer token may be the web app's own (Auth.js v4/v5, or legacy HS256 when enabled) or a Latchkey access token; it must verify, its user must be enabled and not signed out everywhere since it was issued. A service token is refused (400: it has no user). No body. Counts against the sync/token rate limit. Then renew through POST /api/auth/refresh.",
+    security(("bearer" = [])),
+    responses((status = 200, description = "an access token and the first refresh token of a new family", body = RefreshResponse), BearerProblems)
+)]
+pub async fn start_refresh(
+    State(state): State<GatewayState>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+) -> Result<Json<RefreshResponse>, HttpProblem> {
+    if let Err(wait) = state.inner.sync_limiter.take(ctx.client_ip) {
+        return Err(rate_limited(wait, "sync, token and refresh requests").into());
+    }
+    let message = auth_pb::IssueRefreshTokenRequest { user: None };
+    let (_, request) = on_behalf(&state, &headers, &ctx, message, budget::SYNC).await?;
+    // Not retried: each call starts a family.
+    let answer = state
+        .auth()
+        .issue_refresh_token(request)
+        .await
+        .map_err(|s| from_grpc(&s, AUTH, ctx.deadline(budget::SYNC)));
+    match answer {
+        Ok(response) => {
+            let response = response.into_inner();
+            Ok(Json(RefreshResponse::from_parts(
+                response.token,
+                response.refresh,
+            )))
+        }
+        Err(error) => {
+            if error.reason.http_status() == 401 {
+                let _ = state.inner.failure_limiter.take(ctx.client_ip);
+            }
+            Err(error.into())
+        }
+    }
 }
