@@ -173,6 +173,28 @@ async fn reuse_after_the_grace_window_revokes_the_family(backend: Backend) {
     auth.stop().await;
 }
 
+/// `LATCHKEY_REFRESH_TOKEN_GRACE_SECS=0` turns the window off: a second use in the same second as
+/// the rotation is already a reuse.
+async fn a_zero_grace_window_makes_any_second_use_a_reuse(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let mut config = crate::support::auth_config(&db);
+    config.refresh.grace = 0;
+    let auth = TestAuth::spawn_with(config).await;
+    let (_, first) = first_pair(&auth, "no-grace").await;
+    let (_, second) = exchange(&auth, &first).await.unwrap();
+    assert_eq!(
+        exchange(&auth, &first).await,
+        Err(Reason::RefreshTokenReused)
+    );
+    assert_eq!(
+        exchange(&auth, &second).await,
+        Err(Reason::RefreshTokenRevoked)
+    );
+    auth.stop().await;
+}
+
 async fn parallel_exchanges_of_one_token_all_succeed_in_the_grace_window(backend: Backend) {
     let Some(db) = TestDb::new(backend).await else {
         return;
@@ -745,6 +767,7 @@ async fn web_app_tokens_start_a_family(backend: Backend) {
 backend_tests!(
     rotation_answers_a_new_pair_and_stores_only_digests,
     reuse_after_the_grace_window_revokes_the_family,
+    a_zero_grace_window_makes_any_second_use_a_reuse,
     parallel_exchanges_of_one_token_all_succeed_in_the_grace_window,
     concurrent_rotations_of_one_row_retire_it_once,
     idle_and_absolute_lifetimes_expire_tokens,

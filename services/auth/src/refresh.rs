@@ -240,7 +240,7 @@ impl AuthCore {
             .await?
             .ok_or(AuthError::RefreshTokenInvalid)?;
         match (row.state.as_str(), row.retired_at) {
-            (RETIRED, Some(retired_at)) if now - retired_at <= rules.grace => {
+            (RETIRED, Some(retired_at)) if rules.grace > 0 && now - retired_at <= rules.grace => {
                 let (refresh, sibling) = rules.next(&row, now);
                 refresh_tokens::insert(self.db(), sibling).await?;
                 tracing::info!(
