@@ -265,6 +265,23 @@ impl Driver {
             .to_owned()
     }
 
+    /// Waits up to 10 s for the keyboard focus to be on `expected` (as [`Driver::focused`] names
+    /// it): the page moves focus after its refresh, which ends after the status is shown.
+    async fn wait_focus(&self, expected: &str) {
+        let started = Instant::now();
+        loop {
+            let focused = self.focused().await;
+            if focused == expected {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "focus never reached {expected:?}: it is on {focused:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits up to 10 s for the status line to contain `text`.
     async fn wait_status(&self, text: &str) {
         let started = Instant::now();
@@ -273,10 +290,10 @@ impl Driver {
             if status.contains(text) {
                 return;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the status never said {text:?}: {status:?}"
-            );
+            if started.elapsed() > Duration::from_secs(10) {
+                let focused = self.focused().await;
+                panic!("the status never said {text:?}: {status:?} (focus on {focused:?})");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -677,10 +694,15 @@ async fn the_declared_settings_form_in_headless_chromium() {
             "Nothing missing: every required setting is set.",
         )
         .await;
+    // The save is done when the page has re-rendered and moved focus to the summary; a click
+    // before that would land on a button the re-render replaces.
+    driver.wait_status("Saved 1 setting(s).").await;
+    driver.wait_focus("missing").await;
     driver
         .click(".generate[data-name=\"ENCRYPTION_KEY\"]")
         .await;
     driver.wait_status("Generated a new").await;
+    driver.wait_focus("button:ENCRYPTION_KEY").await;
 
     // Keyboard only. From the summary line (where the page puts focus after a save), Tab walks
     // each field in declared order, its "Where to get it" link and Generate, then Save.
@@ -727,7 +749,7 @@ async fn the_declared_settings_form_in_headless_chromium() {
     );
     assert_eq!(webhook["valid"], true);
     // After the save, focus is back on the summary; six Tabs reach Generate, Enter presses it.
-    assert_eq!(driver.focused().await, "missing");
+    driver.wait_focus("missing").await;
     for _ in 0..6 {
         driver.press(TAB).await;
     }
