@@ -147,7 +147,15 @@ async fn the_seed_schema_guides_a_fresh_user(backend: Backend) {
         .unwrap();
     assert_eq!(schema["allow_undeclared"], false);
     let declared = schema["settings"].as_array().unwrap();
-    assert_eq!(declared.len(), 3);
+    let names: Vec<&str> = declared
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["FLY_API_TOKEN", "OPENROUTER_API_KEY", "ENCRYPTION_KEY"],
+        "listed in the order the schema declares them"
+    );
     let fly = declared
         .iter()
         .find(|d| d["name"] == "FLY_API_TOKEN")

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// WebDriver's key codes (W3C WebDriver, "keyboard actions").
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+const SHIFT: &str = "\u{E008}";
 
 /// A chromedriver process, killed on drop.
 struct Driver {
@@ -215,6 +219,83 @@ impl Driver {
         self.post(&format!("/element/{id}/clear"), json!({})).await;
         self.post(&format!("/element/{id}/value"), json!({ "text": text }))
             .await;
+    }
+
+    /// Presses and releases each character of `text` in turn on the focused element, through
+    /// the WebDriver actions API: the keyboard only, no element is targeted.
+    async fn press(&self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|key| {
+                let key = key.to_string();
+                [
+                    json!({ "type": "keyDown", "value": key }),
+                    json!({ "type": "keyUp", "value": key }),
+                ]
+            })
+            .collect();
+        self.key_actions(actions).await;
+    }
+
+    /// Holds every key of `keys` down together, then lets them go (e.g. Shift+Tab).
+    async fn chord(&self, keys: &[&str]) {
+        let downs = keys
+            .iter()
+            .map(|k| json!({ "type": "keyDown", "value": k }));
+        let ups = keys
+            .iter()
+            .rev()
+            .map(|k| json!({ "type": "keyUp", "value": k }));
+        self.key_actions(downs.chain(ups).collect()).await;
+    }
+
+    async fn key_actions(&self, actions: Vec<Value>) {
+        let sequence = json!([{ "type": "key", "id": "keyboard", "actions": actions }]);
+        self.post("/actions", json!({ "actions": sequence })).await;
+        self.call(reqwest::Method::DELETE, "/actions", None).await;
+    }
+
+    /// What has the keyboard focus: its id, or its tag and what it is for.
+    async fn focused(&self) -> String {
+        let script = "const a = document.activeElement; return a.id || (a.tagName.toLowerCase() + ':' + (a.dataset.name || a.getAttribute('href') || ''))";
+        self.script(script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits up to 10 s for the keyboard focus to be on `expected` (as [`Driver::focused`] names
+    /// it): the page moves focus after its refresh, which ends after the status is shown.
+    async fn wait_focus(&self, expected: &str) {
+        let started = Instant::now();
+        loop {
+            let focused = self.focused().await;
+            if focused == expected {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "focus never reached {expected:?}: it is on {focused:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits up to 10 s for the status line to contain `text`.
+    async fn wait_status(&self, text: &str) {
+        let started = Instant::now();
+        loop {
+            let status = self.text_of("#status").await.unwrap_or_default();
+            if status.contains(text) {
+                return;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let focused = self.focused().await;
+                panic!("the status never said {text:?}: {status:?} (focus on {focused:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn source(&self) -> String {
@@ -464,13 +545,31 @@ async fn the_settings_page_in_headless_chromium() {
     auth.stop().await;
 }
 
-/// The declared settings' form: the seed app's three settings declared; a fresh user sees what
-/// is missing first, gets a wrong-box key flagged before saving, pastes a `.env` with one
-/// wrong-format key and sees that line flagged, fixes it, saves, and sees nothing missing.
+/// The seed app's three settings and, declared last, an optional one whose label sorts first:
+/// the form must follow the declaration order, not the labels.
+const BROWSER_SCHEMA: &str = r#"{
+  "settings": {
+    "FLY_API_TOKEN": {"label": "Fly.io API Token", "required": true, "preset": "fly_token",
+                      "help": "Create one with `fly tokens create deploy`.",
+                      "link": "https://fly.io/user/personal_access_tokens"},
+    "OPENROUTER_API_KEY": {"label": "OpenRouter API Key", "required": true,
+                           "preset": "openrouter_key", "link": "https://openrouter.ai/keys"},
+    "ENCRYPTION_KEY": {"label": "Encryption Key (optional, auto-generated if empty)",
+                       "generate": {"bytes": 32, "encoding": "base64"}},
+    "WEBHOOK_URL": {"label": "A webhook URL (optional)", "preset": "url"}
+  },
+  "allow_undeclared": false
+}"#;
+
+/// The declared settings' form: the seed app's three settings declared (and one optional URL);
+/// a fresh user sees what is missing first and the rest in declared order, gets a wrong-box key
+/// flagged before saving, pastes a `.env` with one wrong-format key and sees that line flagged,
+/// fixes it, saves, and sees nothing missing; then walks the form with Tab only (each field, its
+/// links and Generate, then Save), saves a value typed + Enter and generates with Enter.
 /// Screenshots at desktop and phone width go to the test's target temp dir (not committed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_declared_settings_form_in_headless_chromium() {
-    use crate::declared_settings::{SEED_SCHEMA, config_with_schema};
+    use crate::declared_settings::config_with_schema;
     use latchkey_common::config as setting;
     if !chromium_available() {
         return;
@@ -481,7 +580,7 @@ async fn the_declared_settings_form_in_headless_chromium() {
         &db,
         &auth.url(),
         setting::SETTINGS_SCHEMA.env(),
-        SEED_SCHEMA.to_owned(),
+        BROWSER_SCHEMA.to_owned(),
     );
     let settings = TestSettings::spawn_with(config, &auth).await;
     let mut config = gateway_config(&auth.url(), &settings.url());
@@ -500,7 +599,8 @@ async fn the_declared_settings_form_in_headless_chromium() {
             "Still needed: Fly.io API Token, OpenRouter API Key.",
         )
         .await;
-    // Missing ones first, each a real labelled, masked field; the generated key already set.
+    // Missing ones first, then declared order (not by label); each a real labelled, masked
+    // field; the generated key already set.
     let order = driver
         .script("return [...document.querySelectorAll('#form-fields .field')].map(f => f.dataset.name + ':' + f.dataset.state)")
         .await;
@@ -509,7 +609,8 @@ async fn the_declared_settings_form_in_headless_chromium() {
         json!([
             "FLY_API_TOKEN:missing",
             "OPENROUTER_API_KEY:missing",
-            "ENCRYPTION_KEY:set"
+            "ENCRYPTION_KEY:set",
+            "WEBHOOK_URL:empty"
         ])
     );
     let labelled = driver
@@ -593,22 +694,68 @@ async fn the_declared_settings_form_in_headless_chromium() {
             "Nothing missing: every required setting is set.",
         )
         .await;
+    // The save is done when the page has re-rendered and moved focus to the summary; a click
+    // before that would land on a button the re-render replaces.
+    driver.wait_status("Saved 1 setting(s).").await;
+    driver.wait_focus("missing").await;
     driver
         .click(".generate[data-name=\"ENCRYPTION_KEY\"]")
         .await;
-    let started = Instant::now();
-    while !driver
-        .text_of("#status")
-        .await
-        .unwrap_or_default()
-        .contains("Generated a new")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no generate message"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    driver.wait_status("Generated a new").await;
+    driver.wait_focus("button:ENCRYPTION_KEY").await;
+
+    // Keyboard only. From the summary line (where the page puts focus after a save), Tab walks
+    // each field in declared order, its "Where to get it" link and Generate, then Save.
+    driver
+        .script("document.getElementById('missing').focus()")
+        .await;
+    let mut walk = Vec::new();
+    for _ in 0..8 {
+        driver.press(TAB).await;
+        walk.push(driver.focused().await);
     }
+    assert_eq!(
+        walk,
+        [
+            "field-FLY_API_TOKEN",
+            "a:https://fly.io/user/personal_access_tokens",
+            "field-OPENROUTER_API_KEY",
+            "a:https://openrouter.ai/keys",
+            "field-ENCRYPTION_KEY",
+            "button:ENCRYPTION_KEY",
+            "field-WEBHOOK_URL",
+            "form-save",
+        ]
+    );
+    // Shift+Tab back to the webhook field, type a value, Enter: saved without a mouse.
+    driver.chord(&[SHIFT, TAB]).await;
+    assert_eq!(driver.focused().await, "field-WEBHOOK_URL");
+    driver.press("https://hooks.example.com/latchkey").await;
+    driver.press(ENTER).await;
+    driver.wait_status("Saved 1 setting(s).").await;
+    driver
+        .wait_for("#form-fields .field[data-name=\"WEBHOOK_URL\"][data-state=\"set\"]")
+        .await;
+    let (_, list) = gw.get_settings(page_token.as_str().unwrap()).await;
+    let webhook = list["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "WEBHOOK_URL")
+        .expect("the typed value is stored");
+    assert_eq!(
+        webhook["length"],
+        "https://hooks.example.com/latchkey".len()
+    );
+    assert_eq!(webhook["valid"], true);
+    // After the save, focus is back on the summary; six Tabs reach Generate, Enter presses it.
+    driver.wait_focus("missing").await;
+    for _ in 0..6 {
+        driver.press(TAB).await;
+    }
+    assert_eq!(driver.focused().await, "button:ENCRYPTION_KEY");
+    driver.press(ENTER).await;
+    driver.wait_status("Generated a new").await;
     driver.script("window.scrollTo(0, 0)").await;
     driver.screenshot(&dir.join("complete-desktop.png")).await;
     driver

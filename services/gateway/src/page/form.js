@@ -37,11 +37,10 @@ function formatProblem(d, value) {
 
 const fieldId = (name) => 'field-' + name;
 
-// Missing first, then required, then the rest; by label within each.
+// Missing first, then the rest; each in the order the schema declares them (the API's order).
 function ordered(settings, listing) {
   const missing = new Set(listing.missing || []);
-  const rank = (d) => (missing.has(d.name) ? 0 : d.required ? 1 : 2);
-  return [...settings].sort((a, b) => rank(a) - rank(b) || a.label.localeCompare(b.label));
+  return [...settings.filter((d) => missing.has(d.name)), ...settings.filter((d) => !missing.has(d.name))];
 }
 
 function stateLine(d, stored, missing) {

@@ -21,6 +21,7 @@ use crate::validate::{limits, name_problem};
 use format::{Broken, Format, Pattern, Preset};
 use generate::{Encoding, Generate, MAX_GENERATE_BYTES};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest label, in characters.
@@ -48,6 +49,8 @@ pub struct Declared {
 pub struct Schema {
     pub settings: BTreeMap<String, Declared>,
     pub allow_undeclared: bool,
+    /// The declared names in the order the operator wrote them: the form's and the API's order.
+    pub order: Vec<String>,
 }
 
 impl Default for Schema {
@@ -56,6 +59,7 @@ impl Default for Schema {
         Schema {
             settings: BTreeMap::new(),
             allow_undeclared: true,
+            order: Vec::new(),
         }
     }
 }
@@ -84,13 +88,43 @@ impl std::fmt::Display for Misfit {
 #[serde(deny_unknown_fields)]
 struct RawSchema {
     #[serde(default)]
-    settings: BTreeMap<String, RawDeclared>,
+    settings: Declarations,
     #[serde(default = "allowed")]
     allow_undeclared: bool,
 }
 
 fn allowed() -> bool {
     true
+}
+
+/// The `settings` object's entries in the order they were written (serde_json's maps sort
+/// them), so the form asks in the operator's order; a name written twice is kept twice and
+/// refused by [`Schema::parse`].
+#[derive(Default)]
+struct Declarations(Vec<(String, RawDeclared)>);
+
+impl<'de> Deserialize<'de> for Declarations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(InOrder)
+    }
+}
+
+struct InOrder;
+
+impl<'de> Visitor<'de> for InOrder {
+    type Value = Declarations;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of declared settings by name")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Declarations, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry::<String, RawDeclared>()? {
+            entries.push(entry);
+        }
+        Ok(Declarations(entries))
+    }
 }
 
 #[derive(Deserialize)]
@@ -124,20 +158,28 @@ impl Schema {
             )]
         })?;
         let mut problems = Vec::new();
-        if raw.settings.len() > limits::MAX_SETTINGS {
+        let entries = raw.settings.0;
+        if entries.len() > limits::MAX_SETTINGS {
             problems.push(format!(
                 "settings: declares {} names; at most {} are allowed",
-                raw.settings.len(),
+                entries.len(),
                 limits::MAX_SETTINGS
             ));
         }
         let mut settings = BTreeMap::new();
-        for (name, raw) in raw.settings {
+        let mut order = Vec::with_capacity(entries.len());
+        let mut seen = BTreeSet::new();
+        for (name, raw) in entries {
             let field = format!("settings.{}", crate::error::shown(&name));
+            if !seen.insert(name.clone()) {
+                problems.push(format!("{field}: is declared twice; keep one"));
+                continue;
+            }
             if let Some(problem) = name_problem(&name) {
                 problems.push(format!("{field}: the name {problem}"));
             }
             if let Some(declared) = declared(&field, &name, raw, &mut problems) {
+                order.push(name.clone());
                 settings.insert(name, declared);
             }
         }
@@ -145,6 +187,7 @@ impl Schema {
             Ok(Schema {
                 settings,
                 allow_undeclared: raw.allow_undeclared,
+                order,
             })
         } else {
             Err(problems)
@@ -154,6 +197,14 @@ impl Schema {
     /// The declared setting of this name, if any.
     pub fn declared(&self, name: &str) -> Option<&Declared> {
         self.settings.get(name)
+    }
+
+    /// The declared settings in the order the operator wrote them.
+    pub fn in_order(&self) -> impl Iterator<Item = (&str, &Declared)> {
+        self.order
+            .iter()
+            .filter_map(|name| self.settings.get_key_value(name))
+            .map(|(name, d)| (name.as_str(), d))
     }
 
     /// Whether `value` may be stored under `name`.
@@ -170,12 +221,12 @@ impl Schema {
         self.allow_undeclared || self.settings.contains_key(name)
     }
 
-    /// Required names not among `stored` that settings cannot make itself (no `generate`).
+    /// Required names not among `stored` that settings cannot make itself (no `generate`), in
+    /// declared order.
     pub fn missing<'a>(&'a self, stored: &BTreeSet<String>) -> Vec<&'a str> {
-        self.settings
-            .iter()
+        self.in_order()
             .filter(|(name, d)| d.required && d.generate.is_none() && !stored.contains(*name))
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| name)
             .collect()
     }
 

@@ -260,3 +260,42 @@ fn a_changed_file_is_reloaded_and_a_broken_one_refused() {
     assert!(matches!(source.reload(), Reload::Refused(p) if p.len() == 1));
     assert!(source.current().declared("BB").is_some());
 }
+
+#[test]
+fn declaration_order_is_kept_through_parse_missing_and_the_message() {
+    let schema = Schema::parse(
+        r#"{"settings": {
+            "ZETA_TOKEN": {"label": "Zeta", "required": true},
+            "ALPHA_KEY": {"label": "Alpha"},
+            "MIDDLE_URL": {"label": "Middle", "required": true, "preset": "url"}
+        }}"#,
+    )
+    .unwrap();
+    let names: Vec<&str> = schema.in_order().map(|(name, _)| name).collect();
+    assert_eq!(names, ["ZETA_TOKEN", "ALPHA_KEY", "MIDDLE_URL"]);
+    assert_eq!(
+        schema.missing(&BTreeSet::new()),
+        ["ZETA_TOKEN", "MIDDLE_URL"]
+    );
+    let message = super::wire::schema_message(&schema);
+    let names: Vec<&str> = message.settings.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["ZETA_TOKEN", "ALPHA_KEY", "MIDDLE_URL"]);
+    let seed = Schema::parse(SEED).unwrap();
+    let seed: Vec<&str> = seed.in_order().map(|(name, _)| name).collect();
+    assert_eq!(
+        seed,
+        ["FLY_API_TOKEN", "OPENROUTER_API_KEY", "ENCRYPTION_KEY"]
+    );
+}
+
+#[test]
+fn a_name_declared_twice_is_refused() {
+    let problems =
+        Schema::parse(r#"{"settings": {"A_KEY": {}, "B_KEY": {}, "A_KEY": {"required": true}}}"#)
+            .unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("settings.A_KEY: is declared twice"),
+        "{problems:?}"
+    );
+}

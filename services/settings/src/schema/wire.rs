@@ -4,14 +4,13 @@
 use super::Schema;
 use latchkey_proto::settings::v1 as pb;
 
-/// The schema's message, declared settings in name order.
+/// The schema's message, declared settings in the order the operator wrote them.
 pub fn schema_message(schema: &Schema) -> pb::GetSettingsSchemaResponse {
     pb::GetSettingsSchemaResponse {
         settings: schema
-            .settings
-            .iter()
+            .in_order()
             .map(|(name, d)| pb::DeclaredSetting {
-                name: name.clone(),
+                name: name.to_owned(),
                 label: d.label.clone(),
                 help: d.help.clone().unwrap_or_default(),
                 link: d.link.clone().unwrap_or_default(),
