@@ -72,6 +72,7 @@ pub mod jwk;
 pub mod jwks;
 pub mod layer;
 pub mod settings;
+pub mod signature;
 pub mod token_source;
 pub mod verdict;
 pub mod verified;
