@@ -481,12 +481,48 @@ async fn the_life_cycle_migration_keeps_the_stored_keys(backend: Backend) {
     auth.stop().await;
 }
 
+/// Two replicas starting together on a database with no signing key create exactly one: the one
+/// holding the rotation lease creates it, the other waits for it.
+async fn replicas_starting_together_create_one_first_key(backend: Backend) {
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryFilter};
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let auth = TestAuth::spawn(&db).await;
+    let seal = auth.config.seal_key.clone();
+    let at = now(&auth);
+    auth.stop().await;
+    let conn = latchkey_common::db::connect(&db.url).await.unwrap();
+    for _ in 0..5 {
+        signing_keys::Entity::delete_many()
+            .exec(&conn)
+            .await
+            .unwrap();
+        let (a, b, c) = tokio::join!(
+            latchkey_auth::keys::ensure_active_key(&conn, &seal, at, SigningAlg::EdDSA),
+            latchkey_auth::keys::ensure_active_key(&conn, &seal, at, SigningAlg::Es256),
+            latchkey_auth::keys::ensure_active_key(&conn, &seal, at, SigningAlg::EdDSA),
+        );
+        (a.unwrap(), b.unwrap(), c.unwrap());
+        let active = signing_keys::Entity::find()
+            .filter(sea_orm::ColumnTrait::eq(
+                &signing_keys::Column::State,
+                signing_keys::ACTIVE,
+            ))
+            .count(&conn)
+            .await
+            .unwrap();
+        assert_eq!(active, 1, "exactly one first key");
+    }
+}
+
 backend_tests!(
     the_life_cycle_migration_keeps_the_stored_keys,
     standby_is_published_but_signs_only_once_activated,
     one_replica_holds_the_rotation_lease,
     two_replicas_rotate_automatically_exactly_once,
     eddsa_and_es256_tokens_verify_side_by_side,
+    replicas_starting_together_create_one_first_key,
 );
 
 fn now(auth: &TestAuth) -> i64 {

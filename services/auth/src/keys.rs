@@ -11,6 +11,7 @@
 //! says which seal key it needs; [`reset_signing`] is the way out when that key is lost.
 
 pub use crate::key_policy::SigningAlg;
+use crate::store::signing_key_lease;
 use crate::store::signing_keys::{self, ACTIVE, RETIRED};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -366,11 +367,48 @@ pub async fn ensure_active_key(
     now: i64,
     algorithm: SigningAlg,
 ) -> Result<(), KeyError> {
-    let active = signing_keys::Entity::find()
+    // Replicas starting together on an empty database would each create a first key: the one
+    // holding the rotation lease creates it, the others wait until it is there.
+    let holder = format!("first-key-{}", uuid::Uuid::new_v4());
+    for _ in 0..FIRST_KEY_ATTEMPTS {
+        if has_active_key(db).await? {
+            return Ok(());
+        }
+        if signing_key_lease::take(db, signing_key_lease::ROTATION, &holder, now, 30).await? {
+            let created = create_first_key(db, seal, now, algorithm).await;
+            signing_key_lease::release(db, signing_key_lease::ROTATION, &holder).await?;
+            return created;
+        }
+        tokio::time::sleep(FIRST_KEY_WAIT).await;
+    }
+    Err(KeyError::Db(DbErr::Custom(
+        "no active signing key appeared while another auth replica held the rotation lease"
+            .to_owned(),
+    )))
+}
+
+/// How often, and how long between, a starting replica checks for the first key another one
+/// is creating (the lease is held for a single insert, so a few tries are plenty).
+const FIRST_KEY_ATTEMPTS: usize = 120;
+const FIRST_KEY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether a key signs now.
+async fn has_active_key(db: &DatabaseConnection) -> Result<bool, KeyError> {
+    Ok(signing_keys::Entity::find()
         .filter(signing_keys::Column::State.eq(ACTIVE))
         .one(db)
-        .await?;
-    if active.is_none() {
+        .await?
+        .is_some())
+}
+
+/// Creates the first active key, unless one appeared meanwhile; called under the rotation lease.
+async fn create_first_key(
+    db: &DatabaseConnection,
+    seal: &SealKey,
+    now: i64,
+    algorithm: SigningAlg,
+) -> Result<(), KeyError> {
+    if !has_active_key(db).await? {
         new_key_row(seal, now, algorithm, ACTIVE, None)
             .insert(db)
             .await?;

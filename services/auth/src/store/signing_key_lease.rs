@@ -52,3 +52,14 @@ pub async fn take(
 pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(name.to_owned()).one(db).await
 }
+
+/// Gives lease `name` up if `holder` holds it, so another replica may take it at once.
+pub async fn release(db: &impl ConnectionTrait, name: &str, holder: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::ExpiresAt, Expr::value(0i64))
+        .filter(Column::Name.eq(name))
+        .filter(Column::Holder.eq(holder))
+        .exec(db)
+        .await?;
+    Ok(())
+}
