@@ -503,7 +503,9 @@ async fn replicas_starting_together_create_one_first_key(backend: Backend) {
             latchkey_auth::keys::ensure_active_key(&conn, &seal, at, SigningAlg::Es256),
             latchkey_auth::keys::ensure_active_key(&conn, &seal, at, SigningAlg::EdDSA),
         );
-        (a.unwrap(), b.unwrap(), c.unwrap());
+        for answer in [a, b, c] {
+            answer.unwrap();
+        }
         let active = signing_keys::Entity::find()
             .filter(sea_orm::ColumnTrait::eq(
                 &signing_keys::Column::State,
