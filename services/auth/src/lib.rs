@@ -29,6 +29,7 @@ pub mod purge;
 pub mod service;
 pub mod store;
 pub mod tokens;
+pub mod verified;
 
 pub use app::{AuthApp, build};
 pub use config::AuthConfig;
