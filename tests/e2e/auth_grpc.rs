@@ -229,6 +229,10 @@ async fn unsynced_and_disabled_users_are_named(backend: Backend) {
     assert_eq!(error.metadata.get("user"), Some(&user_id));
 
     let (disabled_id, token) = auth.user_token("disabled").await;
+    assert!(
+        auth.authenticate(&token).await.is_ok(),
+        "remembered as verified"
+    );
     let conn = latchkey_common::db::connect(&db.url).await.unwrap();
     let sql = format!("UPDATE users SET disabled = true WHERE id = '{disabled_id}'");
     conn.execute_raw(Statement::from_string(conn.get_database_backend(), sql))
@@ -257,6 +261,9 @@ async fn revocation_rejects_old_tokens_and_new_ones_work(backend: Backend) {
     };
     let auth = TestAuth::spawn(&db).await;
     let (user_id, token) = auth.user_token("revoke").await;
+    // Verified once before the revocation, so its claims are remembered: the revocation must
+    // still stop it (the user is read on every call).
+    assert!(auth.authenticate(&token).await.is_ok());
     let mut client = auth.client().await;
     client
         .revoke_user_tokens(with_bearer(pb::RevokeUserTokensRequest {}, &token))

@@ -36,6 +36,7 @@ pub mod rotation;
 pub mod service;
 pub mod store;
 pub mod tokens;
+pub mod verified;
 
 pub use app::{AuthApp, build};
 pub use config::AuthConfig;

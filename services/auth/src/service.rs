@@ -8,6 +8,7 @@ use crate::error::AuthError;
 use crate::keys::{self, KeyRing};
 use crate::store::{identities, users};
 use crate::tokens::{IssuedClaims, Subject, TokenRules, VerifiedToken, sign};
+use crate::verified::VerifiedTokens;
 use latchkey_common::clock::SharedClock;
 use latchkey_common::seal::SealKey;
 use latchkey_common::secret::secrets_match;
@@ -93,6 +94,8 @@ pub struct AuthCore {
     /// arriving meanwhile wait for it and use its keys.
     last_forced_reload: tokio::sync::Mutex<Option<Instant>>,
     purger: Option<Box<dyn SettingsPurger>>,
+    /// Auth's own tokens whose signature verified lately (see [`crate::verified`]).
+    verified: VerifiedTokens,
 }
 
 impl AuthCore {
@@ -130,6 +133,7 @@ impl AuthCore {
             key_policy: config.key_policy,
             last_forced_reload: tokio::sync::Mutex::new(None),
             purger,
+            verified: VerifiedTokens::new(config.rules.leeway),
         })
     }
 
@@ -358,7 +362,7 @@ impl AuthCore {
 
     /// Verifies a token and, for users, that they exist, are enabled and not revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        let verified = self.verify_signature(token).await?;
+        let verified = self.verify_remembered(token).await?;
         let (user, identity) = match &verified.subject {
             Subject::Service(_) => {
                 return Ok(Principal {
@@ -387,6 +391,21 @@ impl AuthCore {
             user: Some(user),
             identity,
         })
+    }
+
+    /// [`Self::verify_signature`], answered from [`VerifiedTokens`] for a token that verified
+    /// before (unexpired, its key still published), remembered when it verifies now.
+    async fn verify_remembered(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        let (digest, hit) = self
+            .verified
+            .lookup(token, &self.keys.snapshot(), self.clock.now());
+        if let Some(verified) = hit {
+            return Ok(verified);
+        }
+        let verified = self.verify_signature(token).await?;
+        self.verified
+            .remember(digest, token, &self.keys.snapshot(), &verified);
+        Ok(verified)
     }
 
     /// Verifies signature and claims; on an unknown `kid`, re-reads keys once (rate-limited).
