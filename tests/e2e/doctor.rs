@@ -61,12 +61,25 @@ struct Stack {
 impl Stack {
     /// The stack on `backend`; `None` when PostgreSQL is not there outside CI.
     async fn start(backend: Backend) -> Option<Stack> {
+        Stack::start_with_schema(backend, None).await
+    }
+
+    /// The stack with settings under declared settings `schema` (JSON), if any.
+    async fn start_with_schema(backend: Backend, schema: Option<&str>) -> Option<Stack> {
         let db = TestDb::new(backend).await?;
         let listener = TestSettings::reserve().await;
         let settings_url = format!("http://{}", listener.local_addr().unwrap());
         let auth = spawn_auth(&db, Some(settings_url)).await;
         let keys = master_keys_text(&["k1"]);
-        let config = settings_config(&db, &auth.url(), &keys);
+        let config = match schema {
+            Some(schema) => crate::declared_settings::config_with_schema(
+                &db,
+                &auth.url(),
+                latchkey_common::config::SETTINGS_SCHEMA.env(),
+                schema.to_owned(),
+            ),
+            None => settings_config(&db, &auth.url(), &keys),
+        };
         let settings = TestSettings::spawn_on(config, listener, &auth).await;
         let gateway = TestGateway::spawn(&auth.url(), &settings.url()).await;
         Some(Stack {
@@ -168,6 +181,28 @@ async fn a_healthy_stack_passes_with_the_live_probe(backend: Backend) {
     assert!(ok, "{report:#}");
     let keys = passed(&report, "database key ids: settings").unwrap();
     assert_eq!(keys["detail"], "no stored settings yet", "{keys}");
+    stack.stop().await;
+}
+
+/// Under declared settings that refuse undeclared names the probe cannot write `DOCTOR_PROBE`:
+/// it has a declared generated setting made instead, and the stack still passes.
+async fn the_live_probe_respects_declared_settings(backend: Backend) {
+    let schema = crate::declared_settings::SEED_SCHEMA;
+    let Some(stack) = Stack::start_with_schema(backend, Some(schema)).await else {
+        return;
+    };
+    let (ok, report) = doctor(&stack.env());
+    assert!(ok, "{report:#}");
+    let write = passed(&report, "live probe: write a setting").unwrap();
+    assert!(
+        text(write, "detail").contains("/api/settings/ENCRYPTION_KEY/generate"),
+        "{write}"
+    );
+    let masked = passed(&report, "live probe: list shows it masked").unwrap();
+    assert!(
+        text(masked, "detail").contains("ENCRYPTION_KEY"),
+        "{masked}"
+    );
     stack.stop().await;
 }
 
@@ -440,6 +475,7 @@ async fn a_gateway_on_another_auth_is_named_by_its_jwks(backend: Backend) {
 
 backend_tests!(
     a_healthy_stack_passes_with_the_live_probe,
+    the_live_probe_respects_declared_settings,
     a_mismatched_sync_secret_is_named_with_its_fix,
     stopped_settings_is_named_and_the_probe_says_upstream_unavailable,
     an_unconfigured_key_id_is_named_with_its_row_count,

@@ -1,5 +1,6 @@
-//! The live probe: a throwaway user signed in through the gateway, one setting written, read
-//! back masked and deleted with the user.
+//! The live probe: a throwaway user signed in through the gateway, one setting written (or, when
+//! the declared settings refuse undeclared names, a declared one generated), read back masked and
+//! deleted with the user.
 
 use super::check::Check;
 use super::gateway::{Gateway, Unexpected};
@@ -95,18 +96,42 @@ pub(super) async fn probe_settings(
     ));
 
     let step = "live probe: write a setting";
-    let answer = gateway
-        .http
-        .patch(gateway.url("/api/settings"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "settings": { PROBE_SETTING: value } }))
-        .send()
-        .await;
-    match answer {
-        Ok(response) if response.status().is_success() => checks.push(Check::pass(
-            step,
-            format!("PATCH /api/settings stored {PROBE_SETTING}"),
-        )),
+    let (name, value) = match probe_write(gateway, token).await {
+        ProbeWrite::Undeclared => (PROBE_SETTING.to_owned(), Some(value)),
+        ProbeWrite::Generate(name) => (name, None),
+        ProbeWrite::Skip => {
+            checks.push(Check::pass(
+                step,
+                "skipped: the declared settings refuse undeclared names and declare none to generate, so the probe writes nothing (reading was checked)",
+            ));
+            return Some(());
+        }
+    };
+    let request = match value {
+        Some(value) => gateway
+            .http
+            .patch(gateway.url("/api/settings"))
+            .json(&serde_json::json!({ "settings": { PROBE_SETTING: value } })),
+        None => gateway
+            .http
+            .post(gateway.url(&format!("/api/settings/{name}/generate"))),
+    };
+    let stored_length = match request.bearer_auth(token).send().await {
+        Ok(response) if response.status().is_success() => {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            checks.push(Check::pass(
+                step,
+                match value {
+                    Some(_) => format!("PATCH /api/settings stored {PROBE_SETTING}"),
+                    None => format!(
+                        "POST /api/settings/{name}/generate stored a generated value (undeclared names are refused by the schema)"
+                    ),
+                },
+            ));
+            value
+                .map(|v| v.len() as u64)
+                .or_else(|| body["setting"]["length"].as_u64())
+        }
         Ok(response) => {
             checks.push(Unexpected::of(response).await.check(step));
             return None;
@@ -115,26 +140,23 @@ pub(super) async fn probe_settings(
             checks.push(Unexpected::transport(&error).check(step));
             return None;
         }
-    }
+    };
 
     let step = "live probe: list shows it masked";
     let after = list_settings(checks, gateway, token, step).await?;
-    let entry = after
-        .iter()
-        .find(|s| s["name"].as_str() == Some(PROBE_SETTING));
+    let entry = after.iter().find(|s| s["name"].as_str() == Some(&name));
+    let plaintext_absent = |masked: &str| value.is_none_or(|v| masked != v && !masked.contains(v));
     match entry {
         Some(entry)
-            if entry["masked"]
-                .as_str()
-                .is_some_and(|m| m != value && !m.contains(value))
-                && entry["length"].as_u64() == Some(value.len() as u64) =>
+            if entry["masked"].as_str().is_some_and(plaintext_absent)
+                && entry["length"].as_u64() == stored_length =>
         {
             checks.push(Check::pass(
                 step,
                 format!(
-                    "{PROBE_SETTING} listed as {} (length {})",
+                    "{name} listed as {} (length {})",
                     entry["masked"].as_str().unwrap_or_default(),
-                    value.len()
+                    stored_length.unwrap_or_default()
                 ),
             ));
             Some(())
@@ -142,7 +164,7 @@ pub(super) async fn probe_settings(
         Some(entry) => {
             checks.push(Check::fail(
                 step,
-                format!("{PROBE_SETTING} is listed but not masked as expected: {entry}"),
+                format!("{name} is listed but not masked as expected: {entry}"),
                 "report this as a bug: the list must never carry plaintext",
             ));
             None
@@ -150,7 +172,7 @@ pub(super) async fn probe_settings(
         None => {
             checks.push(Check::fail(
                 step,
-                format!("{PROBE_SETTING} was stored but the list does not show it"),
+                format!("{name} was stored but the list does not show it"),
                 format!(
                     "the gateway may balance across settings instances on different databases: give every settings instance the same {}",
                     DATABASE_URL.env()
@@ -159,6 +181,42 @@ pub(super) async fn probe_settings(
             None
         }
     }
+}
+
+/// How the probe can write under the declared settings (`GET /api/settings/schema`).
+enum ProbeWrite {
+    /// Undeclared names are allowed: write [`PROBE_SETTING`].
+    Undeclared,
+    /// Only declared names are: have this generated one made.
+    Generate(String),
+    /// Neither: nothing can be written without a value the probe does not have.
+    Skip,
+}
+
+/// Reads the schema; a gateway without the route (or any failure) means no schema to respect.
+async fn probe_write(gateway: &Gateway, token: &str) -> ProbeWrite {
+    let answer = gateway
+        .http
+        .get(gateway.url("/api/settings/schema"))
+        .bearer_auth(token)
+        .send()
+        .await;
+    let Ok(response) = answer else {
+        return ProbeWrite::Undeclared;
+    };
+    let schema: serde_json::Value = response.json().await.unwrap_or_default();
+    if schema["allow_undeclared"].as_bool() != Some(false) {
+        return ProbeWrite::Undeclared;
+    }
+    schema["settings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["generate"].is_object())
+        .and_then(|s| s["name"].as_str())
+        .map_or(ProbeWrite::Skip, |name| {
+            ProbeWrite::Generate(name.to_owned())
+        })
 }
 
 /// `GET /api/settings`; a failure is pushed as the step's ✘.
