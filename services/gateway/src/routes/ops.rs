@@ -129,6 +129,9 @@ pub async fn page(State(state): State<GatewayState>) -> Response {
     crate::page::html_response(state.inner.page.clone())
 }
 
+/// Content type of the page's scripts.
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
 /// The Settings page's script.
 #[utoipa::path(
     get,
@@ -139,7 +142,7 @@ pub async fn page(State(state): State<GatewayState>) -> Response {
     responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
 )]
 pub async fn page_js() -> Response {
-    crate::page::asset_response(crate::page::APP_JS, "text/javascript; charset=utf-8")
+    crate::page::asset_response(crate::page::APP_JS, JAVASCRIPT)
 }
 
 /// The Settings page's refresh-token hook (page/refresh.js).
@@ -152,7 +155,7 @@ pub async fn page_js() -> Response {
     responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
 )]
 pub async fn page_refresh_js() -> Response {
-    crate::page::asset_response(crate::page::REFRESH_JS, "text/javascript; charset=utf-8")
+    crate::page::asset_response(crate::page::REFRESH_JS, JAVASCRIPT)
 }
 
 /// The Settings page's style sheet.
@@ -178,7 +181,7 @@ pub async fn page_css() -> Response {
     responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
 )]
 pub async fn page_form_js() -> Response {
-    crate::page::asset_response(crate::page::FORM_JS, "text/javascript; charset=utf-8")
+    crate::page::asset_response(crate::page::FORM_JS, JAVASCRIPT)
 }
 
 #[cfg(test)]
