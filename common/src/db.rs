@@ -15,6 +15,10 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 /// contention, worth waiting for up to the route's budget.
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle this long is pinged before use (a proxy, firewall or restarted
+/// server may have dropped it); busier connections are used without the extra round trip.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
 /// The kind of database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbKind {
@@ -85,6 +89,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
         .connect_timeout(acquire)
         .acquire_timeout(acquire)
         .sqlx_logging(false)
+        // sqlx pings a pooled connection on every acquire by default: one more round trip to
+        // PostgreSQL (or hand-off to SQLite's worker thread) per query. Only a connection idle
+        // long enough to have been dropped by a proxy or a restarted server is pinged.
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .map_sqlx_sqlite_opts(sqlite_pragmas);
     Database::connect(options)
         .await
@@ -96,7 +104,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
 /// `synchronous=NORMAL`, which in WAL mode syncs at checkpoints rather than on every commit
 /// (a commit survives a crash of the process; a power loss may undo the last few); a busy
 /// timeout; foreign keys on.
-fn sqlite_pragmas(
+pub(crate) fn sqlite_pragmas(
     options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
 ) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -147,7 +155,7 @@ pub fn is_outage(error: &DbErr) -> bool {
     }
 }
 
-fn sqlx_outage(error: &sea_orm::sqlx::Error) -> bool {
+pub(crate) fn sqlx_outage(error: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
     match error {
         E::Io(_)

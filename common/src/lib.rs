@@ -11,6 +11,7 @@
 //! - [`balance`]: gRPC channels balanced per request over every address a name resolves to.
 //! - [`clock`]: time as an input, so expiry and rotation are testable without sleeping.
 //! - [`db`]: connecting to SQLite or PostgreSQL, with credentials kept out of messages.
+//! - [`hot_reads`]: the hottest single-key reads on connections sqlx does not ping after each query.
 //! - [`breaker`]: the "database down" breaker that answers 503 at once during an outage.
 //! - [`upstream`]: one deadline per request and the one reading of an upstream's gRPC status.
 //! - [`telemetry`]: tracing setup and the per-request span with its request id.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod grpc_limits;
+pub mod hot_reads;
 pub mod metrics;
 pub mod ratelimit;
 pub mod seal;

@@ -12,6 +12,7 @@ use latchkey_common::clock::SharedClock;
 use latchkey_common::config::SETTINGS_URL;
 use latchkey_common::grpc::{CredentialChecks, GrpcServer};
 use latchkey_common::grpc_limits::GrpcLimits;
+use latchkey_common::hot_reads::HotReads;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::Reason;
 use latchkey_proto::auth::v1::auth_service_server::AuthServiceServer;
@@ -92,7 +93,8 @@ pub async fn build(config: &AuthConfig, clock: SharedClock) -> anyhow::Result<Au
     });
     let core = AuthCore::new(db, config, clock, purger)
         .await
-        .map_err(|e| anyhow::anyhow!("starting auth: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("starting auth: {e}"))?
+        .with_hot_reads(HotReads::for_url(config.database_url.expose_secret())?);
     let listener = socket
         .listen(LISTEN_BACKLOG)
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -10,6 +10,7 @@ use crate::store::{identities, users};
 use crate::tokens::{IssuedClaims, Subject, TokenRules, VerifiedToken, sign};
 use crate::verified::VerifiedTokens;
 use latchkey_common::clock::SharedClock;
+use latchkey_common::hot_reads::HotReads;
 use latchkey_common::seal::SealKey;
 use latchkey_common::secret::secrets_match;
 use latchkey_proto::Violation;
@@ -96,6 +97,8 @@ pub struct AuthCore {
     purger: Option<Box<dyn SettingsPurger>>,
     /// Auth's own tokens whose signature verified lately (see [`crate::verified`]).
     verified: VerifiedTokens,
+    /// Connections for a token's user, the hottest read (none: it goes through `db`).
+    hot: Option<HotReads>,
 }
 
 impl AuthCore {
@@ -134,7 +137,14 @@ impl AuthCore {
             last_forced_reload: tokio::sync::Mutex::new(None),
             purger,
             verified: VerifiedTokens::new(config.rules.leeway),
+            hot: None,
         })
+    }
+
+    /// The same core reading a token's user through `hot` (see [`HotReads`]).
+    pub fn with_hot_reads(mut self, hot: Option<HotReads>) -> Self {
+        self.hot = hot;
+        self
     }
 
     /// The database, for readiness checks.
@@ -371,9 +381,11 @@ impl AuthCore {
                     identity: None,
                 });
             }
-            Subject::User(id) => users::find_with_identity(&self.db, id)
-                .await?
-                .ok_or_else(|| AuthError::UserNotSynced(id.clone()))?,
+            Subject::User(id) => match &self.hot {
+                Some(hot) => users::find_with_identity_hot(hot, id).await?,
+                None => users::find_with_identity(&self.db, id).await?,
+            }
+            .ok_or_else(|| AuthError::UserNotSynced(id.clone()))?,
             Subject::LegacyEmail(email) => {
                 let user = self.legacy_user(email).await?;
                 let identity = identities::last_used(&self.db, &user.id).await?;

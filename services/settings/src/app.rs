@@ -14,6 +14,7 @@ use latchkey_common::breaker::DbBreaker;
 use latchkey_common::clock::SharedClock;
 use latchkey_common::config::AUTH_URL;
 use latchkey_common::grpc::{ChannelProfile, CredentialChecks, GrpcServer};
+use latchkey_common::hot_reads::HotReads;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_proto::settings::v1::settings_service_server::SettingsServiceServer;
 use secrecy::ExposeSecret;
@@ -81,8 +82,10 @@ pub async fn build_on(
         reloaded_from = %config.schema_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
         "settings schema loaded"
     );
-    let core =
-        SettingsCore::with_keyring(db, keys.clone(), clock.clone()).with_schema(schema.clone());
+    let hot = HotReads::for_url(config.database_url.expose_secret())?;
+    let core = SettingsCore::with_keyring(db, keys.clone(), clock.clone())
+        .with_schema(schema.clone())
+        .with_hot_reads(hot);
     Ok(SettingsApp {
         listener,
         core: Arc::new(core),

@@ -131,9 +131,11 @@ impl SettingsCore {
         let user_id = user_of(caller)?;
         let schema = self.schema.current();
         self.ensure_generated(user_id, &schema).await?;
-        let rows = queries::rows_of(&self.db, user_id).await?;
-        let stored: BTreeSet<String> = rows.iter().map(|r| r.name.clone()).collect();
-        let settings = rows.iter().map(|row| self.listed(&schema, row)).collect();
+        // The masking columns only; the values are read (and opened) only when the schema
+        // constrains a listed name's format.
+        let masked = self.masked_list(user_id).await?;
+        let stored: BTreeSet<String> = masked.iter().map(|m| m.name.clone()).collect();
+        let settings = self.annotate(caller, masked).await?;
         let missing = schema
             .missing(&stored)
             .into_iter()
@@ -151,21 +153,31 @@ impl SettingsCore {
     }
 
     /// A write's answer (the caller's masked list) with `declared` and `valid`, so it reads the
-    /// same as the list. Reads the rows again only when the schema constrains a listed name.
+    /// same as the list. Reads the values only when the schema constrains a listed name's format.
     pub async fn annotate(
         &self,
         caller: &Caller,
         masked: Vec<Masked>,
     ) -> Result<Vec<Listed>, SettingsError> {
         let schema = self.schema.current();
-        let needs_rows = !schema.allow_undeclared
-            || masked.iter().any(|m| {
-                schema
-                    .declared(&m.name)
-                    .is_some_and(|d| !d.format.is_empty())
-            });
-        if !needs_rows {
-            return Ok(self.annotate_preview(masked));
+        let needs_values = masked.iter().any(|m| {
+            schema
+                .declared(&m.name)
+                .is_some_and(|d| !d.format.is_empty())
+        });
+        if !needs_values {
+            // No listed name has a format: a declared name fits, an undeclared one as allowed.
+            return Ok(masked
+                .into_iter()
+                .map(|m| {
+                    let declared = schema.declared(&m.name).is_some();
+                    Listed {
+                        declared,
+                        valid: declared || schema.allow_undeclared,
+                        masked: m,
+                    }
+                })
+                .collect());
         }
         let user_id = user_of(caller)?;
         let rows = queries::rows_of(&self.db, user_id).await?;

@@ -15,6 +15,7 @@ use crate::schema::source::SchemaSource;
 use crate::store::{queries, values};
 use crate::validate::{check_batch, limits, name_problem, too_many};
 use latchkey_common::clock::SharedClock;
+use latchkey_common::hot_reads::HotReads;
 use latchkey_proto::Violation;
 use sea_orm::{DatabaseConnection, Set};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +48,8 @@ pub struct SettingsCore {
     pub(crate) clock: SharedClock,
     /// The declared settings every write is checked against.
     pub(crate) schema: Arc<SchemaSource>,
+    /// Connections for the masked list, the hottest read (none: it goes through `db`).
+    pub(crate) hot: Option<HotReads>,
 }
 
 /// What a write deletes besides the names it sets.
@@ -70,7 +73,14 @@ impl SettingsCore {
             keys,
             clock,
             schema: Arc::new(SchemaSource::fixed(Schema::default())),
+            hot: None,
         }
+    }
+
+    /// The same core reading the masked list through `hot` (see [`HotReads`]).
+    pub fn with_hot_reads(mut self, hot: Option<HotReads>) -> Self {
+        self.hot = hot;
+        self
     }
 
     /// The same core applying `schema` (declared settings) to writes, lists and reveals.
@@ -87,7 +97,15 @@ impl SettingsCore {
     /// The caller's masked settings, by name.
     pub async fn list(&self, caller: &Caller) -> Result<Vec<Masked>, SettingsError> {
         let user_id = user_of(caller)?;
-        queries::masked_list(&self.db, user_id).await
+        self.masked_list(user_id).await
+    }
+
+    /// `user_id`'s masked list, through the hot-read connections when there are any.
+    pub(crate) async fn masked_list(&self, user_id: &str) -> Result<Vec<Masked>, SettingsError> {
+        match &self.hot {
+            Some(hot) => queries::masked_list_hot(hot, user_id).await,
+            None => queries::masked_list(&self.db, user_id).await,
+        }
     }
 
     /// Merges a batch: values set, `None` deletes. Atomic: one bad entry changes nothing.

@@ -3,6 +3,7 @@
 //! reported; which address a person may be found by is the identities' business.
 
 use super::identities;
+use latchkey_common::hot_reads::HotReads;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{QueryOrder, Set};
@@ -62,6 +63,77 @@ pub async fn find_with_identity<C: ConnectionTrait>(
         .order_by_asc(identities::Column::CreatedAt)
         .one(db)
         .await
+}
+
+/// The columns of a user and (LEFT JOINed, so absent when none) of an identity.
+type UserRow = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// [`find_with_identity`] through the hot-read connections (the same query, written out).
+pub async fn find_with_identity_hot(
+    hot: &HotReads,
+    id: &str,
+) -> Result<Option<(Model, Option<identities::Model>)>, DbErr> {
+    let rows: Vec<UserRow> = hot
+        .fetch_all(
+            "SELECT u.id, u.email, u.name, u.avatar_url, u.disabled, u.tokens_valid_after, \
+             u.created_at, u.updated_at, i.provider, i.subject, i.email, i.email_verified, \
+             i.created_at, i.updated_at \
+             FROM users u LEFT JOIN identities i ON i.user_id = u.id WHERE u.id = $1 \
+             ORDER BY i.updated_at DESC, i.created_at ASC LIMIT 1",
+            id,
+        )
+        .await?;
+    Ok(rows.into_iter().next().map(user_and_identity))
+}
+
+fn user_and_identity(row: UserRow) -> (Model, Option<identities::Model>) {
+    let (id, email, name, avatar_url, disabled, tokens_valid_after, created_at, updated_at) =
+        (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+    let identity = match (row.8, row.9, row.10, row.11, row.12, row.13) {
+        (
+            Some(provider),
+            Some(subject),
+            Some(email),
+            Some(email_verified),
+            Some(created),
+            Some(updated),
+        ) => Some(identities::Model {
+            provider,
+            subject,
+            email,
+            email_verified,
+            user_id: id.clone(),
+            created_at: created,
+            updated_at: updated,
+        }),
+        _ => None,
+    };
+    let user = Model {
+        id,
+        email,
+        name,
+        avatar_url,
+        disabled,
+        tokens_valid_after,
+        created_at,
+        updated_at,
+    };
+    (user, identity)
 }
 
 /// A new user with this profile, enabled and never revoked.

@@ -7,6 +7,7 @@ use super::{key_usage, purged_users, reveal_audit, values};
 use crate::crypto;
 use crate::error::SettingsError;
 use latchkey_common::clock::rfc3339;
+use latchkey_common::hot_reads::HotReads;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -73,15 +74,28 @@ pub async fn masked_list<C: ConnectionTrait>(
         .all(db)
         .await?;
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(rows
-        .into_iter()
-        .map(|(name, length, last4, updated_at)| Masked {
-            masked: crypto::masked(length, &last4),
-            name,
-            length,
-            updated_at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(masked_row).collect())
+}
+
+/// [`masked_list`] through the hot-read connections (the same query, written out).
+pub async fn masked_list_hot(hot: &HotReads, user_id: &str) -> Result<Vec<Masked>, SettingsError> {
+    let mut rows: Vec<(String, i64, String, i64)> = hot
+        .fetch_all(
+            "SELECT name, length, last4, updated_at FROM setting_values WHERE user_id = $1",
+            user_id,
+        )
+        .await?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(rows.into_iter().map(masked_row).collect())
+}
+
+fn masked_row((name, length, last4, updated_at): (String, i64, String, i64)) -> Masked {
+    Masked {
+        masked: crypto::masked(length, &last4),
+        name,
+        length,
+        updated_at,
+    }
 }
 
 /// One stored row, if it exists.
