@@ -26,6 +26,7 @@ mod gateway_settings;
 mod grpc_limits;
 mod outside_clients;
 mod refresh_tokens;
+mod replicas;
 mod seal_keys;
 mod settings_grpc;
 mod settings_probe;
