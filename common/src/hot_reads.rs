@@ -185,6 +185,62 @@ mod tests {
         assert_eq!(again, vec![(3,)]);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_abandoned_mid_query_leaves_nothing_behind_for_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hot.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared(
+            "CREATE TABLE t (k TEXT, v BIGINT); INSERT INTO t VALUES ('a', 1), ('b', 2);",
+        )
+        .await
+        .unwrap();
+        let hot = HotReads::for_url(&url).unwrap().unwrap();
+        for round in 0..50 {
+            // Dropped at its first await: the query may be half-way on the connection.
+            let abandoned = hot.fetch_all::<(i64,)>("SELECT v FROM t WHERE k = $1", "a");
+            let _ = tokio::time::timeout(std::time::Duration::ZERO, abandoned).await;
+            let rows: Vec<(i64,)> = hot
+                .fetch_all("SELECT v FROM t WHERE k = $1", "b")
+                .await
+                .unwrap();
+            assert_eq!(rows, vec![(2,)], "round {round}");
+        }
+    }
+
+    /// On PostgreSQL a query dropped half-way leaves its rows on the wire; the connection must
+    /// not serve the next read. The server of the storage tests (CI=true: it must be there).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_rows_left_on_the_wire_never_reach_the_next_read() {
+        let url = std::env::var("LATCHKEY_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let hot = HotReads::for_url(&url).unwrap().unwrap();
+        let probe = hot
+            .fetch_all::<(i64,)>("SELECT 1::bigint WHERE $1 = ''", "")
+            .await;
+        if let Err(error) = probe {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but PostgreSQL at {url} is unreachable: {error}"
+            );
+            eprintln!("skipping: PostgreSQL at {url} unreachable ({error})");
+            return;
+        }
+        for round in 0..50 {
+            let many = hot.fetch_all::<(i64,)>(
+                "SELECT generate_series(1, 20000)::bigint WHERE $1 = 'many'",
+                "many",
+            );
+            let _ = tokio::time::timeout(std::time::Duration::from_micros(200), many).await;
+            let rows: Vec<(i64,)> = hot
+                .fetch_all("SELECT 7::bigint WHERE $1 = 'one'", "one")
+                .await
+                .unwrap();
+            assert_eq!(rows, vec![(7,)], "round {round}");
+        }
+    }
+
     #[tokio::test]
     async fn an_unreachable_postgres_is_an_outage() {
         let hot = HotReads::for_url("postgres://postgres@127.0.0.1:1/none")
