@@ -3,7 +3,8 @@
 //! one more round trip to PostgreSQL (or hand-off to SQLite's worker thread) per query, which
 //! `scripts/bench` measured at about 15 % of a `GET /api/settings` or `/api/auth/me`. The ping
 //! guards against a connection abandoned mid-query (a cancelled request); here a connection goes
-//! back only when its query ran to completion and is closed otherwise, so nothing needs the ping.
+//! back only when its query ran to completion and is closed otherwise (sqlx would also drain what
+//! an abandoned query left on the wire; the tests check the next read gets only its own rows).
 //! Pooling is deadpool's; this module adds the connection kinds, the "ran to completion" mark and
 //! the mapping of failures to [`DbErr`], so [`crate::db::is_outage`] tells outages as before.
 //! Only single-key reads go through here; everything else keeps sea-orm's pool.
@@ -78,27 +79,33 @@ impl std::fmt::Debug for HotReads {
     }
 }
 
-/// Connections per process: twice the cores (a read waits on the database about as long as it
-/// runs), at least 2, at most 16.
-fn pool_size() -> usize {
+/// Connections per process. PostgreSQL: twice the cores (a read waits on the network about as
+/// long as it runs), at least 2, at most 16. SQLite: one per core — a read there never waits, and
+/// each connection is a thread of its own that more of would only contend for the same cores.
+fn pool_size(kind: DbKind) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 2).clamp(2, 16)
+    match kind {
+        DbKind::Postgres => (cores * 2).clamp(2, 16),
+        DbKind::Sqlite => cores.clamp(1, 8),
+    }
 }
 
 impl HotReads {
     /// A lazily filled pool for `url`; `None` for an in-memory SQLite database, which another
     /// connection would not see (callers then read through sea-orm).
     pub fn for_url(url: &str) -> Result<Option<HotReads>, DbErr> {
-        let connector = match DbKind::of(url) {
-            Some(DbKind::Postgres) => Connector::Postgres(parse(url)?),
-            Some(DbKind::Sqlite) if url.contains(":memory:") || url.contains("mode=memory") => {
+        let Some(kind) = DbKind::of(url) else {
+            return Err(DbErr::Custom("not a database URL".into()));
+        };
+        let connector = match kind {
+            DbKind::Postgres => Connector::Postgres(parse(url)?),
+            DbKind::Sqlite if url.contains(":memory:") || url.contains("mode=memory") => {
                 return Ok(None);
             }
-            Some(DbKind::Sqlite) => Connector::Sqlite(sqlite_pragmas(parse(url)?)),
-            None => return Err(DbErr::Custom("not a database URL".into())),
+            DbKind::Sqlite => Connector::Sqlite(sqlite_pragmas(parse(url)?)),
         };
         let pool = Pool::builder(connector)
-            .max_size(pool_size())
+            .max_size(pool_size(kind))
             .wait_timeout(Some(ACQUIRE_TIMEOUT))
             .create_timeout(Some(ACQUIRE_TIMEOUT))
             .recycle_timeout(Some(ACQUIRE_TIMEOUT))
