@@ -155,7 +155,7 @@ pub fn is_outage(error: &DbErr) -> bool {
     }
 }
 
-pub(crate) fn sqlx_outage(error: &sea_orm::sqlx::Error) -> bool {
+fn sqlx_outage(error: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
     match error {
         E::Io(_)

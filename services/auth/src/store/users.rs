@@ -105,22 +105,17 @@ fn user_and_identity(row: UserRow) -> (Model, Option<identities::Model>) {
     let (id, email, name, avatar_url, disabled, tokens_valid_after, created_at, updated_at) =
         (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
     let identity = match (row.8, row.9, row.10, row.11, row.12, row.13) {
-        (
-            Some(provider),
-            Some(subject),
-            Some(email),
-            Some(email_verified),
-            Some(created),
-            Some(updated),
-        ) => Some(identities::Model {
-            provider,
-            subject,
-            email,
-            email_verified,
-            user_id: id.clone(),
-            created_at: created,
-            updated_at: updated,
-        }),
+        (Some(provider), Some(subject), Some(email), Some(verified), Some(created), Some(used)) => {
+            Some(identities::Model {
+                provider,
+                subject,
+                email,
+                email_verified: verified,
+                user_id: id.clone(),
+                created_at: created,
+                updated_at: used,
+            })
+        }
         _ => None,
     };
     let user = Model {
