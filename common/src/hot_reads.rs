@@ -66,17 +66,8 @@ impl Manager for Connector {
 }
 
 /// A small pool of connections for single-key reads on the hot path.
-#[derive(Clone)]
 pub struct HotReads {
     pool: Pool<Connector>,
-}
-
-impl std::fmt::Debug for HotReads {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HotReads")
-            .field("status", &self.pool.status())
-            .finish()
-    }
 }
 
 /// Connections per process. PostgreSQL: twice the cores (a read waits on the network about as
@@ -161,18 +152,24 @@ mod tests {
         assert!(HotReads::for_url("sqlite::memory:").unwrap().is_none());
     }
 
-    #[tokio::test]
-    async fn reads_a_file_database_and_reuses_only_settled_connections() {
+    /// A SQLite file holding `t (k, v)` with `rows`, and hot reads on it (the directory lives as
+    /// long as the first element).
+    async fn file_database(rows: &str) -> (tempfile::TempDir, HotReads) {
+        use sea_orm::ConnectionTrait;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("hot.db").display());
         let db = crate::db::connect(&url).await.unwrap();
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared(
-            "CREATE TABLE t (k TEXT, v BIGINT); INSERT INTO t VALUES ('a', 1), ('a', 2), ('b', 3);",
-        )
+        db.execute_unprepared(&format!(
+            "CREATE TABLE t (k TEXT, v BIGINT); INSERT INTO t VALUES {rows};"
+        ))
         .await
         .unwrap();
-        let hot = HotReads::for_url(&url).unwrap().unwrap();
+        (dir, HotReads::for_url(&url).unwrap().unwrap())
+    }
+
+    #[tokio::test]
+    async fn reads_a_file_database_and_reuses_only_settled_connections() {
+        let (_dir, hot) = file_database("('a', 1), ('a', 2), ('b', 3)").await;
         let rows: Vec<(i64,)> = hot
             .fetch_all("SELECT v FROM t WHERE k = $1 ORDER BY v", "a")
             .await
@@ -194,16 +191,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_abandoned_mid_query_leaves_nothing_behind_for_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hot.db").display());
-        let db = crate::db::connect(&url).await.unwrap();
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared(
-            "CREATE TABLE t (k TEXT, v BIGINT); INSERT INTO t VALUES ('a', 1), ('b', 2);",
-        )
-        .await
-        .unwrap();
-        let hot = HotReads::for_url(&url).unwrap().unwrap();
+        let (_dir, hot) = file_database("('a', 1), ('b', 2)").await;
         for round in 0..50 {
             // Dropped at its first await: the query may be half-way on the connection.
             let abandoned = hot.fetch_all::<(i64,)>("SELECT v FROM t WHERE k = $1", "a");

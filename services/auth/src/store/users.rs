@@ -104,6 +104,7 @@ pub async fn find_with_identity_hot(
 fn user_and_identity(row: UserRow) -> (Model, Option<identities::Model>) {
     let (id, email, name, avatar_url, disabled, tokens_valid_after, created_at, updated_at) =
         (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+    // The identity's columns are all present (a joined row) or all NULL (none joined).
     let identity = match (row.8, row.9, row.10, row.11, row.12, row.13) {
         (Some(provider), Some(subject), Some(email), Some(verified), Some(created), Some(used)) => {
             Some(identities::Model {
