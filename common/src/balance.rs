@@ -10,8 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::Sender;
-use tonic::transport::channel::Change;
+use tokio::sync::mpsc::{Receiver, Sender};
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// How often names are resolved again.
@@ -63,31 +62,137 @@ pub fn channel_with(
     resolver: Resolver,
     refresh: Duration,
 ) -> Result<Channel, BalanceError> {
-    let endpoints = urls
-        .iter()
-        .map(|url| {
-            Endpoint::from_shared(url.clone())
-                .map(|endpoint| configure(endpoint))
-                .map_err(|_| BalanceError::InvalidUrl(url.clone()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let names: Vec<Named> = endpoints.iter().filter_map(Named::of).collect();
-    if names.is_empty() {
-        return Ok(match endpoints.as_slice() {
-            [] => return Err(BalanceError::Empty),
-            [one] => one.connect_lazy(),
+    let targets = targets(urls)?;
+    let endpoint = move |target: &Target| {
+        Endpoint::from_shared(target.uri.to_string())
+            .map(|endpoint| match target.origin == target.uri {
+                true => configure(endpoint),
+                false => configure(endpoint.origin(target.origin.clone())),
+            })
+            .map_err(|_| BalanceError::InvalidUrl(target.uri.to_string()))
+    };
+    let Some(mut followed) = follow_names(&targets, resolver, refresh) else {
+        let mut endpoints = targets
+            .iter()
+            .map(|(_, target)| endpoint(target))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(match endpoints.len() {
+            1 => endpoints.remove(0).connect_lazy(),
             _ => Channel::balance_list(endpoints.into_iter()),
         });
-    }
+    };
     let (channel, changes) = Channel::balance_channel::<String>(64);
-    for endpoint in endpoints {
+    for (key, target) in &targets {
         // Until a name has been resolved its URL serves as is, so a call never waits on an
         // empty pool: it connects or fails as UNAVAILABLE.
-        let key = endpoint.uri().to_string();
-        let _ = changes.try_send(Change::Insert(key, endpoint));
+        let _ = changes.try_send(tonic::transport::channel::Change::Insert(
+            key.clone(),
+            endpoint(target)?,
+        ));
     }
-    tokio::spawn(follow_dns(names, changes, configure, resolver, refresh));
+    tokio::spawn(async move {
+        while let Some(change) = followed.recv().await {
+            let change = match change {
+                Change::Insert(key, target) => match endpoint(&target) {
+                    Ok(endpoint) => tonic::transport::channel::Change::Insert(key, endpoint),
+                    Err(_) => continue,
+                },
+                Change::Remove(key) => tonic::transport::channel::Change::Remove(key),
+            };
+            if changes.send(change).await.is_err() {
+                return;
+            }
+        }
+    });
     Ok(channel)
+}
+
+/// One upstream address a channel balances over: what to connect to, and the origin
+/// (`scheme://authority`) its requests carry — a configured name, also when `uri` holds one of
+/// the addresses it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Where to connect: the configured URL, or `http://<resolved address>`.
+    pub uri: Uri,
+    /// The configured URL, for `:authority`.
+    pub origin: Uri,
+}
+
+impl Target {
+    fn as_given(uri: Uri) -> Target {
+        Target {
+            origin: uri.clone(),
+            uri,
+        }
+    }
+
+    /// `host:port` to open a TCP connection to (port 80 when the URL has none).
+    pub fn connect_to(&self) -> String {
+        let host = self.uri.host().unwrap_or_default();
+        format!("{host}:{}", self.uri.port_u16().unwrap_or(80))
+    }
+
+    /// The full request URI for `path` on this target's origin.
+    pub fn uri_for(&self, path: Option<&http::uri::PathAndQuery>) -> Result<Uri, http::Error> {
+        let mut parts = http::uri::Builder::new()
+            .scheme(self.origin.scheme_str().unwrap_or("http"))
+            .authority(
+                self.origin
+                    .authority()
+                    .map(|a| a.as_str())
+                    .unwrap_or_default(),
+            );
+        if let Some(path) = path {
+            parts = parts.path_and_query(path.clone());
+        }
+        parts.build()
+    }
+}
+
+/// A change to the addresses a channel balances over, keyed by `url` or `url@address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An address to use (replacing one with the same key).
+    Insert(String, Target),
+    /// An address to stop using.
+    Remove(String),
+}
+
+/// Every URL as a target used as given, keyed by the URL; an empty list is refused.
+pub fn targets(urls: &[String]) -> Result<Vec<(String, Target)>, BalanceError> {
+    if urls.is_empty() {
+        return Err(BalanceError::Empty);
+    }
+    urls.iter()
+        .map(|url| {
+            let uri: Uri = url
+                .parse()
+                .map_err(|_| BalanceError::InvalidUrl(url.clone()))?;
+            if uri.scheme().is_none() || uri.host().is_none() {
+                return Err(BalanceError::InvalidUrl(url.clone()));
+            }
+            Ok((uri.to_string(), Target::as_given(uri)))
+        })
+        .collect()
+}
+
+/// The changes to `targets` as their names resolve, every `refresh`; `None` when no target is a
+/// name (nothing to follow, no task). The task ends when the receiver is dropped.
+pub fn follow_names(
+    targets: &[(String, Target)],
+    resolver: Resolver,
+    refresh: Duration,
+) -> Option<Receiver<Change>> {
+    let names: Vec<Named> = targets
+        .iter()
+        .filter_map(|(_, target)| Named::of(&target.uri))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let (changes, followed) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(follow_dns(names, changes, resolver, refresh));
+    Some(followed)
 }
 
 /// A configured URL whose host is a name to resolve.
@@ -98,8 +203,7 @@ struct Named {
 }
 
 impl Named {
-    fn of(endpoint: &Endpoint) -> Option<Named> {
-        let uri = endpoint.uri().clone();
+    fn of(uri: &Uri) -> Option<Named> {
         let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
         if uri.scheme_str() != Some("http")
             || host.parse::<IpAddr>().is_ok()
@@ -111,14 +215,16 @@ impl Named {
         Some(Named {
             host: host.to_owned(),
             port,
-            uri,
+            uri: uri.clone(),
         })
     }
 
-    /// The endpoint for one resolved address, keeping the name as the `:authority`.
-    fn endpoint(&self, addr: SocketAddr, configure: &Configure) -> Option<Endpoint> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).ok()?;
-        Some(configure(endpoint.origin(self.uri.clone())))
+    /// The target for one resolved address, keeping the name as the origin.
+    fn target(&self, addr: SocketAddr) -> Option<Target> {
+        Some(Target {
+            uri: format!("http://{addr}").parse().ok()?,
+            origin: self.uri.clone(),
+        })
     }
 }
 
@@ -126,8 +232,7 @@ impl Named {
 /// keeps the current set: a DNS blip must not empty the pool.
 async fn follow_dns(
     names: Vec<Named>,
-    changes: Sender<Change<String, Endpoint>>,
-    configure: Configure,
+    changes: Sender<Change>,
     resolver: Resolver,
     refresh: Duration,
 ) {
@@ -155,9 +260,9 @@ async fn follow_dns(
                 continue;
             }
             for addr in addrs.difference(known) {
-                if let Some(endpoint) = named.endpoint(*addr, &configure) {
+                if let Some(target) = named.target(*addr) {
                     let _ = changes
-                        .send(Change::Insert(format!("{url}@{addr}"), endpoint))
+                        .send(Change::Insert(format!("{url}@{addr}"), target))
                         .await;
                 }
             }

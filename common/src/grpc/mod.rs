@@ -9,6 +9,7 @@
 //!   service.
 
 pub mod channel;
+pub mod direct;
 pub mod refusal;
 pub mod server;
 

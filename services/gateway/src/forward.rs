@@ -88,21 +88,26 @@ impl Bearer {
     }
 }
 
-/// `request` carrying the caller's token (or its exchanged stand-in) as `authorization`.
+/// `request` carrying the caller's token (or its exchanged stand-in) as `authorization`, marked
+/// sensitive so HTTP/2 never puts it in the header compression table (RFC 7541 §7.1.3).
 pub fn with_bearer<T>(mut request: tonic::Request<T>, token: &Bearer) -> tonic::Request<T> {
-    if let Ok(value) = MetadataValue::try_from(format!("Bearer {}", token.upstream())) {
+    if let Ok(mut value) = MetadataValue::try_from(format!("Bearer {}", token.upstream())) {
+        value.set_sensitive(true);
         request.metadata_mut().insert("authorization", value);
     }
     request
 }
 
-/// `request` carrying the web app's sync secret, for `SyncUser` and `IssueToken`.
+/// `request` carrying the web app's sync secret, for `SyncUser` and `IssueToken`; sensitive, as
+/// the bearer is in [`with_bearer`].
 pub fn with_sync_secret<T>(
     mut request: tonic::Request<T>,
     secret: &MetadataValue<Ascii>,
 ) -> tonic::Request<T> {
+    let mut secret = secret.clone();
+    secret.set_sensitive(true);
     request
         .metadata_mut()
-        .insert(latchkey_proto::SYNC_SECRET_METADATA, secret.clone());
+        .insert(latchkey_proto::SYNC_SECRET_METADATA, secret);
     request
 }

@@ -8,12 +8,12 @@ use crate::dev::DevHosts;
 use crate::limits::{RateLimiter, VouchedSecrets};
 use axum::http::{HeaderName, HeaderValue};
 use latchkey_common::config::{AUTH_URL, CLIENT_IP_HEADER, CORS_ORIGINS, SETTINGS_URL};
+use latchkey_common::grpc::direct::DirectChannel as Channel;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use latchkey_proto::settings::v1::settings_service_client::SettingsServiceClient;
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tonic::transport::Channel;
 
 /// Shared by every handler. Cheap to clone.
 #[derive(Clone)]

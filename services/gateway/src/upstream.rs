@@ -4,10 +4,10 @@
 //! address one name resolves to.
 
 use latchkey_common::grpc::ChannelProfile;
-use tonic::transport::Channel;
+use latchkey_common::grpc::direct::DirectChannel;
 
 /// A channel over one or several addresses; a name is re-resolved and balanced per request over
 /// every address it answers (see [`latchkey_common::balance`]).
-pub fn channel(urls: &[String]) -> anyhow::Result<Channel> {
-    Ok(ChannelProfile::GATEWAY.channel(urls)?)
+pub fn channel(urls: &[String]) -> anyhow::Result<DirectChannel> {
+    Ok(DirectChannel::new(ChannelProfile::GATEWAY, urls)?)
 }

@@ -9,9 +9,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use latchkey_common::grpc::direct::DirectChannel as Channel;
 use latchkey_proto::{ApiError, Reason};
 use serde::Serialize;
-use tonic::transport::Channel;
 use utoipa::ToSchema;
 
 /// The liveness answer.
