@@ -98,7 +98,7 @@ pub struct AuthCore {
     /// Auth's own tokens whose signature verified lately (see [`crate::verified`]).
     verified: VerifiedTokens,
     /// Connections for a token's user, the hottest read (none: it goes through `db`).
-    hot: Option<HotReads>,
+    hot: Option<users::HotUsers>,
 }
 
 impl AuthCore {
@@ -143,7 +143,7 @@ impl AuthCore {
 
     /// The same core reading a token's user through `hot` (see [`HotReads`]).
     pub fn with_hot_reads(mut self, hot: Option<HotReads>) -> Self {
-        self.hot = hot;
+        self.hot = hot.map(users::hot_users);
         self
     }
 

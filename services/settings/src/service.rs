@@ -49,7 +49,7 @@ pub struct SettingsCore {
     /// The declared settings every write is checked against.
     pub(crate) schema: Arc<SchemaSource>,
     /// Connections for the masked list, the hottest read (none: it goes through `db`).
-    pub(crate) hot: Option<HotReads>,
+    pub(crate) hot: Option<queries::HotMaskedRows>,
 }
 
 /// What a write deletes besides the names it sets.
@@ -79,7 +79,7 @@ impl SettingsCore {
 
     /// The same core reading the masked list through `hot` (see [`HotReads`]).
     pub fn with_hot_reads(mut self, hot: Option<HotReads>) -> Self {
-        self.hot = hot;
+        self.hot = hot.map(queries::hot_masked_rows);
         self
     }
 

@@ -3,7 +3,7 @@
 //! reported; which address a person may be found by is the identities' business.
 
 use super::identities;
-use latchkey_common::hot_reads::HotReads;
+use latchkey_common::hot_reads::{CoalescedRead, HotReads};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{QueryOrder, Set};
@@ -83,22 +83,40 @@ type UserRow = (
     Option<i64>,
 );
 
-/// [`find_with_identity`] through the hot-read connections (the same query, written out).
+/// A token's user with its identity, read through the hot-read connections: the query of
+/// [`find_with_identity`] written out, one key (`$1`) and many (`= ANY($1)`, the most recently
+/// used identity per user); concurrent reads share one query on PostgreSQL.
+pub type HotUsers = CoalescedRead<UserRow>;
+
+/// [`HotUsers`] over `hot`.
+pub fn hot_users(hot: HotReads) -> HotUsers {
+    CoalescedRead::new(
+        hot,
+        "SELECT u.id, u.email, u.name, u.avatar_url, u.disabled, u.tokens_valid_after, \
+         u.created_at, u.updated_at, i.provider, i.subject, i.email, i.email_verified, \
+         i.created_at, i.updated_at \
+         FROM users u LEFT JOIN identities i ON i.user_id = u.id WHERE u.id = $1 \
+         ORDER BY i.updated_at DESC, i.created_at ASC LIMIT 1",
+        "SELECT DISTINCT ON (u.id) u.id, u.email, u.name, u.avatar_url, u.disabled, \
+         u.tokens_valid_after, u.created_at, u.updated_at, i.provider, i.subject, i.email, \
+         i.email_verified, i.created_at, i.updated_at \
+         FROM users u LEFT JOIN identities i ON i.user_id = u.id WHERE u.id = ANY($1) \
+         ORDER BY u.id, i.updated_at DESC, i.created_at ASC",
+        |row| &row.0,
+    )
+}
+
+/// [`find_with_identity`] through [`HotUsers`].
 pub async fn find_with_identity_hot(
-    hot: &HotReads,
+    hot: &HotUsers,
     id: &str,
 ) -> Result<Option<(Model, Option<identities::Model>)>, DbErr> {
-    let rows: Vec<UserRow> = hot
-        .fetch_all(
-            "SELECT u.id, u.email, u.name, u.avatar_url, u.disabled, u.tokens_valid_after, \
-             u.created_at, u.updated_at, i.provider, i.subject, i.email, i.email_verified, \
-             i.created_at, i.updated_at \
-             FROM users u LEFT JOIN identities i ON i.user_id = u.id WHERE u.id = $1 \
-             ORDER BY i.updated_at DESC, i.created_at ASC LIMIT 1",
-            id,
-        )
-        .await?;
-    Ok(rows.into_iter().next().map(user_and_identity))
+    Ok(hot
+        .fetch(id)
+        .await?
+        .into_iter()
+        .next()
+        .map(user_and_identity))
 }
 
 fn user_and_identity(row: UserRow) -> (Model, Option<identities::Model>) {

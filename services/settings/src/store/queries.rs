@@ -7,7 +7,7 @@ use super::{key_usage, purged_users, reveal_audit, values};
 use crate::crypto;
 use crate::error::SettingsError;
 use latchkey_common::clock::rfc3339;
-use latchkey_common::hot_reads::HotReads;
+use latchkey_common::hot_reads::{CoalescedRead, HotReads};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -77,16 +77,33 @@ pub async fn masked_list<C: ConnectionTrait>(
     Ok(rows.into_iter().map(masked_row).collect())
 }
 
-/// [`masked_list`] through the hot-read connections (the same query, written out).
-pub async fn masked_list_hot(hot: &HotReads, user_id: &str) -> Result<Vec<Masked>, SettingsError> {
-    let mut rows: Vec<(String, i64, String, i64)> = hot
-        .fetch_all(
-            "SELECT name, length, last4, updated_at FROM setting_values WHERE user_id = $1",
-            user_id,
-        )
-        .await?;
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(rows.into_iter().map(masked_row).collect())
+/// A user's masked rows (`user_id, name, length, last4, updated_at`) through the hot-read
+/// connections, one user (`$1`) or many (`= ANY($1)`); concurrent reads share one query on
+/// PostgreSQL.
+pub type HotMaskedRows = CoalescedRead<(String, String, i64, String, i64)>;
+
+/// [`HotMaskedRows`] over `hot`.
+pub fn hot_masked_rows(hot: HotReads) -> HotMaskedRows {
+    CoalescedRead::new(
+        hot,
+        "SELECT user_id, name, length, last4, updated_at FROM setting_values WHERE user_id = $1",
+        "SELECT user_id, name, length, last4, updated_at FROM setting_values \
+         WHERE user_id = ANY($1)",
+        |row| &row.0,
+    )
+}
+
+/// `user_id`'s masked list through [`HotMaskedRows`], sorted by name.
+pub async fn masked_list_hot(
+    hot: &HotMaskedRows,
+    user_id: &str,
+) -> Result<Vec<Masked>, SettingsError> {
+    let mut rows = hot.fetch(user_id).await?;
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(rows
+        .into_iter()
+        .map(|(_, name, length, last4, updated_at)| masked_row((name, length, last4, updated_at)))
+        .collect())
 }
 
 fn masked_row((name, length, last4, updated_at): (String, i64, String, i64)) -> Masked {

@@ -7,7 +7,8 @@
 //! an abandoned query left on the wire; the tests check the next read gets only its own rows).
 //! Pooling is deadpool's; this module adds the connection kinds, the "ran to completion" mark and
 //! the mapping of failures to [`DbErr`], so [`crate::db::is_outage`] tells outages as before.
-//! Only single-key reads go through here; everything else keeps sea-orm's pool.
+//! Only single-key reads go through here; everything else keeps sea-orm's pool. On PostgreSQL,
+//! [`CoalescedRead`] answers concurrent reads of one query for different keys with one query.
 
 use crate::db::{ACQUIRE_TIMEOUT, DbKind, PING_IF_IDLE_FOR, sqlite_pragmas};
 use deadpool::managed::{Manager, Metrics, Pool, PoolError, RecycleError, RecycleResult};
@@ -17,6 +18,9 @@ use sea_orm::sqlx::{self, ConnectOptions, Connection, FromRow, PgConnection, Sql
 use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 use std::str::FromStr;
 use std::sync::Arc;
+
+mod coalesced;
+pub use coalesced::CoalescedRead;
 
 /// An open connection to either kind of database.
 enum Open {
@@ -68,6 +72,7 @@ impl Manager for Connector {
 /// A small pool of connections for single-key reads on the hot path.
 pub struct HotReads {
     pool: Pool<Connector>,
+    kind: DbKind,
 }
 
 /// Connections per process. PostgreSQL: twice the cores (a read waits on the network about as
@@ -103,7 +108,7 @@ impl HotReads {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| DbErr::Custom(e.to_string()))?;
-        Ok(Some(HotReads { pool }))
+        Ok(Some(HotReads { pool, kind }))
     }
 
     /// Every row of `sql` with `key` bound to its one parameter (`$1`, which both databases
@@ -154,7 +159,7 @@ mod tests {
 
     /// A SQLite file holding `t (k, v)` with `rows`, and hot reads on it (the directory lives as
     /// long as the first element).
-    async fn file_database(rows: &str) -> (tempfile::TempDir, HotReads) {
+    pub(super) async fn file_database(rows: &str) -> (tempfile::TempDir, HotReads) {
         use sea_orm::ConnectionTrait;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("hot.db").display());
@@ -204,10 +209,9 @@ mod tests {
         }
     }
 
-    /// On PostgreSQL a query dropped half-way leaves its rows on the wire; the connection must
-    /// not serve the next read. The server of the storage tests (CI=true: it must be there).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_rows_left_on_the_wire_never_reach_the_next_read() {
+    /// The storage tests' PostgreSQL and hot reads on it; `None` (skip) when it is not there,
+    /// unless CI=true, where it must be.
+    pub(super) async fn postgres() -> Option<(String, HotReads)> {
         let url = std::env::var("LATCHKEY_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let hot = HotReads::for_url(&url).unwrap().unwrap();
@@ -220,8 +224,18 @@ mod tests {
                 "CI=true but PostgreSQL at {url} is unreachable: {error}"
             );
             eprintln!("skipping: PostgreSQL at {url} unreachable ({error})");
-            return;
+            return None;
         }
+        Some((url, hot))
+    }
+
+    /// On PostgreSQL a query dropped half-way leaves its rows on the wire; the connection must
+    /// not serve the next read. The server of the storage tests (CI=true: it must be there).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_rows_left_on_the_wire_never_reach_the_next_read() {
+        let Some((_, hot)) = postgres().await else {
+            return;
+        };
         for round in 0..50 {
             let many = hot.fetch_all::<(i64,)>(
                 "SELECT generate_series(1, 20000)::bigint WHERE $1 = 'many'",
