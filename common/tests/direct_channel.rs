@@ -156,6 +156,10 @@ async fn nobody_listening_fails_as_unavailable_at_once() {
         "an empty list is refused"
     );
     assert!(DirectChannel::new(PROFILE, &["not a url".into()]).is_err());
+    assert!(
+        DirectChannel::new(PROFILE, &["https://auth.internal:50051".into()]).is_err(),
+        "plain HTTP/2 only: an https URL is refused, not tried in clear text"
+    );
 }
 
 #[tokio::test]
@@ -218,4 +222,49 @@ async fn a_call_ends_at_its_deadline_when_the_upstream_never_answers() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A listener whose accept queue is full: the kernel drops further connection attempts
+/// unanswered, like a host that was switched off. `None` where the queue never fills.
+fn blackhole() -> Option<(SocketAddr, Vec<std::net::TcpStream>, TcpListener)> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(stream) => held.push(stream),
+            Err(_) => return Some((addr, held, listener)),
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_never_answers_is_passed_over_not_waited_on() {
+    let Some((dark, _held, _listener)) = blackhole() else {
+        eprintln!("skipped: the accept queue never filled here");
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let healthy = listener.local_addr().unwrap();
+    let _stop = health_server(listener, ServingStatus::Serving).await;
+    let profile = ChannelProfile {
+        connect_timeout: Duration::from_secs(3),
+        ..PROFILE
+    };
+    let answer = Arc::new(Mutex::new(vec![dark, healthy]));
+    let channel = DirectChannel::with_resolver(
+        profile,
+        &["http://upstream.test:1".to_owned()],
+        resolver(answer),
+        Duration::from_millis(50),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for call in 0..10 {
+        let answered = ask(&channel, Some(Duration::from_millis(500))).await;
+        assert_eq!(answered.unwrap(), Answer::Serving, "call {call}");
+    }
 }

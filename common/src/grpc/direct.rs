@@ -16,6 +16,7 @@
 //! an address that refused a connection is skipped for a moment while another answers, and every
 //! failure on the way is a `tonic::Status` the callers read as the upstream being unavailable.
 //! Request bodies are read whole before they are sent: unary and server-streaming calls only.
+//! Plain `http://` (h2c) only, as tonic's channel was without its TLS feature.
 
 use crate::balance::{self, BalanceError, Target};
 use crate::grpc::ChannelProfile;
@@ -53,7 +54,8 @@ struct Peer {
     key: String,
     target: Target,
     live: Mutex<Option<Live>>,
-    connecting: tokio::sync::Mutex<()>,
+    /// Held by the one connection attempt under way.
+    connecting: Arc<tokio::sync::Mutex<()>>,
     generation: AtomicU64,
     /// When the last connection attempt failed, if the last one did.
     failed_at: Mutex<Option<Instant>>,
@@ -83,6 +85,13 @@ impl DirectChannel {
         refresh: Duration,
     ) -> Result<DirectChannel, BalanceError> {
         let targets = balance::targets(urls)?;
+        if let Some((url, _)) = targets
+            .iter()
+            .find(|(_, target)| target.uri.scheme_str() != Some("http"))
+        {
+            // Plain HTTP/2 only: TLS between the services is the network's (a mesh, a VPN).
+            return Err(BalanceError::InvalidUrl(url.clone()));
+        }
         let shared = Arc::new(Shared {
             profile,
             peers: RwLock::new(Vec::new()),
@@ -145,7 +154,7 @@ impl Shared {
         let mut order: Vec<Arc<Peer>> = (0..count)
             .map(|i| peers[(start + i) % count].clone())
             .collect();
-        order.sort_by_key(|peer| peer.is_down(now));
+        order.sort_by_key(|peer| peer.is_down(now) || peer.is_connecting());
         order
     }
 
@@ -156,10 +165,28 @@ impl Shared {
         let (parts, body) = request.into_parts();
         let message = http_body_util::BodyExt::collect(body).await?.to_bytes();
         let mut refused: Option<BoxError> = None;
-        for peer in self.candidates() {
-            match self.send_to(&peer, &parts, message.clone()).await {
+        let candidates = self.candidates();
+        for peer in &candidates {
+            match self.send_to(peer, &parts, message.clone()).await {
                 Ok(response) => return Ok(response),
                 // Nothing was sent: the next address gets the call.
+                Err(Failure::Connect(error)) => refused = Some(error),
+                Err(Failure::Call(error)) => return Err(error),
+            }
+        }
+        // No address had a connection: every one is being opened now; the first to answer
+        // takes the call (an address that never answers is not waited on while another does).
+        let mut attempts = tokio::task::JoinSet::new();
+        for peer in candidates {
+            attempts.spawn(async move {
+                drop(peer.connecting.lock().await);
+                peer.current().is_some().then_some(peer)
+            });
+        }
+        while let Some(attempt) = attempts.join_next().await {
+            let Ok(Some(peer)) = attempt else { continue };
+            match self.send_to(&peer, &parts, message.clone()).await {
+                Ok(response) => return Ok(response),
                 Err(Failure::Connect(error)) => refused = Some(error),
                 Err(Failure::Call(error)) => return Err(error),
             }
@@ -167,29 +194,32 @@ impl Shared {
         Err(refused.unwrap_or_else(|| unavailable("no upstream address known")))
     }
 
-    /// One call on `peer`. A connection that ended before the stream opened (a GOAWAY, a
-    /// restart) has sent nothing, so a fresh connection gets the call once.
+    /// One call on `peer`'s live connection (`Failure::Connect` while it has none). A connection
+    /// that ended before the stream opened (a GOAWAY, a restart) has sent nothing, and neither
+    /// has a stream the peer refused unprocessed (REFUSED_STREAM): another connection or address
+    /// may take the call.
     async fn send_to(
         &self,
         peer: &Arc<Peer>,
         parts: &http::request::Parts,
         message: Bytes,
     ) -> Result<http::Response<Body>, Failure> {
-        let live = peer.live(&self.profile).await.map_err(Failure::Connect)?;
+        let live = peer.live(&self.profile).map_err(Failure::Connect)?;
         let (response, mut stream) = match open(&live, peer.head(parts)?).await {
             Ok(opened) => opened,
-            Err(_) => {
+            Err(error) => {
                 peer.forget(live.generation);
-                let live = peer.live(&self.profile).await.map_err(Failure::Connect)?;
-                open(&live, peer.head(parts)?)
-                    .await
-                    .map_err(Failure::Call)?
+                peer.connect_in_background(&self.profile);
+                return Err(Failure::Connect(error));
             }
         };
         stream
             .send_data(message, true)
             .map_err(|e| Failure::Call(unavailable(e)))?;
-        let response = response.await.map_err(|e| Failure::Call(unavailable(e)))?;
+        let response = response.await.map_err(|error| match error.reason() {
+            Some(h2::Reason::REFUSED_STREAM) => Failure::Connect(unavailable(error)),
+            _ => Failure::Call(unavailable(error)),
+        })?;
         Ok(response.map(|recv| Body::new(Incoming::new(recv))))
     }
 }
@@ -201,7 +231,7 @@ enum Failure {
     Call(BoxError),
 }
 
-/// Opens a stream for `head` on `live`, waiting until the connection takes one more.
+/// Opens a stream for `head` on `live` (h2 queues it while the peer's stream limit is reached).
 async fn open(
     live: &Live,
     head: http::Request<()>,
@@ -216,7 +246,7 @@ impl Peer {
             key,
             target,
             live: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
             generation: AtomicU64::new(0),
             failed_at: Mutex::new(None),
         }
@@ -234,6 +264,11 @@ impl Peer {
 
     fn failed_at(&self) -> Option<Instant> {
         *self.failed_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether another call is opening this peer's connection (none live yet).
+    fn is_connecting(&self) -> bool {
+        self.current().is_none() && self.connecting.try_lock().is_err()
     }
 
     /// Whether a connection attempt failed within [`DOWN_FOR`].
@@ -261,34 +296,46 @@ impl Peer {
         }
     }
 
-    /// The live connection, opening one if there is none. One attempt at a time per address,
-    /// and calls that waited behind a failed attempt fail with it instead of each trying again
-    /// (an upstream that is down answers every waiting call at once, not one a connect timeout).
-    async fn live(self: &Arc<Self>, profile: &ChannelProfile) -> Result<Live, BoxError> {
+    /// The live connection; without one, an attempt is started (by a task of its own, one at a
+    /// time per address, so no call's deadline cancels an attempt others wait on) and the call
+    /// is told at once.
+    fn live(self: &Arc<Self>, profile: &ChannelProfile) -> Result<Live, BoxError> {
         if let Some(live) = self.current() {
             return Ok(live);
         }
-        let asked_at = Instant::now();
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(live) = self.current() {
-            return Ok(live);
-        }
-        if self.failed_at().is_some_and(|at| at >= asked_at) {
-            return Err(unavailable("the upstream refused a connection just now"));
-        }
+        self.connect_in_background(profile);
+        Err(unavailable(
+            "no connection: the upstream refused it or did not answer in time",
+        ))
+    }
+
+    /// Starts a connection attempt unless one is under way.
+    fn connect_in_background(self: &Arc<Self>, profile: &ChannelProfile) {
+        let Ok(attempt) = self.connecting.clone().try_lock_owned() else {
+            return;
+        };
+        let peer = self.clone();
+        let profile = *profile;
+        tokio::spawn(async move {
+            let _attempt = attempt;
+            if peer.current().is_none() {
+                peer.connect(&profile).await;
+            }
+        });
+    }
+
+    /// One connection attempt within the connect timeout: on success the connection is live and
+    /// driven by a task of its own; on failure the address counts as down for [`DOWN_FOR`].
+    async fn connect(self: &Arc<Self>, profile: &ChannelProfile) {
         let connected = tokio::time::timeout(profile.connect_timeout, self.handshake())
             .await
             .unwrap_or_else(|_| Err(unavailable("connecting timed out")));
-        let (sender, connection) = match connected {
-            Ok(connected) => connected,
-            Err(error) => {
-                self.set_failed_at(Some(Instant::now()));
-                return Err(error);
-            }
+        let Ok((sender, connection)) = connected else {
+            self.set_failed_at(Some(Instant::now()));
+            return;
         };
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let live = Live { generation, sender };
-        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(live.clone());
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(Live { generation, sender });
         self.set_failed_at(None);
         let peer = Arc::downgrade(self);
         let keep_alive = profile.keep_alive;
@@ -298,7 +345,6 @@ impl Peer {
                 peer.forget(generation);
             }
         });
-        Ok(live)
     }
 
     async fn handshake(

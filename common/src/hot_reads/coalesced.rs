@@ -94,7 +94,7 @@ where
 }
 
 /// Waits for a read, then for a free connection, and hands that connection every read queued
-/// meanwhile. Without a connection in time, every queued read is told at once.
+/// meanwhile (at most [`MAX_KEYS`]). Without a connection in time, those reads are told.
 async fn dispatch<T>(
     pool: Pool<Connector>,
     mut waiting: mpsc::UnboundedReceiver<Wanted<T>>,
@@ -118,12 +118,8 @@ async fn dispatch<T>(
             Ok(connection) => {
                 tokio::spawn(answer(connection, batch, many, key_of));
             }
-            Err(error) => {
-                while let Ok(next) = waiting.try_recv() {
-                    batch.push(next);
-                }
-                tell_all(batch, pool_error(error));
-            }
+            // Only the reads that waited for this connection fail; later ones try the next.
+            Err(error) => tell_all(batch, pool_error(error)),
         }
     }
 }
