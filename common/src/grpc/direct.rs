@@ -142,7 +142,7 @@ impl Shared {
     }
 
     /// The peers in the order this call tries them: round robin, addresses that just refused a
-    /// connection last.
+    /// connection or are still opening one last.
     fn candidates(&self) -> Vec<Arc<Peer>> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         let count = peers.len();
