@@ -167,11 +167,8 @@ impl Shared {
         let mut refused: Option<BoxError> = None;
         let candidates = self.candidates();
         for peer in &candidates {
-            match self.send_to(peer, &parts, message.clone()).await {
-                Ok(response) => return Ok(response),
-                // Nothing was sent: the next address gets the call.
-                Err(Failure::Connect(error)) => refused = Some(error),
-                Err(Failure::Call(error)) => return Err(error),
+            if let Some(answer) = self.try_peer(peer, &parts, &message, &mut refused).await {
+                return answer;
             }
         }
         // No address had a connection: every one is being opened now; the first to answer
@@ -185,13 +182,30 @@ impl Shared {
         }
         while let Some(attempt) = attempts.join_next().await {
             let Ok(Some(peer)) = attempt else { continue };
-            match self.send_to(&peer, &parts, message.clone()).await {
-                Ok(response) => return Ok(response),
-                Err(Failure::Connect(error)) => refused = Some(error),
-                Err(Failure::Call(error)) => return Err(error),
+            if let Some(answer) = self.try_peer(&peer, &parts, &message, &mut refused).await {
+                return answer;
             }
         }
         Err(refused.unwrap_or_else(|| unavailable("no upstream address known")))
+    }
+
+    /// The call's answer from `peer`, or `None` (its reason kept in `refused`) when nothing was
+    /// sent and another address may take it.
+    async fn try_peer(
+        &self,
+        peer: &Arc<Peer>,
+        parts: &http::request::Parts,
+        message: &Bytes,
+        refused: &mut Option<BoxError>,
+    ) -> Option<Result<http::Response<Body>, BoxError>> {
+        match self.send_to(peer, parts, message.clone()).await {
+            Ok(response) => Some(Ok(response)),
+            Err(Failure::Connect(error)) => {
+                *refused = Some(error);
+                None
+            }
+            Err(Failure::Call(error)) => Some(Err(error)),
+        }
     }
 
     /// One call on `peer`'s live connection (`Failure::Connect` while it has none). A connection
@@ -262,10 +276,6 @@ impl Peer {
         Ok(head)
     }
 
-    fn failed_at(&self) -> Option<Instant> {
-        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Whether another call is opening this peer's connection (none live yet).
     fn is_connecting(&self) -> bool {
         self.current().is_none() && self.connecting.try_lock().is_err()
@@ -273,7 +283,9 @@ impl Peer {
 
     /// Whether a connection attempt failed within [`DOWN_FOR`].
     fn is_down(&self, now: Instant) -> bool {
-        self.failed_at()
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|at| now.saturating_duration_since(at) < DOWN_FOR)
     }
 
