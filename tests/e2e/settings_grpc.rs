@@ -7,6 +7,7 @@ use crate::support::*;
 use latchkey_proto::Reason;
 use latchkey_proto::settings::v1 as pb;
 use sea_orm::ConnectionTrait;
+use std::time::Duration;
 
 /// Auth and settings on one fresh database.
 struct Stack {
@@ -343,6 +344,101 @@ async fn revocation_reaches_settings_within_the_bound(backend: Backend) {
     let (_, fresh) = s.auth.user_token("revoked").await;
     assert_eq!(s.settings.list(&fresh).await.unwrap().len(), 1);
     s.stop().await;
+}
+
+/// A verdict in its last second is renewed in the background: the request is answered from it,
+/// and a refusal at renewal (the user revoked meanwhile) takes effect at once, before the verdict
+/// would have lapsed.
+async fn a_revocation_seen_at_renewal_takes_effect_at_once(backend: Backend) {
+    let Some(s) = stack(backend).await else {
+        return;
+    };
+    let (_, token) = s.auth.user_token("renewal").await;
+    s.settings.put(&token, "A", "v").await;
+    revoke_own_tokens(&s.auth, &token).await;
+    s.auth
+        .clock
+        .advance(latchkey_settings::authn::ALLOWED_CACHE_SECS - 1);
+    assert_eq!(
+        s.settings.list(&token).await.unwrap().len(),
+        1,
+        "still within the bound: answered from the verdict, which is renewed meanwhile"
+    );
+    // The clock stands still, so without the renewal every list would be answered until 5 s pass.
+    let (settings, token) = (&s.settings, &token);
+    let refused = wait_for(Duration::from_secs(5), || async move {
+        settings.list(token).await.err()
+    })
+    .await;
+    assert_eq!(refused.map(|e| e.reason), Some(Reason::TokenRevoked));
+    s.stop().await;
+}
+
+/// latchkey-client's "still allowed" renews a verdict in use before it lapses, so steady use
+/// never waits for auth; a revocation still takes effect within the bound.
+async fn a_verdict_in_use_is_renewed_before_it_lapses(backend: Backend) {
+    let Some(s) = stack(backend).await else {
+        return;
+    };
+    let bound = latchkey_settings::authn::ALLOWED_CACHE_SECS;
+    let channel = tonic::transport::Channel::from_shared(s.auth.url())
+        .unwrap()
+        .connect_lazy();
+    let clock = &s.auth.clock;
+    let allowed = latchkey_client::StillAllowed::new(
+        channel,
+        Duration::from_secs(bound as u64),
+        clock.clone(),
+    );
+    let (_, token) = s.auth.user_token("renewed").await;
+    allowed.check(&token).await.unwrap();
+    clock.advance(bound - 1);
+    allowed.check(&token).await.unwrap();
+    // Renewed: a verdict is held past the first one's end (read without asking auth).
+    let (allowed, token) = (&allowed, &token);
+    let held_later = || async move {
+        clock.advance(2);
+        let held = allowed.cache().fresh(token).await;
+        clock.advance(-2);
+        held
+    };
+    assert!(wait_for(Duration::from_secs(5), held_later).await.is_some());
+    revoke_own_tokens(&s.auth, token).await;
+    clock.advance(bound + 1);
+    let refused = allowed.check(token).await.unwrap_err();
+    assert!(
+        matches!(&refused, latchkey_client::AuthnError::Refused(e) if e.reason == Reason::TokenRevoked),
+        "{refused:?}"
+    );
+    s.stop().await;
+}
+
+/// Revokes every token of the user `token` belongs to, through auth (not settings).
+async fn revoke_own_tokens(auth: &TestAuth, token: &str) {
+    auth.client()
+        .await
+        .revoke_user_tokens(with_bearer(
+            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
+            token,
+        ))
+        .await
+        .unwrap();
+}
+
+/// Polls `probe` until it answers something, for at most `limit` (None after that).
+async fn wait_for<T, F, Fut>(limit: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < until {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 async fn reveal_needs_its_scope_and_every_reveal_is_audited(backend: Backend) {
@@ -977,6 +1073,8 @@ backend_tests!(
     patch_replace_and_delete,
     tokens_are_verified_and_kinds_kept_apart,
     revocation_reaches_settings_within_the_bound,
+    a_revocation_seen_at_renewal_takes_effect_at_once,
+    a_verdict_in_use_is_renewed_before_it_lapses,
     reveal_needs_its_scope_and_every_reveal_is_audited,
     a_reveal_that_cannot_be_audited_is_refused,
     a_row_moved_to_another_user_fails_integrity_without_crashing,

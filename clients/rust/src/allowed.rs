@@ -1,7 +1,9 @@
 //! "Is this user still allowed": a token that verifies locally may belong to a user since
 //! revoked, deleted or disabled, which only auth knows. [`StillAllowed`] asks auth
 //! (`Authenticate`), retried once when the call fails on the way (auth restarting), and
-//! remembers a success in the [`VerdictCache`] for at most its TTL — the revocation bound.
+//! remembers a success in the [`VerdictCache`] for at most its TTL — the revocation bound. A
+//! verdict due for renewal is asked again in the background while the request goes on, so a
+//! token in steady use waits for auth only on its first request.
 
 use crate::error::{AUTH, AuthnError};
 use crate::verdict::{Verdict, VerdictCache};
@@ -10,6 +12,7 @@ use latchkey_common::upstream::{Deadline, from_upstream, retry_idempotent};
 use latchkey_proto::Reason;
 use latchkey_proto::auth::v1::AuthenticateRequest;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -35,9 +38,31 @@ impl StillAllowed {
     /// Ok when auth accepted `token` within the TTL, or accepts it now. Auth unreachable (or out
     /// of time) is [`AuthnError::Unavailable`]; auth's refusal is passed on unchanged.
     pub async fn check(&self, token: &str) -> Result<(), AuthnError> {
-        if self.cache.fresh(token).await.is_some() {
-            return Ok(());
+        match self.cache.fresh(token).await {
+            Some(hit) if hit.renew => {
+                self.renew_in_background(token);
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None => self.ask(token).await,
         }
+    }
+
+    /// Asks auth again about a token whose verdict is due, off the request path: a success is
+    /// remembered afresh, a refusal drops the verdict at once, an outage leaves it to lapse.
+    fn renew_in_background(&self, token: &str) {
+        let allowed = self.clone();
+        let token = SecretString::from(token);
+        tokio::spawn(async move {
+            let token = token.expose_secret();
+            if let Err(AuthnError::Refused(_)) = allowed.ask(token).await {
+                allowed.cache.forget(token).await;
+            }
+        });
+    }
+
+    /// Asks auth about `token` now, remembering a success.
+    async fn ask(&self, token: &str) -> Result<(), AuthnError> {
         let deadline = Deadline::after(AUTH_CALL_BUDGET);
         let answer = retry_idempotent(&deadline, || {
             let mut client = self.auth.clone();

@@ -7,6 +7,11 @@
 //! with auth every time once its verdict lapses, but a caller may let it skip limits meant for
 //! unknown tokens (the gateway's failed-authentication budget per address).
 //!
+//! A verdict in use is renewed ahead of its end: a hit in the last quarter of the TTL tells one
+//! caller (and only one) to ask auth again in the background, so a token in steady use never
+//! waits for auth on the request path. Every hit is still served from an answer auth gave at most
+//! the TTL ago, so the revocation bound is unchanged.
+//!
 //! Time is read from the injected clock, so tests move it instead of sleeping; `moka`'s own
 //! expiry only frees memory.
 
@@ -14,6 +19,8 @@ use latchkey_common::clock::SharedClock;
 use moka::Expiry;
 use moka::future::Cache;
 use secrecy::SecretString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most tokens remembered (verdicts and vouchers each).
@@ -31,11 +38,40 @@ pub struct Verdict {
     pub exchanged: Option<SecretString>,
 }
 
+/// A hit of [`VerdictCache::fresh`]: the verdict, and whether this caller is the one to renew it.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub verdict: Verdict,
+    /// The verdict is in its last quarter and nobody else was told: ask auth again, off the
+    /// request path, and [`VerdictCache::remember`] (or [`VerdictCache::forget`]) the answer.
+    pub renew: bool,
+}
+
 #[derive(Clone)]
 struct Entry {
     /// Clock second until which the entry holds.
     until: i64,
+    /// Clock second from which a hit asks for a renewal (`i64::MAX`: never).
+    renew_from: i64,
+    /// Set by the one hit told to renew this entry; a renewal replaces the entry.
+    renewal_claimed: Arc<AtomicBool>,
     verdict: Verdict,
+}
+
+impl Entry {
+    fn new(until: i64, renew_from: i64, verdict: Verdict) -> Self {
+        Entry {
+            until,
+            renew_from,
+            renewal_claimed: Arc::new(AtomicBool::new(false)),
+            verdict,
+        }
+    }
+
+    /// Whether a hit at `now` is the one to renew this entry.
+    fn claim_renewal(&self, now: i64) -> bool {
+        now >= self.renew_from && !self.renewal_claimed.swap(true, Ordering::AcqRel)
+    }
 }
 
 /// Recently verified tokens. Cheap to clone (shared).
@@ -70,13 +106,17 @@ impl VerdictCache {
     }
 
     /// Auth's verdict on `token` if given less than the TTL ago (and the token has not expired
-    /// since).
-    pub async fn fresh(&self, token: &str) -> Option<Verdict> {
+    /// since), telling one caller when it is time to renew it.
+    pub async fn fresh(&self, token: &str) -> Option<Fresh> {
         if self.ttl == 0 {
             return None;
         }
         let entry = self.verdicts.get(&hash(token)).await?;
-        (entry.until > self.clock.now()).then_some(entry.verdict)
+        let now = self.clock.now();
+        (entry.until > now).then(|| Fresh {
+            renew: entry.claim_renewal(now),
+            verdict: entry.verdict,
+        })
     }
 
     /// Whether auth accepted `token` before and it has not expired or been refused since.
@@ -94,20 +134,28 @@ impl VerdictCache {
         let now = self.clock.now();
         let key = hash(token);
         let vouch_until = expires_at.unwrap_or(now + VOUCH_WITHOUT_EXPIRY_SECS);
-        self.vouched
-            .insert(
-                key,
-                Entry {
-                    until: vouch_until,
-                    verdict: Verdict::default(),
-                },
-            )
-            .await;
+        let vouch = Entry::new(vouch_until, i64::MAX, Verdict::default());
+        self.vouched.insert(key, vouch).await;
         if self.ttl == 0 {
             return;
         }
-        let until = expires_at.map_or(now + self.ttl, |exp| exp.min(now + self.ttl));
-        self.verdicts.insert(key, Entry { until, verdict }).await;
+        let bound = now + self.ttl;
+        let (until, renew_from) = match expires_at {
+            // Renewing cannot outlive the token.
+            Some(exp) if exp <= bound => (exp, i64::MAX),
+            _ => (bound, self.renew_from(bound)),
+        };
+        let entry = Entry::new(until, renew_from, verdict);
+        self.verdicts.insert(key, entry).await;
+    }
+
+    /// When a verdict holding until `until` is due for renewal: in the TTL's last quarter, in
+    /// whole seconds, so never with a TTL under 4 s (a renewal would follow every answer).
+    fn renew_from(&self, until: i64) -> i64 {
+        match self.ttl / 4 {
+            0 => i64::MAX,
+            ahead => until - ahead,
+        }
     }
 
     /// Drops a token (after its user was deleted, or when auth refuses it).
@@ -224,6 +272,46 @@ mod tests {
             !cache.is_vouched("n").await,
             "vouched for at most 15 minutes"
         );
+    }
+
+    #[tokio::test]
+    async fn one_hit_in_the_last_quarter_is_told_to_renew() {
+        let (cache, clock) = cache(4);
+        let renew = |hit: Option<Fresh>| hit.expect("fresh").renew;
+        cache.remember("t", None, Verdict::default()).await;
+        assert!(!renew(cache.fresh("t").await));
+        clock.advance(2);
+        assert!(!renew(cache.fresh("t").await));
+        clock.advance(1);
+        assert!(renew(cache.fresh("t").await), "the last second asks");
+        assert!(!renew(cache.fresh("t").await), "once");
+        cache.remember("t", None, Verdict::default()).await;
+        assert!(
+            !renew(cache.fresh("t").await),
+            "the renewed verdict starts over"
+        );
+        clock.advance(3);
+        assert!(renew(cache.fresh("t").await));
+    }
+
+    #[tokio::test]
+    async fn no_renewal_past_the_token_or_under_four_seconds() {
+        let (capped, clock) = cache(4);
+        capped
+            .remember("t", Some(clock.now() + 4), Verdict::default())
+            .await;
+        clock.advance(3);
+        assert!(
+            !capped.fresh("t").await.unwrap().renew,
+            "the token ends with it"
+        );
+        let (short, clock) = cache(3);
+        short.remember("t", None, Verdict::default()).await;
+        for _ in 0..3 {
+            assert!(!short.fresh("t").await.unwrap().renew);
+            clock.advance(1);
+        }
+        assert!(short.fresh("t").await.is_none());
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use latchkey_common::config::SYNC_SECRET;
 use latchkey_common::upstream::retry_idempotent;
 use latchkey_proto::auth::v1 as auth_pb;
 use latchkey_proto::{ApiError, Reason};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 
@@ -56,10 +56,13 @@ pub async fn authenticate(
             });
         }
     };
-    if let Some(verified) = state.inner.cache.fresh(&token).await {
+    if let Some(hit) = state.inner.cache.fresh(&token).await {
+        if hit.renew {
+            renew_in_background(state, &token, ctx);
+        }
         return Ok(Bearer {
             presented: token,
-            exchanged: verified.exchanged,
+            exchanged: hit.verdict.exchanged,
         });
     }
     if !state.inner.cache.is_vouched(&token).await
@@ -67,27 +70,61 @@ pub async fn authenticate(
     {
         return Err(rate_limited(wait, "failed authentications").into());
     }
-    let message = auth_pb::AuthenticateRequest {
-        token: token.clone(),
-    };
-    // Verifying is idempotent: a call refused or cut on the way (auth restarting) is tried once more.
-    let answer = retry_idempotent(&ctx.deadline(budget::AUTHENTICATE), || {
-        let mut client = state.auth();
-        let request = grpc_request(message.clone(), ctx, budget::AUTHENTICATE);
-        async move { client.authenticate(request).await }
-    })
-    .await;
-    match answer {
-        Ok(response) => Ok(remember(state, token, response.into_inner()).await),
+    match ask_auth(state, &token, ctx).await {
+        Ok(answer) => Ok(remember(state, token, answer).await),
         Err(status) => {
             let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
-            if matches!(error.reason.http_status(), 401 | 403) {
+            if is_refusal(&error) {
                 state.inner.cache.forget(&token).await;
                 let _ = failures.take(ctx.client_ip);
             }
             Err(error.into())
         }
     }
+}
+
+/// Asks auth to verify `token` within the request's authentication budget.
+async fn ask_auth(
+    state: &GatewayState,
+    token: &str,
+    ctx: &Ctx,
+) -> Result<auth_pb::AuthenticateResponse, tonic::Status> {
+    let message = auth_pb::AuthenticateRequest {
+        token: token.to_owned(),
+    };
+    // Verifying is idempotent: a call refused or cut on the way (auth restarting) is tried once more.
+    retry_idempotent(&ctx.deadline(budget::AUTHENTICATE), || {
+        let mut client = state.auth();
+        let request = grpc_request(message.clone(), ctx, budget::AUTHENTICATE);
+        async move { client.authenticate(request).await }
+    })
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+/// Asks auth again about a token whose verdict is due, off the request path (under the request's
+/// id, with a budget of its own): a success is remembered afresh, a refusal drops the verdict at
+/// once, an outage leaves it to lapse.
+fn renew_in_background(state: &GatewayState, token: &str, ctx: &Ctx) {
+    let (state, ctx) = (state.clone(), ctx.restarted());
+    let token = SecretString::from(token);
+    tokio::spawn(async move {
+        let token = token.expose_secret();
+        match ask_auth(&state, token, &ctx).await {
+            Ok(answer) => drop(remember(&state, token.to_owned(), answer).await),
+            Err(status) => {
+                let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
+                if is_refusal(&error) {
+                    state.inner.cache.forget(token).await;
+                }
+            }
+        }
+    });
+}
+
+/// Whether auth's answer refuses the token (as opposed to failing to give one).
+fn is_refusal(error: &ApiError) -> bool {
+    matches!(error.reason.http_status(), 401 | 403)
 }
 
 /// Caches auth's acceptance of `token` (until it expires, within the cache's limit).

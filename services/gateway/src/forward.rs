@@ -7,7 +7,7 @@ use crate::middleware::Ctx;
 use axum::http::HeaderValue;
 use latchkey_common::upstream::Deadline;
 use secrecy::{ExposeSecret, SecretString};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 
 /// How errors name auth (e.g. "the auth service is unavailable").
@@ -39,6 +39,15 @@ impl Ctx {
     /// The request's deadline under `budget`, counted from its arrival.
     pub fn deadline(&self, budget: Duration) -> Deadline {
         Deadline::new(self.started, budget)
+    }
+
+    /// The same request's context with its budgets counted from now, for work it leaves
+    /// running in the background.
+    pub fn restarted(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            ..self.clone()
+        }
     }
 }
 
