@@ -5,6 +5,7 @@
 
 use super::{Failure, devfiles, log_config_notes, log_startup, shutdown_for};
 use latchkey_common::ExposeSecret;
+use latchkey_common::clock::{SharedClock, SystemClock};
 use latchkey_common::config::{
     AUTH_URL, Config, DATABASE_URL, ENCRYPTION_KEYS, GATEWAY_LISTEN, SEAL_KEY, SERVICE_CLIENTS,
     SETTINGS_URL, SYNC_SECRET, Source,
@@ -16,7 +17,7 @@ use std::sync::Arc;
 pub async fn run_gateway(config: &Config) -> Result<(), Failure> {
     let gateway = latchkey_gateway::GatewayConfig::from_config(config)?;
     let shutdown = shutdown_for(config)?;
-    let app = latchkey_gateway::build(&gateway).await?;
+    let app = latchkey_gateway::build(&gateway, Arc::new(SystemClock)).await?;
     log_startup("gateway", app.local_addr(), config, &[]);
     tracing::info!(
         auth = %gateway.auth_urls.join(","),
@@ -57,10 +58,10 @@ pub async fn run_dev() -> Result<(), Failure> {
     gateway_config.dev_session = config.secret(SYNC_SECRET);
     let shutdown = shutdown_for(&config)?;
 
-    let clock: latchkey_common::clock::SharedClock = Arc::new(latchkey_common::clock::SystemClock);
+    let clock: SharedClock = Arc::new(SystemClock);
     let auth = latchkey_auth::build(&auth_config, clock.clone()).await?;
-    let settings = latchkey_settings::build(&settings_config, clock).await?;
-    let gateway = latchkey_gateway::build(&gateway_config).await?;
+    let settings = latchkey_settings::build(&settings_config, clock.clone()).await?;
+    let gateway = latchkey_gateway::build(&gateway_config, clock).await?;
     log_startup("auth", auth.local_addr(), &config, &[SYNC_SECRET, SEAL_KEY]);
     log_startup(
         "settings",

@@ -432,6 +432,58 @@ async fn token_errors_over_rest(backend: Backend) {
     auth.stop().await;
 }
 
+/// The gateway renews a verdict in use in the background (its cache on auth's clock here): in
+/// the verdict's last second a request is still answered from it, and auth's refusal at renewal
+/// applies at once. With settings stopped, the gateway's own answer shows which it used: a
+/// cached verdict goes on to settings (503), a refused token stops at the gateway (401).
+async fn the_gateway_renews_a_verdict_in_use(backend: Backend) {
+    let Some(Stack {
+        _db,
+        auth,
+        settings,
+        gw,
+    }) = stack(backend).await
+    else {
+        return;
+    };
+    let mut config = gateway_config(&auth.url(), &settings.url());
+    config.auth_cache = Duration::from_secs(4);
+    let clocked = TestGateway::spawn_with_clock(config, auth.clock.clone()).await;
+    let (_, token) = clocked.sync_user("renewal").await;
+    assert_eq!(clocked.get_settings(&token).await.0, 200);
+    settings.stop().await;
+    auth.client()
+        .await
+        .revoke_user_tokens(crate::support::with_bearer(
+            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
+            &token,
+        ))
+        .await
+        .expect("revoke");
+    auth.clock.advance(3);
+    let response = clocked.call(Method::GET, "/api/settings", &token).await;
+    expect_problem(response, 503, "UPSTREAM_UNAVAILABLE").await;
+    // The clock stands still: without the renewal the verdict would hold, and settings stay 503
+    // (until moka frees the entry, 5 s of real time after it was stored: the wait stays well
+    // inside that).
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut status = 503;
+    while status == 503 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let response = clocked.call(Method::GET, "/api/settings", &token).await;
+        status = response.status().as_u16();
+    }
+    assert_eq!(
+        status, 401,
+        "the refusal at renewal reached the gateway's cache"
+    );
+    let response = clocked.call(Method::GET, "/api/settings", &token).await;
+    expect_problem(response, 401, "TOKEN_REVOKED").await;
+    clocked.stop().await;
+    gw.stop().await;
+    auth.stop().await;
+}
+
 async fn settings_outage_is_503_and_heals(backend: Backend) {
     let Some(Stack {
         _db,
@@ -568,6 +620,7 @@ async fn a_broken_database_is_500_internal_without_internals(backend: Backend) {
 
 backend_tests!(
     the_whole_contract,
+    the_gateway_renews_a_verdict_in_use,
     token_errors_over_rest,
     settings_outage_is_503_and_heals,
     legacy_tokens_reach_settings,

@@ -6,6 +6,7 @@
 use crate::config::{GatewayConfig, HttpLimits};
 use crate::router::router;
 use crate::state::GatewayState;
+use latchkey_common::clock::SharedClock;
 use latchkey_common::shutdown::Shutdown;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -17,10 +18,11 @@ pub struct GatewayApp {
     limits: HttpLimits,
 }
 
-/// Prepares upstream channels (lazily connected: auth and settings may start later) and binds.
-pub async fn build(config: &GatewayConfig) -> anyhow::Result<GatewayApp> {
+/// Prepares upstream channels (lazily connected: auth and settings may start later) and binds;
+/// `clock` times the token cache (tests move it).
+pub async fn build(config: &GatewayConfig, clock: SharedClock) -> anyhow::Result<GatewayApp> {
     use anyhow::Context;
-    let state = GatewayState::new(config)?;
+    let state = GatewayState::new(config, clock)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -9,15 +9,10 @@
 //! budget — failures from a shared address (a NAT, an office) must not lock out its valid users.
 
 use latchkey_client::VerdictCache;
-use latchkey_common::clock::SystemClock;
-use std::sync::Arc;
+use latchkey_common::clock::SharedClock;
 use std::time::Duration;
 
-/// The gateway's verdict cache, trusting an answer for `ttl` (0 disables reuse) on the wall
-/// clock.
-pub fn verdict_cache(ttl: Duration) -> VerdictCache {
-    VerdictCache::new(
-        ttl.min(crate::config::MAX_AUTH_CACHE),
-        Arc::new(SystemClock),
-    )
+/// The gateway's verdict cache, trusting an answer for `ttl` (0 disables reuse) on `clock`.
+pub fn verdict_cache(ttl: Duration, clock: SharedClock) -> VerdictCache {
+    VerdictCache::new(ttl.min(crate::config::MAX_AUTH_CACHE), clock)
 }

@@ -7,6 +7,7 @@ use crate::config::GatewayConfig;
 use crate::dev::DevHosts;
 use crate::limits::{RateLimiter, VouchedSecrets};
 use axum::http::{HeaderName, HeaderValue};
+use latchkey_common::clock::SharedClock;
 use latchkey_common::config::{AUTH_URL, CLIENT_IP_HEADER, CORS_ORIGINS, SETTINGS_URL};
 use latchkey_common::grpc::direct::DirectChannel as Channel;
 use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -49,8 +50,8 @@ pub(crate) struct Inner {
 }
 
 impl GatewayState {
-    /// Channels to the upstreams (connected lazily), limiters and the token cache.
-    pub fn new(config: &GatewayConfig) -> anyhow::Result<Self> {
+    /// Channels to the upstreams (connected lazily), limiters and the token cache (on `clock`).
+    pub fn new(config: &GatewayConfig, clock: SharedClock) -> anyhow::Result<Self> {
         use anyhow::Context;
         let auth_channel =
             crate::upstream::channel(&config.auth_urls).with_context(|| AUTH_URL.env())?;
@@ -74,7 +75,7 @@ impl GatewayState {
                 settings: SettingsServiceClient::new(settings_channel.clone()),
                 auth_channel,
                 settings_channel,
-                cache: crate::authn::verdict_cache(config.auth_cache),
+                cache: crate::authn::verdict_cache(config.auth_cache, clock),
                 sync_limiter: RateLimiter::new(config.sync_rate_per_minute),
                 failure_limiter: RateLimiter::new(config.auth_failure_rate_per_minute),
                 vouched_secrets: VouchedSecrets::default(),

@@ -57,7 +57,13 @@ async fn every_route_is_described_and_every_described_route_answers() {
     let mounted = source.matches("routes!(").count();
     assert!(mounted >= 13, "{mounted} registrations");
     assert!(paths.len() >= 14, "{:?}", paths.keys());
-    let app = router(GatewayState::new(&config()).unwrap());
+    let app = router(
+        GatewayState::new(
+            &config(),
+            std::sync::Arc::new(latchkey_common::clock::SystemClock),
+        )
+        .unwrap(),
+    );
     let mut answers_checked = 0;
     for (path, item) in paths {
         let concrete = path.replace("{name}", "SOME_NAME");

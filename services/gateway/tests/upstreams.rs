@@ -31,7 +31,13 @@ fn config(auth_urls: Vec<String>) -> GatewayConfig {
 }
 
 async fn answer(config: GatewayConfig, path: &str, bearer: bool) -> (u16, Value, Duration) {
-    let app = router(GatewayState::new(&config).unwrap());
+    let app = router(
+        GatewayState::new(
+            &config,
+            std::sync::Arc::new(latchkey_common::clock::SystemClock),
+        )
+        .unwrap(),
+    );
     let mut request = Request::builder().uri(path);
     if bearer {
         request = request.header("authorization", "Bearer a.b.c");

@@ -1,11 +1,13 @@
 //! Gateway test helpers: a real gateway on port 0 in front of real auth (and settings), and a
 //! small HTTP client over it (reqwest, plain HTTP on loopback).
 
+use latchkey_common::clock::{SharedClock, SystemClock};
 use latchkey_common::config as setting;
 use latchkey_common::shutdown::Shutdown;
 use latchkey_gateway::GatewayConfig;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A gateway config for tests, read by the loader: port 0, generous rate limits, one allowed
@@ -50,8 +52,14 @@ impl TestGateway {
 
     /// A gateway with a given config.
     pub async fn spawn_with(config: GatewayConfig) -> TestGateway {
+        Self::spawn_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// A gateway with a given config whose token cache reads `clock` (auth's, to move them
+    /// together).
+    pub async fn spawn_with_clock(config: GatewayConfig, clock: SharedClock) -> TestGateway {
         super::init_test_logging();
-        let app = latchkey_gateway::build(&config)
+        let app = latchkey_gateway::build(&config, clock)
             .await
             .expect("gateway builds");
         let addr = app.local_addr();
