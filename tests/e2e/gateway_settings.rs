@@ -446,10 +446,15 @@ async fn the_gateway_renews_a_verdict_in_use(backend: Backend) {
     else {
         return;
     };
-    let mut config = gateway_config(&auth.url(), &settings.url());
-    config.auth_cache = Duration::from_secs(4);
-    let clocked = TestGateway::spawn_with_clock(config, auth.clock.clone()).await;
+    let clocked = TestGateway::spawn_with_clock(
+        gateway_config(&auth.url(), &settings.url()),
+        auth.clock.clone(),
+    )
+    .await;
     let (_, token) = clocked.sync_user("renewal").await;
+    // With the 5 s TTL, moka frees the verdict 6 s of real time after it is stored: the wait
+    // below ends before.
+    let freed = tokio::time::Instant::now() + Duration::from_millis(5500);
     assert_eq!(clocked.get_settings(&token).await.0, 200);
     settings.stop().await;
     auth.client()
@@ -460,15 +465,13 @@ async fn the_gateway_renews_a_verdict_in_use(backend: Backend) {
         ))
         .await
         .expect("revoke");
-    auth.clock.advance(3);
+    auth.clock.advance(4);
     let response = clocked.call(Method::GET, "/api/settings", &token).await;
     expect_problem(response, 503, "UPSTREAM_UNAVAILABLE").await;
-    // The clock stands still: without the renewal the verdict would hold, and settings stay 503
-    // (until moka frees the entry, 5 s of real time after it was stored: the wait stays well
-    // inside that).
-    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    // The clock stands still: without the renewal the verdict would hold until moka frees it,
+    // and settings stay 503.
     let mut status = 503;
-    while status == 503 && tokio::time::Instant::now() < until {
+    while status == 503 && tokio::time::Instant::now() < freed {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let response = clocked.call(Method::GET, "/api/settings", &token).await;
         status = response.status().as_u16();

@@ -2,11 +2,11 @@
 //! revoked, deleted or disabled, which only auth knows. [`StillAllowed`] asks auth
 //! (`Authenticate`), retried once when the call fails on the way (auth restarting), and
 //! remembers a success in the [`VerdictCache`] for at most its TTL — the revocation bound. A
-//! verdict due for renewal is asked again in the background while the request goes on, so a
-//! token in steady use waits for auth only on its first request.
+//! verdict due for renewal (its TTL's last quarter) is asked again in the background while the
+//! request goes on, so a token in steady use seldom waits for auth on the request path.
 
 use crate::error::{AUTH, AuthnError};
-use crate::verdict::{Verdict, VerdictCache};
+use crate::verdict::{Asking, Verdict, VerdictCache};
 use latchkey_common::clock::SharedClock;
 use latchkey_common::upstream::{Deadline, from_upstream, retry_idempotent};
 use latchkey_proto::Reason;
@@ -15,6 +15,7 @@ use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 /// How long one question to auth may take, retry included.
 pub const AUTH_CALL_BUDGET: Duration = Duration::from_secs(5);
@@ -39,30 +40,33 @@ impl StillAllowed {
     /// of time) is [`AuthnError::Unavailable`]; auth's refusal is passed on unchanged.
     pub async fn check(&self, token: &str) -> Result<(), AuthnError> {
         match self.cache.fresh(token).await {
-            Some(hit) if hit.renew => {
-                self.renew_in_background(token);
+            Some(hit) => {
+                if let Some(renewal) = hit.renewal {
+                    self.renew_in_background(token, renewal);
+                }
                 Ok(())
             }
-            Some(_) => Ok(()),
-            None => self.ask(token).await,
+            None => self.ask(token, self.cache.asking()).await,
         }
     }
 
-    /// Asks auth again about a token whose verdict is due, off the request path: a success is
-    /// remembered afresh, a refusal drops the verdict at once, an outage leaves it to lapse.
-    fn renew_in_background(&self, token: &str) {
+    /// Asks auth again about a token whose verdict is due, off the request path (in the
+    /// request's span): a success renews the verdict, a refusal drops it at once, an outage
+    /// leaves it to lapse.
+    fn renew_in_background(&self, token: &str, renewal: Asking) {
         let allowed = self.clone();
         let token = SecretString::from(token);
-        tokio::spawn(async move {
+        let renew = async move {
             let token = token.expose_secret();
-            if let Err(AuthnError::Refused(_)) = allowed.ask(token).await {
+            if let Err(AuthnError::Refused(_)) = allowed.ask(token, renewal).await {
                 allowed.cache.forget(token).await;
             }
-        });
+        };
+        tokio::spawn(renew.instrument(tracing::Span::current()));
     }
 
-    /// Asks auth about `token` now, remembering a success.
-    async fn ask(&self, token: &str) -> Result<(), AuthnError> {
+    /// Asks auth about `token` now, remembering a success as the answer to `asking`.
+    async fn ask(&self, token: &str, asking: Asking) -> Result<(), AuthnError> {
         let deadline = Deadline::after(AUTH_CALL_BUDGET);
         let answer = retry_idempotent(&deadline, || {
             let mut client = self.auth.clone();
@@ -78,7 +82,7 @@ impl StillAllowed {
             Ok(response) => {
                 let expires_at = Some(response.get_ref().expires_at).filter(|at| *at > 0);
                 self.cache
-                    .remember(token, expires_at, Verdict::default())
+                    .remember(token, asking, expires_at, Verdict::default())
                     .await;
                 Ok(())
             }

@@ -7,10 +7,12 @@
 //! with auth every time once its verdict lapses, but a caller may let it skip limits meant for
 //! unknown tokens (the gateway's failed-authentication budget per address).
 //!
-//! A verdict in use is renewed ahead of its end: a hit in the last quarter of the TTL tells one
-//! caller (and only one) to ask auth again in the background, so a token in steady use never
-//! waits for auth on the request path. Every hit is still served from an answer auth gave at most
-//! the TTL ago, so the revocation bound is unchanged.
+//! A verdict in use is renewed ahead of its end: a hit in the last quarter of the TTL (TTLs of
+//! 4 s and more) tells one caller, and only one, to ask auth again in the background, so a token
+//! used in each verdict's last quarter does not wait for auth on the request path. An answer is
+//! aged from when its question was asked, and a renewal replaces only the verdict it renews
+//! (never one forgotten meanwhile), so every hit is still served from an answer auth gave at most
+//! the TTL ago, and a forgotten token stays forgotten.
 //!
 //! Time is read from the injected clock, so tests move it instead of sleeping; `moka`'s own
 //! expiry only frees memory.
@@ -18,6 +20,7 @@
 use latchkey_common::clock::SharedClock;
 use moka::Expiry;
 use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,13 +41,23 @@ pub struct Verdict {
     pub exchanged: Option<SecretString>,
 }
 
-/// A hit of [`VerdictCache::fresh`]: the verdict, and whether this caller is the one to renew it.
-#[derive(Debug, Clone)]
+/// A hit of [`VerdictCache::fresh`]: the verdict, and the renewal this caller is to make, if any.
+#[derive(Debug)]
 pub struct Fresh {
     pub verdict: Verdict,
     /// The verdict is in its last quarter and nobody else was told: ask auth again, off the
-    /// request path, and [`VerdictCache::remember`] (or [`VerdictCache::forget`]) the answer.
-    pub renew: bool,
+    /// request path, and hand this to [`VerdictCache::remember`] with a success (or
+    /// [`VerdictCache::forget`] the token on a refusal).
+    pub renewal: Option<Asking>,
+}
+
+/// A question put to auth: when it was asked (its answer is aged from then) and, for a renewal,
+/// which verdict it renews (the answer replaces that one only). From [`VerdictCache::asking`] or
+/// [`Fresh::renewal`].
+#[derive(Debug)]
+pub struct Asking {
+    at: i64,
+    renews: Option<Arc<AtomicBool>>,
 }
 
 #[derive(Clone)]
@@ -68,9 +81,21 @@ impl Entry {
         }
     }
 
-    /// Whether a hit at `now` is the one to renew this entry.
-    fn claim_renewal(&self, now: i64) -> bool {
-        now >= self.renew_from && !self.renewal_claimed.swap(true, Ordering::AcqRel)
+    /// The renewal of this entry, for the one hit at `now` that claims it.
+    fn claim_renewal(&self, now: i64) -> Option<Asking> {
+        let claimed = now >= self.renew_from && !self.renewal_claimed.swap(true, Ordering::AcqRel);
+        claimed.then(|| Asking {
+            at: now,
+            renews: Some(self.renewal_claimed.clone()),
+        })
+    }
+
+    /// Whether this is the entry a renewal was claimed from.
+    fn renewed_by(&self, asking: &Asking) -> bool {
+        asking
+            .renews
+            .as_ref()
+            .is_some_and(|claimed| Arc::ptr_eq(claimed, &self.renewal_claimed))
     }
 }
 
@@ -114,9 +139,17 @@ impl VerdictCache {
         let entry = self.verdicts.get(&hash(token)).await?;
         let now = self.clock.now();
         (entry.until > now).then(|| Fresh {
-            renew: entry.claim_renewal(now),
+            renewal: entry.claim_renewal(now),
             verdict: entry.verdict,
         })
+    }
+
+    /// A question about to be put to auth, stamped now.
+    pub fn asking(&self) -> Asking {
+        Asking {
+            at: self.clock.now(),
+            renews: None,
+        }
     }
 
     /// Whether auth accepted `token` before and it has not expired or been refused since.
@@ -128,25 +161,54 @@ impl VerdictCache {
             .is_some_and(|entry| entry.until > now)
     }
 
-    /// Records auth's success; `expires_at` (unix seconds) caps both entries at the token's
-    /// own expiry.
-    pub async fn remember(&self, token: &str, expires_at: Option<i64>, verdict: Verdict) {
-        let now = self.clock.now();
+    /// Records auth's success on the question `asking` (aged from when it was asked);
+    /// `expires_at` (unix seconds) caps both entries at the token's own expiry. A renewal whose
+    /// verdict is gone or replaced meanwhile (forgotten, refused, answered afresh) records nothing.
+    pub async fn remember(
+        &self,
+        token: &str,
+        asking: Asking,
+        expires_at: Option<i64>,
+        verdict: Verdict,
+    ) {
         let key = hash(token);
-        let vouch_until = expires_at.unwrap_or(now + VOUCH_WITHOUT_EXPIRY_SECS);
+        if self.ttl > 0 {
+            let entry = self.verdict_entry(asking.at, expires_at, verdict);
+            if asking.renews.is_none() {
+                self.verdicts.insert(key, entry).await;
+            } else if !self.replace_renewed(key, &asking, entry).await {
+                return;
+            }
+        }
+        let vouch_until = expires_at.unwrap_or(asking.at + VOUCH_WITHOUT_EXPIRY_SECS);
         let vouch = Entry::new(vouch_until, i64::MAX, Verdict::default());
         self.vouched.insert(key, vouch).await;
-        if self.ttl == 0 {
-            return;
-        }
-        let bound = now + self.ttl;
-        let (until, renew_from) = match expires_at {
+    }
+
+    /// The entry for an answer to a question asked at `asked_at`.
+    fn verdict_entry(&self, asked_at: i64, expires_at: Option<i64>, verdict: Verdict) -> Entry {
+        let bound = asked_at + self.ttl;
+        match expires_at {
             // Renewing cannot outlive the token.
-            Some(exp) if exp <= bound => (exp, i64::MAX),
-            _ => (bound, self.renew_from(bound)),
-        };
-        let entry = Entry::new(until, renew_from, verdict);
-        self.verdicts.insert(key, entry).await;
+            Some(exp) if exp <= bound => Entry::new(exp, i64::MAX, verdict),
+            _ => Entry::new(bound, self.renew_from(bound), verdict),
+        }
+    }
+
+    /// Puts `entry` in place of the verdict `asking` renews, if that one is still held.
+    async fn replace_renewed(&self, key: TokenHash, asking: &Asking, entry: Entry) -> bool {
+        let result = self
+            .verdicts
+            .entry(key)
+            .and_compute_with(|held| {
+                let op = match held {
+                    Some(held) if held.value().renewed_by(asking) => Op::Put(entry),
+                    _ => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+        matches!(result, CompResult::ReplacedWith(_))
     }
 
     /// When a verdict holding until `until` is due for renewal: in the TTL's last quarter, in
@@ -229,19 +291,23 @@ mod tests {
     async fn remembers_for_at_most_the_ttl_and_forgets_on_request() {
         let (cache, clock) = cache(5);
         assert!(cache.fresh("t").await.is_none());
-        cache.remember("t", None, Verdict::default()).await;
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
         assert!(cache.fresh("t").await.is_some());
         assert!(cache.fresh("u").await.is_none());
         cache.forget("t").await;
         assert!(cache.fresh("t").await.is_none());
         cache
-            .remember("t", Some(clock.now()), Verdict::default())
+            .remember("t", cache.asking(), Some(clock.now()), Verdict::default())
             .await;
         assert!(
             cache.fresh("t").await.is_none(),
             "an expiring token is not cached past its expiry"
         );
-        cache.remember("t", None, Verdict::default()).await;
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
         clock.advance(4);
         assert!(cache.fresh("t").await.is_some());
         clock.advance(1);
@@ -252,7 +318,12 @@ mod tests {
     async fn a_verified_token_stays_vouched_for_until_it_expires_or_is_refused() {
         let (cache, clock) = cache(0);
         cache
-            .remember("t", Some(clock.now() + 60), Verdict::default())
+            .remember(
+                "t",
+                cache.asking(),
+                Some(clock.now() + 60),
+                Verdict::default(),
+            )
             .await;
         assert!(
             cache.fresh("t").await.is_none(),
@@ -263,10 +334,12 @@ mod tests {
         cache.forget("t").await;
         assert!(!cache.is_vouched("t").await);
         cache
-            .remember("e", Some(clock.now()), Verdict::default())
+            .remember("e", cache.asking(), Some(clock.now()), Verdict::default())
             .await;
         assert!(!cache.is_vouched("e").await, "expired");
-        cache.remember("n", None, Verdict::default()).await;
+        cache
+            .remember("n", cache.asking(), None, Verdict::default())
+            .await;
         clock.advance(VOUCH_WITHOUT_EXPIRY_SECS);
         assert!(
             !cache.is_vouched("n").await,
@@ -277,15 +350,19 @@ mod tests {
     #[tokio::test]
     async fn one_hit_in_the_last_quarter_is_told_to_renew() {
         let (cache, clock) = cache(4);
-        let renew = |hit: Option<Fresh>| hit.expect("fresh").renew;
-        cache.remember("t", None, Verdict::default()).await;
+        let renew = |hit: Option<Fresh>| hit.expect("fresh").renewal.is_some();
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
         assert!(!renew(cache.fresh("t").await));
         clock.advance(2);
         assert!(!renew(cache.fresh("t").await));
         clock.advance(1);
         assert!(renew(cache.fresh("t").await), "the last second asks");
         assert!(!renew(cache.fresh("t").await), "once");
-        cache.remember("t", None, Verdict::default()).await;
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
         assert!(
             !renew(cache.fresh("t").await),
             "the renewed verdict starts over"
@@ -295,20 +372,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_renewal_replaces_only_the_verdict_it_renews() {
+        let (cache, clock) = cache(4);
+        let renewal = |hit: Option<Fresh>| hit.expect("fresh").renewal.expect("due");
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
+        clock.advance(3);
+        let asked = renewal(cache.fresh("t").await);
+        cache.forget("t").await;
+        cache.remember("t", asked, None, Verdict::default()).await;
+        assert!(
+            cache.fresh("t").await.is_none(),
+            "a forgotten token stays forgotten"
+        );
+        assert!(!cache.is_vouched("t").await);
+
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
+        clock.advance(3);
+        let asked = renewal(cache.fresh("t").await);
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
+        clock.advance(1);
+        cache.remember("t", asked, None, Verdict::default()).await;
+        clock.advance(2);
+        let hit = cache.fresh("t").await;
+        assert!(hit.is_some(), "the answer given meanwhile stands");
+
+        let asked = renewal(hit);
+        clock.advance(2);
+        cache.remember("t", asked, None, Verdict::default()).await;
+        clock.advance(2);
+        assert!(
+            cache.fresh("t").await.is_none(),
+            "a renewal is aged from when it was asked, not when it landed"
+        );
+    }
+
+    #[tokio::test]
     async fn no_renewal_past_the_token_or_under_four_seconds() {
         let (capped, clock) = cache(4);
         capped
-            .remember("t", Some(clock.now() + 4), Verdict::default())
+            .remember(
+                "t",
+                capped.asking(),
+                Some(clock.now() + 4),
+                Verdict::default(),
+            )
             .await;
         clock.advance(3);
         assert!(
-            !capped.fresh("t").await.unwrap().renew,
+            capped.fresh("t").await.unwrap().renewal.is_none(),
             "the token ends with it"
         );
         let (short, clock) = cache(3);
-        short.remember("t", None, Verdict::default()).await;
+        short
+            .remember("t", short.asking(), None, Verdict::default())
+            .await;
         for _ in 0..3 {
-            assert!(!short.fresh("t").await.unwrap().renew);
+            assert!(short.fresh("t").await.unwrap().renewal.is_none());
             clock.advance(1);
         }
         assert!(short.fresh("t").await.is_none());
@@ -317,7 +442,9 @@ mod tests {
     #[tokio::test]
     async fn zero_ttl_never_caches() {
         let (cache, _) = cache(0);
-        cache.remember("t", None, Verdict::default()).await;
+        cache
+            .remember("t", cache.asking(), None, Verdict::default())
+            .await;
         assert!(cache.fresh("t").await.is_none());
     }
 
@@ -327,7 +454,7 @@ mod tests {
         let cache = VerdictCache::with_capacity(Duration::from_secs(5), clock, 100);
         for i in 0..1_000 {
             cache
-                .remember(&format!("t{i}"), None, Verdict::default())
+                .remember(&format!("t{i}"), cache.asking(), None, Verdict::default())
                 .await;
         }
         assert!(cache.len().await <= 100);

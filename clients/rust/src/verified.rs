@@ -8,7 +8,8 @@
 //! idle entries dropped. A hit still holds the token to its expiry (with the rules' leeway, as a
 //! fresh check would) and to its key still being published, so a retired signing key stops its
 //! tokens here as it does without the cache. Whether the *user* is still allowed is not cached
-//! here: that is [`crate::StillAllowed`], asked on every request within the revocation bound.
+//! here: that is [`crate::StillAllowed`], consulted on every request, its answer from auth at
+//! most the revocation bound old (renewed in the background while the token is in use).
 
 use crate::claims::VerifiedToken;
 use crate::verify::KeyLookup;

@@ -338,7 +338,7 @@ settings_table! {
         services: &[Gateway],
         required_by: &[],
         aliases: &[],
-        help: "how long the gateway trusts auth's answer for a token (0-5 s; the revocation bound)",
+        help: "how long the gateway trusts auth's answer for a token (0-5 s; the revocation bound; from 4 s, answers in use are renewed in the background)",
     },
     SYNC_SECRET: SecretString {
         key: "sync_secret",

@@ -9,7 +9,7 @@ use crate::middleware::Ctx;
 use crate::problem::{HttpProblem, from_grpc};
 use crate::state::GatewayState;
 use axum::http::{HeaderMap, header};
-use latchkey_client::Verdict;
+use latchkey_client::{Asking, Verdict};
 use latchkey_common::config::SYNC_SECRET;
 use latchkey_common::upstream::retry_idempotent;
 use latchkey_proto::auth::v1 as auth_pb;
@@ -17,6 +17,7 @@ use latchkey_proto::{ApiError, Reason};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
+use tracing::Instrument;
 
 /// The bearer token of `Authorization`, or TOKEN_MISSING / TOKEN_MALFORMED.
 fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -57,8 +58,8 @@ pub async fn authenticate(
         }
     };
     if let Some(hit) = state.inner.cache.fresh(&token).await {
-        if hit.renew {
-            renew_in_background(state, &token, ctx);
+        if let Some(renewal) = hit.renewal {
+            renew_in_background(state, &token, renewal, ctx);
         }
         return Ok(Bearer {
             presented: token,
@@ -70,8 +71,15 @@ pub async fn authenticate(
     {
         return Err(rate_limited(wait, "failed authentications").into());
     }
+    let asking = state.inner.cache.asking();
     match ask_auth(state, &token, ctx).await {
-        Ok(answer) => Ok(remember(state, token, answer).await),
+        Ok(answer) => {
+            let verdict = remember(state, &token, asking, answer).await;
+            Ok(Bearer {
+                presented: token,
+                exchanged: verdict.exchanged,
+            })
+        }
         Err(status) => {
             let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
             if is_refusal(&error) {
@@ -103,15 +111,15 @@ async fn ask_auth(
 }
 
 /// Asks auth again about a token whose verdict is due, off the request path (under the request's
-/// id, with a budget of its own): a success is remembered afresh, a refusal drops the verdict at
+/// id and span, with a budget of its own): a success renews the verdict, a refusal drops it at
 /// once, an outage leaves it to lapse.
-fn renew_in_background(state: &GatewayState, token: &str, ctx: &Ctx) {
+fn renew_in_background(state: &GatewayState, token: &str, renewal: Asking, ctx: &Ctx) {
     let (state, ctx) = (state.clone(), ctx.restarted());
     let token = SecretString::from(token);
-    tokio::spawn(async move {
+    let renew = async move {
         let token = token.expose_secret();
         match ask_auth(&state, token, &ctx).await {
-            Ok(answer) => drop(remember(&state, token.to_owned(), answer).await),
+            Ok(answer) => drop(remember(&state, token, renewal, answer).await),
             Err(status) => {
                 let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
                 if is_refusal(&error) {
@@ -119,7 +127,8 @@ fn renew_in_background(state: &GatewayState, token: &str, ctx: &Ctx) {
                 }
             }
         }
-    });
+    };
+    tokio::spawn(renew.instrument(tracing::Span::current()));
 }
 
 /// Whether auth's answer refuses the token (as opposed to failing to give one).
@@ -127,27 +136,24 @@ fn is_refusal(error: &ApiError) -> bool {
     matches!(error.reason.http_status(), 401 | 403)
 }
 
-/// Caches auth's acceptance of `token` (until it expires, within the cache's limit).
+/// Caches auth's acceptance of `token`, its answer to `asking` (until the token expires, within
+/// the cache's limit), and answers the verdict.
 async fn remember(
     state: &GatewayState,
-    token: String,
+    token: &str,
+    asking: Asking,
     answer: auth_pb::AuthenticateResponse,
-) -> Bearer {
+) -> Verdict {
     let expires_at = (answer.expires_at > 0).then_some(answer.expires_at);
     let exchanged =
         (!answer.exchanged_token.is_empty()).then(|| SecretString::from(answer.exchanged_token));
-    let verdict = Verdict {
-        exchanged: exchanged.clone(),
-    };
+    let verdict = Verdict { exchanged };
     state
         .inner
         .cache
-        .remember(&token, expires_at, verdict)
+        .remember(token, asking, expires_at, verdict.clone())
         .await;
-    Bearer {
-        presented: token,
-        exchanged,
-    }
+    verdict
 }
 
 /// Authenticates the caller, then wraps `message` for the upstream call made on their behalf:
