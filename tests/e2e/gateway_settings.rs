@@ -412,14 +412,7 @@ async fn token_errors_over_rest(backend: Backend) {
     let (_, fresh) = gw.sync_user("revoked").await;
     assert_eq!(gw.get_settings(&fresh).await.0, 200);
     auth.clock.advance(2);
-    auth.client()
-        .await
-        .revoke_user_tokens(crate::support::with_bearer(
-            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
-            &fresh,
-        ))
-        .await
-        .expect("revoke");
+    auth.revoke_tokens_of(&fresh).await;
     let mut config = gateway_config(&auth.url(), &settings.url());
     config.auth_cache = Duration::ZERO;
     let uncached = TestGateway::spawn_with(config).await;
@@ -457,14 +450,7 @@ async fn the_gateway_renews_a_verdict_in_use(backend: Backend) {
     let freed = tokio::time::Instant::now() + Duration::from_millis(5500);
     assert_eq!(clocked.get_settings(&token).await.0, 200);
     settings.stop().await;
-    auth.client()
-        .await
-        .revoke_user_tokens(crate::support::with_bearer(
-            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
-            &token,
-        ))
-        .await
-        .expect("revoke");
+    auth.revoke_tokens_of(&token).await;
     auth.clock.advance(4);
     let response = clocked.call(Method::GET, "/api/settings", &token).await;
     expect_problem(response, 503, "UPSTREAM_UNAVAILABLE").await;

@@ -325,15 +325,7 @@ async fn revocation_reaches_settings_within_the_bound(backend: Backend) {
     };
     let (_, token) = s.auth.user_token("revoked").await;
     s.settings.put(&token, "A", "v").await;
-    s.auth
-        .client()
-        .await
-        .revoke_user_tokens(with_bearer(
-            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
-            &token,
-        ))
-        .await
-        .unwrap();
+    s.auth.revoke_tokens_of(&token).await;
     s.auth
         .clock
         .advance(latchkey_settings::authn::ALLOWED_CACHE_SECS + 1);
@@ -357,7 +349,7 @@ async fn a_revocation_seen_at_renewal_takes_effect_at_once(backend: Backend) {
     // moka frees the verdict 5 s of real time after it is stored: the wait below ends before.
     let freed = tokio::time::Instant::now() + Duration::from_millis(4500);
     s.settings.put(&token, "A", "v").await;
-    revoke_own_tokens(&s.auth, &token).await;
+    s.auth.revoke_tokens_of(&token).await;
     s.auth
         .clock
         .advance(latchkey_settings::authn::ALLOWED_CACHE_SECS - 1);
@@ -401,7 +393,7 @@ async fn a_verdict_in_use_is_renewed_before_it_lapses(backend: Backend) {
     let held = || async move { allowed.cache().fresh(token).await };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     assert!(wait_until(deadline, held).await.is_some());
-    revoke_own_tokens(&s.auth, token).await;
+    s.auth.revoke_tokens_of(token).await;
     clock.advance(bound);
     let refused = allowed.check(token).await.unwrap_err();
     assert!(
@@ -409,18 +401,6 @@ async fn a_verdict_in_use_is_renewed_before_it_lapses(backend: Backend) {
         "{refused:?}"
     );
     s.stop().await;
-}
-
-/// Revokes every token of the user `token` belongs to, through auth (not settings).
-async fn revoke_own_tokens(auth: &TestAuth, token: &str) {
-    auth.client()
-        .await
-        .revoke_user_tokens(with_bearer(
-            latchkey_proto::auth::v1::RevokeUserTokensRequest {},
-            token,
-        ))
-        .await
-        .unwrap();
 }
 
 /// Polls `probe` until it answers something, until `deadline` at most (None after that).

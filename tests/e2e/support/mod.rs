@@ -234,6 +234,15 @@ impl TestAuth {
         )
     }
 
+    /// Revokes every token of the user `token` belongs to, as that user, through auth itself.
+    pub async fn revoke_tokens_of(&self, token: &str) {
+        self.client()
+            .await
+            .revoke_user_tokens(with_bearer(pb::RevokeUserTokensRequest {}, token))
+            .await
+            .expect("revoke");
+    }
+
     /// Authenticates a token; Err carries the catalogue reason.
     pub async fn authenticate(&self, token: &str) -> Result<pb::AuthenticateResponse, ApiError> {
         self.client()
