@@ -6,7 +6,7 @@
 //! request goes on, so a token in steady use seldom waits for auth on the request path.
 
 use crate::error::{AUTH, AuthnError};
-use crate::verdict::{Asking, Verdict, VerdictCache};
+use crate::verdict::{Asking, RenewalAnswer, Verdict, VerdictCache};
 use latchkey_common::clock::SharedClock;
 use latchkey_common::upstream::{Deadline, from_upstream, retry_idempotent};
 use latchkey_proto::Reason;
@@ -15,7 +15,6 @@ use latchkey_proto::auth::v1::auth_service_client::AuthServiceClient;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tonic::transport::Channel;
-use tracing::Instrument;
 
 /// How long one question to auth may take, retry included.
 pub const AUTH_CALL_BUDGET: Duration = Duration::from_secs(5);
@@ -39,34 +38,38 @@ impl StillAllowed {
     /// Ok when auth accepted `token` within the TTL, or accepts it now. Auth unreachable (or out
     /// of time) is [`AuthnError::Unavailable`]; auth's refusal is passed on unchanged.
     pub async fn check(&self, token: &str) -> Result<(), AuthnError> {
-        match self.cache.fresh(token).await {
-            Some(hit) => {
-                if let Some(renewal) = hit.renewal {
-                    self.renew_in_background(token, renewal);
-                }
-                Ok(())
-            }
-            None => self.ask(token, self.cache.asking()).await,
+        let Some(hit) = self.cache.fresh(token).await else {
+            let asking = self.cache.asking();
+            let expires_at = self.ask(token).await?;
+            self.cache
+                .remember(token, asking, expires_at, Verdict::default())
+                .await;
+            return Ok(());
+        };
+        if let Some(renewal) = hit.renewal {
+            self.renew(token, renewal);
         }
+        Ok(())
     }
 
-    /// Asks auth again about a token whose verdict is due, off the request path (in the
-    /// request's span): a success renews the verdict, a refusal drops it at once, an outage
-    /// leaves it to lapse.
-    fn renew_in_background(&self, token: &str, renewal: Asking) {
+    /// Asks auth again about a token whose verdict is due, off the request path.
+    fn renew(&self, token: &str, renewal: Asking) {
         let allowed = self.clone();
-        let token = SecretString::from(token);
-        let renew = async move {
-            let token = token.expose_secret();
-            if let Err(AuthnError::Refused(_)) = allowed.ask(token, renewal).await {
-                allowed.cache.forget(token).await;
+        let ask = |token: SecretString| async move {
+            match allowed.ask(token.expose_secret()).await {
+                Ok(expires_at) => RenewalAnswer::Accepted {
+                    expires_at,
+                    verdict: Verdict::default(),
+                },
+                Err(AuthnError::Refused(_)) => RenewalAnswer::Refused,
+                Err(_) => RenewalAnswer::Unanswered,
             }
         };
-        tokio::spawn(renew.instrument(tracing::Span::current()));
+        self.cache.renew_in_background(token, renewal, ask);
     }
 
-    /// Asks auth about `token` now, remembering a success as the answer to `asking`.
-    async fn ask(&self, token: &str, asking: Asking) -> Result<(), AuthnError> {
+    /// Asks auth about `token` now: the token's expiry (when auth gives one) if accepted.
+    async fn ask(&self, token: &str) -> Result<Option<i64>, AuthnError> {
         let deadline = Deadline::after(AUTH_CALL_BUDGET);
         let answer = retry_idempotent(&deadline, || {
             let mut client = self.auth.clone();
@@ -78,16 +81,9 @@ impl StillAllowed {
             async move { client.authenticate(request).await }
         })
         .await;
-        match answer {
-            Ok(response) => {
-                let expires_at = Some(response.get_ref().expires_at).filter(|at| *at > 0);
-                self.cache
-                    .remember(token, asking, expires_at, Verdict::default())
-                    .await;
-                Ok(())
-            }
-            Err(status) => Err(refusal(&status, &deadline)),
-        }
+        answer
+            .map(|response| Some(response.get_ref().expires_at).filter(|at| *at > 0))
+            .map_err(|status| refusal(&status, &deadline))
     }
 
     /// The verdict cache, shared with whoever else remembers auth's answers.

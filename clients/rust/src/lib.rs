@@ -89,7 +89,7 @@ pub use jwks::JwksVerifier;
 pub use layer::AuthLayer;
 pub use settings::{AuditPage, SettingsClient};
 pub use token_source::{ClientCredentials, ServiceTokenSource};
-pub use verdict::{Asking, Fresh, Verdict, VerdictCache};
+pub use verdict::{Asking, Fresh, RenewalAnswer, Verdict, VerdictCache};
 pub use verify::{KeyLookup, VerifyRules};
 
 pub use latchkey_common::clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -25,6 +25,7 @@ use secrecy::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Most tokens remembered (verdicts and vouchers each).
 pub const MAX_ENTRIES: u64 = 50_000;
@@ -49,6 +50,19 @@ pub struct Fresh {
     /// request path, and hand this to [`VerdictCache::remember`] with a success (or
     /// [`VerdictCache::forget`] the token on a refusal).
     pub renewal: Option<Asking>,
+}
+
+/// How auth answered a renewal's question (see [`VerdictCache::renew_in_background`]).
+pub enum RenewalAnswer {
+    /// Auth accepted the token again: its new verdict, capped at the token's expiry if given.
+    Accepted {
+        expires_at: Option<i64>,
+        verdict: Verdict,
+    },
+    /// Auth refused the token: it is forgotten at once.
+    Refused,
+    /// No answer (auth unreachable or out of time): the verdict lapses as it would have.
+    Unanswered,
 }
 
 /// A question put to auth: when it was asked (its answer is aged from then) and, for a renewal,
@@ -171,7 +185,39 @@ impl VerdictCache {
         expires_at: Option<i64>,
         verdict: Verdict,
     ) {
-        let key = hash(token);
+        self.remember_key(hash(token), asking, expires_at, verdict)
+            .await;
+    }
+
+    /// Renews the verdict on `token` that a hit was told to renew, off the request path (in the
+    /// caller's span): `ask` puts the question to auth; an acceptance replaces the verdict, a
+    /// refusal forgets the token at once, no answer leaves the verdict to lapse.
+    pub fn renew_in_background<F, Fut>(&self, token: &str, renewal: Asking, ask: F)
+    where
+        F: FnOnce(SecretString) -> Fut + Send + 'static,
+        Fut: Future<Output = RenewalAnswer> + Send + 'static,
+    {
+        let (cache, key, token) = (self.clone(), hash(token), SecretString::from(token));
+        let renew = async move {
+            match ask(token).await {
+                RenewalAnswer::Accepted {
+                    expires_at,
+                    verdict,
+                } => cache.remember_key(key, renewal, expires_at, verdict).await,
+                RenewalAnswer::Refused => cache.forget_key(key).await,
+                RenewalAnswer::Unanswered => {}
+            }
+        };
+        tokio::spawn(renew.instrument(tracing::Span::current()));
+    }
+
+    async fn remember_key(
+        &self,
+        key: TokenHash,
+        asking: Asking,
+        expires_at: Option<i64>,
+        verdict: Verdict,
+    ) {
         if self.ttl > 0 {
             let entry = self.verdict_entry(asking.at, expires_at, verdict);
             if asking.renews.is_none() {
@@ -222,7 +268,10 @@ impl VerdictCache {
 
     /// Drops a token (after its user was deleted, or when auth refuses it).
     pub async fn forget(&self, token: &str) {
-        let key = hash(token);
+        self.forget_key(hash(token)).await;
+    }
+
+    async fn forget_key(&self, key: TokenHash) {
         self.verdicts.invalidate(&key).await;
         self.vouched.invalidate(&key).await;
     }

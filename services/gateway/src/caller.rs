@@ -9,7 +9,7 @@ use crate::middleware::Ctx;
 use crate::problem::{HttpProblem, from_grpc};
 use crate::state::GatewayState;
 use axum::http::{HeaderMap, header};
-use latchkey_client::{Asking, Verdict};
+use latchkey_client::{Asking, RenewalAnswer, Verdict};
 use latchkey_common::config::SYNC_SECRET;
 use latchkey_common::upstream::retry_idempotent;
 use latchkey_proto::auth::v1 as auth_pb;
@@ -17,7 +17,6 @@ use latchkey_proto::{ApiError, Reason};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
-use tracing::Instrument;
 
 /// The bearer token of `Authorization`, or TOKEN_MISSING / TOKEN_MALFORMED.
 fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -59,7 +58,7 @@ pub async fn authenticate(
     };
     if let Some(hit) = state.inner.cache.fresh(&token).await {
         if let Some(renewal) = hit.renewal {
-            renew_in_background(state, &token, renewal, ctx);
+            renew(state, &token, renewal, ctx);
         }
         return Ok(Bearer {
             presented: token,
@@ -74,10 +73,13 @@ pub async fn authenticate(
     let asking = state.inner.cache.asking();
     match ask_auth(state, &token, ctx).await {
         Ok(answer) => {
-            let verdict = remember(state, &token, asking, answer).await;
+            let (expires_at, verdict) = verdict_of(answer);
+            let exchanged = verdict.exchanged.clone();
+            let cache = &state.inner.cache;
+            cache.remember(&token, asking, expires_at, verdict).await;
             Ok(Bearer {
                 presented: token,
-                exchanged: verdict.exchanged,
+                exchanged,
             })
         }
         Err(status) => {
@@ -111,24 +113,31 @@ async fn ask_auth(
 }
 
 /// Asks auth again about a token whose verdict is due, off the request path (under the request's
-/// id and span, with a budget of its own): a success renews the verdict, a refusal drops it at
-/// once, an outage leaves it to lapse.
-fn renew_in_background(state: &GatewayState, token: &str, renewal: Asking, ctx: &Ctx) {
-    let (state, ctx) = (state.clone(), ctx.restarted());
-    let token = SecretString::from(token);
-    let renew = async move {
-        let token = token.expose_secret();
-        match ask_auth(&state, token, &ctx).await {
-            Ok(answer) => drop(remember(&state, token, renewal, answer).await),
-            Err(status) => {
-                let error = from_grpc(&status, AUTH, ctx.deadline(budget::AUTHENTICATE));
-                if is_refusal(&error) {
-                    state.inner.cache.forget(token).await;
+/// id, with a budget of its own).
+fn renew(state: &GatewayState, token: &str, renewal: Asking, ctx: &Ctx) {
+    let (background, ctx) = (state.clone(), ctx.restarted());
+    let ask = |token: SecretString| async move {
+        match ask_auth(&background, token.expose_secret(), &ctx).await {
+            Ok(answer) => {
+                let (expires_at, verdict) = verdict_of(answer);
+                RenewalAnswer::Accepted {
+                    expires_at,
+                    verdict,
                 }
             }
+            Err(status)
+                if is_refusal(&from_grpc(
+                    &status,
+                    AUTH,
+                    ctx.deadline(budget::AUTHENTICATE),
+                )) =>
+            {
+                RenewalAnswer::Refused
+            }
+            Err(_) => RenewalAnswer::Unanswered,
         }
     };
-    tokio::spawn(renew.instrument(tracing::Span::current()));
+    state.inner.cache.renew_in_background(token, renewal, ask);
 }
 
 /// Whether auth's answer refuses the token (as opposed to failing to give one).
@@ -136,24 +145,13 @@ fn is_refusal(error: &ApiError) -> bool {
     matches!(error.reason.http_status(), 401 | 403)
 }
 
-/// Caches auth's acceptance of `token`, its answer to `asking` (until the token expires, within
-/// the cache's limit), and answers the verdict.
-async fn remember(
-    state: &GatewayState,
-    token: &str,
-    asking: Asking,
-    answer: auth_pb::AuthenticateResponse,
-) -> Verdict {
+/// Auth's acceptance as a verdict to cache: the token's expiry, if given, and the token
+/// auth exchanged a legacy one for, if any.
+fn verdict_of(answer: auth_pb::AuthenticateResponse) -> (Option<i64>, Verdict) {
     let expires_at = (answer.expires_at > 0).then_some(answer.expires_at);
     let exchanged =
         (!answer.exchanged_token.is_empty()).then(|| SecretString::from(answer.exchanged_token));
-    let verdict = Verdict { exchanged };
-    state
-        .inner
-        .cache
-        .remember(token, asking, expires_at, verdict.clone())
-        .await;
-    verdict
+    (expires_at, Verdict { exchanged })
 }
 
 /// Authenticates the caller, then wraps `message` for the upstream call made on their behalf:
